@@ -1,0 +1,117 @@
+"""The plain data that crosses stage and process boundaries.
+
+One declared Arrow schema for the raw timers (:data:`TIMER_SCHEMA`), and frozen dataclasses for
+what a model copy says about itself (:class:`CopyOutcome`) and how a config ended
+(:class:`ConfigOutcome`). Reports are pure functions of these plus the
+:class:`~raybench._config.RunConfig`.
+
+All times are integer nanoseconds. ``start_ns``/``end_ns`` in the timers are wall-clock
+(Unix epoch) nanoseconds: each copy reads ``perf_counter_ns`` in its hot loop and converts with one
+monotonic-to-wall anchor taken when it starts, so windows from different processes and nodes line
+up (up to the clock skew between nodes).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import pyarrow as pa
+
+#: Columns that identify where a timer row came from. Constant within one shipped batch, so the
+#: copies send them once per batch (in the batch's schema metadata) and the collector expands
+#: them only when the full table is asked for.
+#: int16 ids keep a kept row at 8 + 16 bytes (ids + start/end) plus the ok bit; 32767 configs,
+#: copies, workers per copy and nodes are far beyond any sweep.
+ID_FIELDS: tuple[pa.Field, ...] = (
+    pa.field("config_id", pa.int16(), nullable=False),
+    pa.field("copy_id", pa.int16(), nullable=False),
+    pa.field("worker_id", pa.int16(), nullable=False),
+    pa.field("node_id", pa.dictionary(pa.int16(), pa.string()), nullable=False),
+)
+
+#: Per-stage durations, present only when the stage exists (e.g. ``preprocess_ns`` needs a
+#: ``preprocess_fn``); null otherwise.
+STAGE_COLUMNS: tuple[str, ...] = ("input_ns", "preprocess_ns", "infer_ns", "postprocess_ns")
+
+#: Columns measured per inference.
+MEASUREMENT_FIELDS: tuple[pa.Field, ...] = (
+    pa.field("start_ns", pa.int64(), nullable=False),
+    pa.field("end_ns", pa.int64(), nullable=False),
+    *(pa.field(name, pa.int64()) for name in STAGE_COLUMNS),
+    pa.field("ok", pa.bool_(), nullable=False),
+)
+
+#: The raw timer table: one row per measured inference (warmup excluded). A run's table holds
+#: these columns in this order, leaving out the stage columns of stages the run did not have
+#: (an all-null int64 column would still cost 8 bytes a row): see :func:`timer_schema`.
+TIMER_SCHEMA: pa.Schema = pa.schema([*ID_FIELDS, *MEASUREMENT_FIELDS])
+
+
+def timer_schema(stages: tuple[str, ...] | list[str] = ()) -> pa.Schema:
+    """TIMER_SCHEMA with only the given stage columns (a subset of :data:`STAGE_COLUMNS`)."""
+    return pa.schema([f for f in TIMER_SCHEMA if f.name not in STAGE_COLUMNS or f.name in stages])
+
+
+def stages_of(schema: pa.Schema) -> tuple[str, ...]:
+    """The stage columns a timer table's schema holds."""
+    return tuple(name for name in STAGE_COLUMNS if name in schema.names)
+
+STATUS_FINISHED = "finished"
+STATUS_ERROR = "error"
+STATUS_TIMEOUT = "timeout"
+
+
+@dataclass(frozen=True)
+class CopyOutcome:
+    """What one model copy reports about itself for one config.
+
+    Attributes:
+        copy_id: Index of the copy within the config (0-based).
+        node_id: Ray node id of the copy's host ("local" when run in-process).
+        visible_cores: ``NEURON_RT_VISIBLE_CORES`` as the copy saw it, or None.
+        env_setup_ns: Time spent in the user's ``env_setup_fn``, if any.
+        load_ns: Time to load/construct the model.
+        setup_ns: Time spent in the user's ``setup_fn``, if any.
+        warmup_ns: Duration of each warmup inference of this config.
+        n_infs: Inferences measured (errors included).
+        n_errors: Measured inferences that raised.
+        error: The first error message, or None.
+        cpu_percent: System CPU utilisation samples (0-100) taken during the measurement.
+        mem_percent: System memory utilisation samples (0-100) taken during the measurement.
+    """
+
+    copy_id: int
+    node_id: str
+    visible_cores: str | None = None
+    env_setup_ns: int | None = None
+    load_ns: int | None = None
+    setup_ns: int | None = None
+    warmup_ns: tuple[int, ...] = ()
+    n_infs: int = 0
+    n_errors: int = 0
+    error: str | None = None
+    cpu_percent: tuple[float, ...] = ()
+    mem_percent: tuple[float, ...] = ()
+
+
+@dataclass(frozen=True)
+class ConfigOutcome:
+    """How one config ended.
+
+    Attributes:
+        config_id: The config's id (matches ``RunConfig.config_id`` and the timers).
+        status: ``"finished"``, ``"error"`` or ``"timeout"``.
+        error: Why the config did not finish, or None.
+        start_ns: Wall-clock ns at which all copies started measuring (the barrier).
+        stop_ns: Wall-clock ns at which measuring was due to stop.
+        instance_type: The host's instance type, or ``"unknown"``.
+        copies: One outcome per copy that reported back.
+    """
+
+    config_id: int
+    status: str
+    error: str | None = None
+    start_ns: int | None = None
+    stop_ns: int | None = None
+    instance_type: str = "unknown"
+    copies: tuple[CopyOutcome, ...] = field(default_factory=tuple)

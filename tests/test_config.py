@@ -1,0 +1,128 @@
+"""Argument validation and sweep expansion (no Ray): exact messages, NeuronPerf defaults."""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+import pytest
+
+from raybench._config import (
+    RunConfig,
+    default_workers,
+    expand_sweep,
+    normalise_inputs,
+    positive_ints,
+    sweep_options,
+)
+from raybench._exceptions import ConfigError
+
+
+def options(**overrides):
+    kwargs = dict(
+        batch_sizes=(1,), n_models=None, workers_per_model=None, pipeline_sizes=None, duration=1.0,
+        warmup=1, device_type="cpu", multiprocess=True, multiinterpreter=False,
+    )
+    kwargs.update(overrides)
+    return sweep_options(**kwargs)
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "message"),
+    [
+        ("n_models", 0, "n_models must be a positive int or a list of them (or \"max\") (got 0)"),
+        ("n_models", [1, -2], "n_models must be a positive int or a list of them (or \"max\") (got [1, -2])"),
+        ("n_models", True, "n_models must be a positive int or a list of them (or \"max\") (got True)"),
+        ("n_models", 1.5, "n_models must be a positive int or a list of them (or \"max\") (got 1.5)"),
+        ("n_models", [], "n_models must be a positive int or a list of them (or \"max\") (got [])"),
+        ("workers_per_model", "2", "workers_per_model must be a positive int or a list of them (got '2')"),
+        ("workers_per_model", [0], "workers_per_model must be a positive int or a list of them (got [0])"),
+        ("pipeline_sizes", -1, "pipeline_sizes must be a positive int or a list of them (got -1)"),
+        ("duration", 0, "duration must be a number > 0 (seconds) (got 0)"),
+        ("duration", -3.0, "duration must be a number > 0 (seconds) (got -3.0)"),
+        ("duration", "10", "duration must be a number > 0 (seconds) (got '10')"),
+        ("duration", float("nan"), "duration must be a number > 0 (seconds) (got nan)"),
+        ("warmup", -1, "warmup must be a non-negative int number of inferences per worker (got -1)"),
+        ("device_type", "tpu", "device_type must be one of 'auto', 'cpu', 'cuda', 'gpu', 'neuron' (got 'tpu')"),
+    ],
+)
+def test_bad_sweep_argument_names_it(name, value, message):
+    with pytest.raises(ConfigError, match=f"^{re.escape(message)}$"):
+        options(**{name: value})
+
+
+def test_config_error_is_a_value_error():
+    with pytest.raises(ValueError):
+        options(n_models=0)
+
+
+def test_numpy_ints_are_accepted():
+    assert positive_ints("n_models", [np.int64(2), 3]) == (2, 3)
+
+
+def test_max_is_accepted_for_n_models_only():
+    assert positive_ints("n_models", ["max", 1], allow_max=True) == ("max", 1)
+    with pytest.raises(ConfigError):
+        positive_ints("workers_per_model", "max")
+
+
+@pytest.mark.parametrize(
+    ("inputs", "batch_sizes", "message"),
+    [
+        ([1, 2, 3], [1, 2], "inputs has 3 input sets but batch_sizes has 2 entries; give one input set per batch size"),
+        ([1, 2], None, "batch_sizes is required when inputs holds several input sets (got 2 input sets)"),
+        (1, [1, 4], "inputs has 1 input set but batch_sizes has 2 entries; give a list of inputs with one input set per batch size"),
+        ([], None, "inputs must not be an empty list (got [])"),
+        (None, None, "inputs must be given: one input, a tuple of inputs, or a list with one per batch size (got None)"),
+        (1, 0, "batch_sizes must be a positive int or a list of them (got 0)"),
+    ],
+)
+def test_bad_inputs_are_refused(inputs, batch_sizes, message):
+    with pytest.raises(ConfigError, match=f"^{re.escape(message)}$"):
+        normalise_inputs(inputs, batch_sizes)
+
+
+def test_single_input_becomes_one_argument_set_of_batch_one():
+    assert normalise_inputs("x", None) == ([("x",)], (1,))
+
+
+def test_tuple_is_one_multi_input_call():
+    assert normalise_inputs(("a", "b"), 4) == ([("a", "b")], (4,))
+
+
+def test_list_is_one_input_set_per_batch_size():
+    sets, sizes = normalise_inputs(["x1", ("y", "z")], [1, 8])
+    assert sets == [("x1",), ("y", "z")]
+    assert sizes == (1, 8)
+
+
+def test_default_workers_follow_pipeline_size():
+    assert default_workers(1) == (1, 2)
+    assert default_workers(2) == (1,)
+    assert default_workers(4) == (1, 3)
+
+
+def test_default_sweep_is_one_and_max_by_one_and_two_workers():
+    configs = expand_sweep(options(), model_filename="m.pt", model_name="m", device_type="cpu", max_copies={1: 4})
+    assert [(c.n_models, c.workers_per_model) for c in configs] == [(1, 1), (1, 2), (4, 1), (4, 2)]
+    assert [c.config_id for c in configs] == [0, 1, 2, 3]
+
+
+def test_default_sweep_with_max_one_has_one_copy_count():
+    configs = expand_sweep(options(), model_filename="m", model_name="m", device_type="cpu", max_copies={1: 1})
+    assert [(c.n_models, c.workers_per_model) for c in configs] == [(1, 1), (1, 2)]
+
+
+def test_sweep_order_is_batch_then_pipeline_then_copies_then_workers():
+    opts = options(batch_sizes=(1, 8), n_models=["max", 1], workers_per_model=[2], pipeline_sizes=[1, 2])
+    configs = expand_sweep(opts, model_filename="m", model_name="m", device_type="neuron", max_copies={1: 4, 2: 2})
+    got = [(c.batch_size, c.input_index, c.pipeline_size, c.n_models) for c in configs]
+    assert got == [(1, 0, 1, 4), (1, 0, 1, 1), (1, 0, 2, 2), (1, 0, 2, 1),
+                   (8, 1, 1, 4), (8, 1, 1, 1), (8, 1, 2, 2), (8, 1, 2, 1)]
+
+
+def test_run_config_carries_duration_and_flags():
+    (config, *_) = expand_sweep(options(duration=2.5, multiprocess=False), model_filename="f", model_name="n",
+                                device_type="cpu", max_copies={1: 1})
+    assert isinstance(config, RunConfig)
+    assert (config.duration_s, config.multiprocess, config.model_filename, config.model_name) == (2.5, False, "f", "n")
