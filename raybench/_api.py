@@ -1,0 +1,221 @@
+"""``benchmark``: validate the call, connect to Ray, expand the sweep, run it, return reports."""
+
+from __future__ import annotations
+
+import inspect
+import os
+from collections.abc import Callable
+from typing import Any
+
+from raybench import _devices
+from raybench._backends import ModelSpec, describe_model
+from raybench._config import (
+    DEFAULT_DURATION_S,
+    check_callable,
+    check_number,
+    expand_sweep,
+    normalise_inputs,
+    sweep_options,
+)
+from raybench._exceptions import ConfigError
+from raybench._logging import logger, set_verbosity
+from raybench._results import Results, run_metadata
+from raybench._runner import SweepRunner, instance_type
+
+
+def connect_ray(address: str | None, ray_init_kwargs: dict[str, Any] | None, verbosity: int) -> bool:
+    """Use the Ray that is already up, the one at ``address``/``RAY_ADDRESS``, or start one.
+
+    The embedded Ray is started with ``address="local"`` — a plain ``ray.init()`` would join
+    whatever cluster ``/tmp/ray/ray_current_cluster`` names, even a dead one — without the
+    dashboard, bound to loopback. ``ray_init_kwargs`` override those defaults.
+
+    Returns:
+        True when this call started Ray.
+    """
+    import ray
+
+    if ray.is_initialized():
+        return False
+    kwargs = dict(ray_init_kwargs or {})
+    address = address or os.environ.get("RAY_ADDRESS") or None
+    if address:
+        ray.init(address=address, **kwargs)
+        return True
+    defaults: dict[str, Any] = {
+        "address": "local",
+        "include_dashboard": False,
+        "_node_ip_address": "127.0.0.1",
+        "log_to_driver": verbosity >= 2,
+        "logging_level": "INFO" if verbosity >= 2 else "WARNING",
+    }
+    ray.init(**{**defaults, **kwargs})
+    return True
+
+
+def _check_model(framework: str, model: Any, model_filename: str | None) -> None:
+    if framework == "callable":
+        check_callable("load_fn", model)
+        return
+    if isinstance(model, (str, os.PathLike)):
+        if framework != "torch":
+            raise ConfigError(f"model_class must be a class (got the path {os.fspath(model)!r})")
+        if not os.path.exists(model):
+            raise ConfigError(f"model_filename must name an existing file (got {os.fspath(model)!r})")
+        return
+    name = "model_class" if framework == "class" else "model"
+    if not inspect.isclass(model):
+        rule = "a class" if framework == "class" else "a TorchScript file name or an nn.Module class"
+        raise ConfigError(f"{name} must be {rule} (got {model!r})")
+    try:
+        inspect.signature(model).bind()
+    except TypeError as exc:
+        msg = f"{name} must be constructible with no arguments ({model.__qualname__}: {exc})"
+        raise ConfigError(msg) from None
+    except ValueError:  # no signature (a builtin): let the copy try to construct it
+        pass
+
+
+def run_benchmark(
+    framework: str,
+    model: Any,
+    model_filename: str | None,
+    inputs: Any,
+    *,
+    batch_sizes: int | list[int] | None = None,
+    duration: float = DEFAULT_DURATION_S,
+    n_models: int | str | list[int | str] | None = None,
+    workers_per_model: int | list[int] | None = None,
+    pipeline_sizes: int | list[int] | None = None,
+    performance_levels: int | list[int] | None = None,
+    warmup: int = 1,
+    preprocess_fn: Callable[..., Any] | None = None,
+    postprocess_fn: Callable[[Any], Any] | None = None,
+    env_setup_fn: Callable[..., Any] | None = None,
+    setup_fn: Callable[..., Any] | None = None,
+    return_timers: bool = False,
+    verbosity: int = 1,
+    multiprocess: bool = True,
+    multiinterpreter: bool = False,
+    stats_interval: float = 0.5,
+    device_type: str = "auto",
+    model_name: str | None = None,
+    cost_per_hour: float | None = None,
+    address: str | None = None,
+    ray_init_kwargs: dict[str, Any] | None = None,
+) -> list[dict[str, Any]] | Results:
+    """The shared body of every ``benchmark`` entry point (see :func:`raybench.benchmark`)."""
+    set_verbosity(verbosity)
+    _check_model(framework, model, model_filename)
+    for name, fn in (("preprocess_fn", preprocess_fn), ("postprocess_fn", postprocess_fn),
+                     ("env_setup_fn", env_setup_fn), ("setup_fn", setup_fn)):
+        check_callable(name, fn)
+    input_sets, sizes = normalise_inputs(inputs, batch_sizes)
+    if batch_sizes is None:
+        logger.warning("batch_sizes not given: assuming batch size 1 (throughput counts one sample per call)")
+    options = sweep_options(
+        batch_sizes=sizes, n_models=n_models, workers_per_model=workers_per_model,
+        pipeline_sizes=pipeline_sizes, duration=duration, warmup=warmup, device_type=device_type,
+        multiprocess=multiprocess, multiinterpreter=multiinterpreter,
+    )
+    _check_performance_levels(performance_levels)
+    stats_interval_s = check_number("stats_interval", stats_interval, minimum=0, inclusive=False, unit="seconds")
+    if cost_per_hour is not None:
+        check_number("cost_per_hour", cost_per_hour, minimum=0, inclusive=True)
+    described_filename, described_name = describe_model(model if framework != "callable" else model_filename)
+
+    if multiprocess:
+        connect_ray(address, ray_init_kwargs, verbosity)
+        nodes = _devices.alive_nodes()
+    else:
+        nodes = _devices.local_node()
+    resolved = _devices.resolve_device_type(options.device_type, nodes)
+    if not multiprocess and resolved != "cpu":
+        raise ConfigError(f"multiprocess=False runs copies in this process, on the CPU only (got device_type {device_type!r})")
+    requests = {p: _devices.copy_request(resolved, p) for p in options.pipeline_sizes}
+    most = {p: _devices.max_copies(req, nodes) for p, req in requests.items()}
+    configs = expand_sweep(
+        options, model_filename=described_filename, model_name=model_name or described_name,
+        device_type=resolved, max_copies=most,
+    )
+    spec = ModelSpec(framework, model, model_filename, resolved)
+    copy_kwargs: dict[str, Any] = {
+        "spec": spec,
+        "input_sets": _share(input_sets, multiprocess),
+        "preprocess_fn": preprocess_fn,
+        "postprocess_fn": postprocess_fn,
+        "env_setup_fn": env_setup_fn,
+        "setup_fn": setup_fn,
+        "stats_interval_s": stats_interval_s,
+    }
+    logger.info("benchmarking %s: %d configs of %.1f s on %s", described_filename, len(configs), options.duration_s, resolved)
+    sweep = SweepRunner(
+        configs, copy_kwargs, requests, nodes, multiprocess=options.multiprocess,
+        keep_timers=bool(return_timers), cost_per_hour=cost_per_hour,
+    ).run()
+    if not return_timers:
+        return sweep.reports
+    metadata = run_metadata(
+        cost_per_hour=cost_per_hour, instance_type=instance_type(), device_type=resolved,
+        n_nodes=len(nodes), cluster=[{"node_id": n.node_id, "resources": n.resources} for n in nodes],
+        interrupted=sweep.interrupted,
+    )
+    return Results(sweep.configs, sweep.outcomes, sweep.timers, metadata)
+
+
+def _check_performance_levels(levels: object) -> None:
+    """Accept NeuronPerf's ``performance_levels`` (0-3); only a model index has several."""
+    values = levels if isinstance(levels, (list, tuple)) else [levels]
+    if levels is not None and not all(isinstance(v, int) and not isinstance(v, bool) and 0 <= v <= 3 for v in values):
+        raise ConfigError(f"performance_levels must be an int from 0 to 3 or a list of them (got {levels!r})")
+
+
+def _share(input_sets: list[tuple[Any, ...]], multiprocess: bool) -> Any:
+    """Put the inputs in Ray's object store once; every copy reads the same object."""
+    if not multiprocess:
+        return input_sets
+    import ray
+
+    return ray.put(input_sets)
+
+
+def benchmark(load_fn: Callable[[str], Any], model_filename: str, inputs: Any, **kwargs: Any) -> list[dict[str, Any]] | Results:
+    """Benchmark any model: each copy calls ``load_fn(model_filename)`` to get a callable.
+
+    Args:
+        load_fn: Builds the model inside each copy; returns a callable ``model(*inputs)``.
+        model_filename: Passed to ``load_fn``; names the model in reports.
+        inputs: One input; a tuple is one multi-input call ``model(*inputs)``; a list holds one
+            input (or tuple) per entry of ``batch_sizes``.
+        batch_sizes: Samples per call for each input set (default [1], with a warning).
+        duration: Seconds of measurement per config (default 60), after load and warmup.
+        n_models: Copies to run, an int, ``"max"`` or a list (default [1, MAX]; MAX is how many
+            copies fit on the cluster: NeuronCores / pipeline size, GPUs, or CPUs).
+        workers_per_model: Concurrent callers per copy (default [1, 2]; [1, p-1] for p > 1).
+        pipeline_sizes: NeuronCores per copy (default [1]).
+        performance_levels: Accepted for NeuronPerf compatibility (0-3).
+        warmup: Warmup inferences per worker before measuring (default 1); not in the results.
+        preprocess_fn: ``preprocess_fn(*inputs)`` returns the model's inputs; timed apart.
+        postprocess_fn: ``postprocess_fn(outputs)``; timed apart.
+        env_setup_fn: ``env_setup_fn(copy_id, config_dict)``, in each copy before loading.
+        setup_fn: ``setup_fn(copy_id, config_dict, model)``, in each copy after loading.
+        return_timers: Return a :class:`~raybench.Results` (raw timers) instead of reports.
+        verbosity: 0 silent, 1 info (default), 2 debug and Ray's own logs.
+        multiprocess: False runs the copies in this process (CPU only, no Ray).
+        multiinterpreter: Accepted; a Ray actor is always a fresh interpreter.
+        stats_interval: Seconds between CPU/memory samples (default 0.5).
+        device_type: "auto" (default: neuron if the cluster has ``neuron_cores``, else gpu if it
+            has GPUs, else cpu), "neuron", "gpu"/"cuda" or "cpu".
+        model_name: Name for reports and default file names.
+        cost_per_hour: Instance price, for ``cost_per_1m_inf``.
+        address: A Ray cluster to use (else ``RAY_ADDRESS``, else an embedded local Ray).
+        ray_init_kwargs: Extra ``ray.init`` arguments for the embedded Ray.
+
+    Returns:
+        One report dict per config, or a :class:`~raybench.Results` with ``return_timers``.
+
+    Raises:
+        ConfigError: a bad argument; the message names it, the rule and the value.
+        ClusterError: a config needs more cores/GPUs/CPUs than the cluster can place.
+    """
+    return run_benchmark("callable", load_fn, model_filename, inputs, **kwargs)

@@ -1,0 +1,136 @@
+"""Copy pools: the model copies of one sweep, as Ray actors or in the calling process.
+
+Both pools have the same small interface, so the runner does not care where copies live:
+``ensure(n, config)`` (spawn and load until ``n`` copies are ready), ``call(method, n, *args,
+timeout_s=...)`` (call a ``ModelCopy`` method on the first ``n`` copies and gather the results)
+and ``close()``. Copies are reused by every config of the pool: the model is loaded once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from raybench._actor import ModelCopy
+from raybench._config import RunConfig
+from raybench._devices import CopyRequest
+from raybench._exceptions import ModelLoadError, RunError
+
+
+class LocalPool:
+    """Copies as plain ``ModelCopy`` objects in this process (``multiprocess=False``)."""
+
+    def __init__(self, copy_kwargs: dict[str, Any]) -> None:
+        self._copy_kwargs = copy_kwargs
+        self.copies: list[ModelCopy] = []
+
+    def ensure(self, n: int, config: RunConfig, timeout_s: float) -> None:
+        """Construct and load copies until there are ``n``."""
+        while len(self.copies) < n:
+            copy = ModelCopy(len(self.copies), first_config=config, **self._copy_kwargs)
+            copy.load()
+            self.copies.append(copy)
+
+    def call(self, method: str, n: int, *args: Any, timeout_s: float) -> list[Any]:
+        """Run ``method(*args)`` on the first ``n`` copies concurrently; return their results."""
+
+        async def gather() -> list[Any]:
+            calls = [getattr(copy, method)(*args) for copy in self.copies[:n]]
+            return list(await asyncio.wait_for(asyncio.gather(*calls), timeout_s))
+
+        try:
+            return asyncio.run(gather())
+        except asyncio.TimeoutError as exc:
+            for copy in self.copies[:n]:
+                copy.stop()
+            raise TimeoutError(f"{method} did not return within {timeout_s:.1f} s") from exc
+
+    def stop(self, n: int) -> None:
+        """Ask the first ``n`` copies to stop measuring."""
+        for copy in self.copies[:n]:
+            copy.stop()
+
+    def discard(self) -> None:
+        """Drop every copy."""
+        self.copies = []
+
+    close = discard
+
+
+class RayPool:
+    """Copies as Ray actors, each asking for ``request`` (its cores, GPU or CPU)."""
+
+    def __init__(self, copy_kwargs: dict[str, Any], request: CopyRequest) -> None:
+        import ray
+
+        self._ray = ray
+        self._copy_kwargs = copy_kwargs
+        self._actor_class = ray.remote(ModelCopy).options(**request.ray_options(), max_concurrency=64)
+        self.copies: list[Any] = []
+
+    def ensure(self, n: int, config: RunConfig, timeout_s: float) -> None:
+        """Spawn actors until there are ``n``, and wait (up to ``timeout_s``) until they loaded.
+
+        Raises:
+            ModelLoadError: a copy could not load its model (the model's own message).
+            TimeoutError: the copies did not become ready in time.
+        """
+        new = [
+            self._actor_class.remote(i, first_config=config, **self._copy_kwargs)
+            for i in range(len(self.copies), n)
+        ]
+        self.copies.extend(new)
+        if new:
+            try:
+                self._get([a.load.remote() for a in new], timeout_s)
+            except Exception:
+                self._kill(new)
+                del self.copies[len(self.copies) - len(new):]
+                raise
+
+    def call(self, method: str, n: int, *args: Any, timeout_s: float) -> list[Any]:
+        """Call ``method(*args)`` on the first ``n`` actors; return their results in order."""
+        return self._get([getattr(a, method).remote(*args) for a in self.copies[:n]], timeout_s)
+
+    def stop(self, n: int) -> None:
+        """Ask the first ``n`` copies to stop measuring (fire and forget)."""
+        for actor in self.copies[:n]:
+            actor.stop.remote()
+
+    def discard(self) -> None:
+        """Kill every copy (after a timeout or a death: their state is not to be trusted)."""
+        self._kill(self.copies)
+        self.copies = []
+
+    def close(self) -> None:
+        """Kill every copy, freeing its resources for the next pool."""
+        self.discard()
+
+    def _kill(self, actors: list[Any]) -> None:
+        for actor in actors:
+            try:
+                self._ray.kill(actor)
+            except Exception:  # already dead: nothing to free
+                pass
+
+    def _get(self, refs: list[Any], timeout_s: float) -> list[Any]:
+        ray = self._ray
+        try:
+            return list(ray.get(refs, timeout=timeout_s))
+        except ray.exceptions.GetTimeoutError as exc:
+            msg = f"copies did not answer within {timeout_s:.1f} s"
+            raise TimeoutError(msg) from exc
+        except ray.exceptions.RayTaskError as exc:
+            cause = getattr(exc, "cause", None)
+            if isinstance(cause, ModelLoadError):
+                raise ModelLoadError(str(cause)) from exc
+            raise RunError(str(cause) if cause is not None else str(exc).splitlines()[0]) from exc
+        except ray.exceptions.RayActorError as exc:
+            msg = f"a model copy died: {_first_line(exc)}"
+            raise RunError(msg) from exc
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+

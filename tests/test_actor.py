@@ -1,0 +1,128 @@
+"""ModelCopy and Collector in-process (no Ray): the same classes the Ray actors run."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import pyarrow as pa
+import pytest
+
+from raybench._actor import ModelCopy, encode_batch, wall_anchor_ns
+from raybench._backends import ModelSpec
+from raybench._collector import Collector
+from raybench._config import RunConfig
+from raybench._exceptions import ModelLoadError
+from raybench._hotloop import TimerBuffer
+from raybench._schema import ConfigOutcome, timer_schema
+from raybench.testing import BrokenConstructorModel, FailingModel, NoopModel, make_simulated_device
+
+
+def config(**overrides) -> RunConfig:
+    values = dict(config_id=0, model_filename="m", model_name="m", device_type="cpu", batch_size=1,
+                  input_index=0, n_models=1, workers_per_model=1, duration_s=0.3, warmup=1)
+    values.update(overrides)
+    return RunConfig(**values)
+
+
+def make_copy(model_class, collector, **kwargs) -> ModelCopy:
+    spec = ModelSpec("class", model_class, None, "cpu")
+    copy = ModelCopy(0, spec, [(1,)], collector, stats_interval_s=0.05, **kwargs)
+    copy.load()
+    return copy
+
+
+def test_wall_anchor_converts_monotonic_to_wall_time():
+    offset = wall_anchor_ns()
+    assert abs(time.perf_counter_ns() + offset - time.time_ns()) < 5_000_000
+
+
+def test_encoded_batch_round_trips_through_the_collector():
+    buf = TimerBuffer(4, with_stages=False)
+    buf.starts[:3] = [10, 20, 30]
+    buf.ends[:3] = [15, 26, 37]
+    buf.n = 3
+    buf.note_error(1, ValueError("x"))
+    collector = Collector(keep_timers=True)
+    collector.add(encode_batch(buf, 1000, ("infer_ns",), {"config_id": "7", "copy_id": "2", "worker_id": "1", "node_id": "n1"}))
+    report = collector.finish(config(config_id=7), ConfigOutcome(7, "finished"))
+    table = collector.timers()
+    assert table.schema == timer_schema()
+    assert table.column("start_ns").to_pylist() == [1010, 1020, 1030]
+    assert table.column("end_ns").to_pylist() == [1015, 1026, 1037]
+    assert table.column("ok").to_pylist() == [True, False, True]
+    assert table.column("copy_id").to_pylist() == [2, 2, 2]
+    assert table.column("node_id").to_pylist() == ["n1", "n1", "n1"]
+    assert "preprocess_ns" not in table.column_names
+    assert report["n_errors"] == 1
+    assert report["total_infs"] == 2
+
+
+def test_collector_drops_timers_unless_asked_to_keep_them():
+    collector = Collector(keep_timers=False)
+    buf = TimerBuffer(2, with_stages=False)
+    buf.n = 2
+    collector.add(encode_batch(buf, 0, (), {"config_id": "0", "copy_id": "0", "worker_id": "0", "node_id": "n"}))
+    assert collector.held_bytes() > 0
+    collector.finish(config(), ConfigOutcome(0, "finished"))
+    assert collector.held_bytes() == 0
+    assert collector.timers().num_rows == 0
+
+
+def test_copy_runs_for_duration_and_ships_every_row():
+    collector = Collector(keep_timers=True)
+    copy = make_copy(make_simulated_device(0.005), collector)
+    cfg = config(workers_per_model=2, duration_s=0.4)
+    durations, error = asyncio.run(copy.warmup(cfg))
+    assert error is None and len(durations) == 2
+    start = time.time_ns() + 50_000_000
+    outcome = asyncio.run(copy.run(cfg, start))
+    report = collector.finish(cfg, ConfigOutcome(0, "finished", None, start, start + 400_000_000, copies=(outcome,)))
+    table = collector.timers()
+    assert outcome.n_infs == table.num_rows == report["total_infs"]
+    assert set(table.column("worker_id").to_pylist()) == {0, 1}
+    assert min(table.column("start_ns").to_pylist()) >= start
+    # 2 workers x 0.4 s / 5 ms: at most 160 calls; sleeping at least 5 ms each.
+    assert 40 <= outcome.n_infs <= 162
+    assert report["latency_ms_p50"] >= 5.0
+    assert outcome.cpu_percent, "CPU was sampled during the run"
+
+
+def test_warmup_reports_the_model_error():
+    copy = make_copy(FailingModel, Collector())
+    durations, error = asyncio.run(copy.warmup(config()))
+    assert error == "model raised during warmup: RuntimeError: FailingModel always fails"
+    assert len(durations) == 1
+
+
+def test_load_reports_a_constructor_error():
+    copy = ModelCopy(0, ModelSpec("class", BrokenConstructorModel, None, "cpu"), [(1,)], Collector())
+    with pytest.raises(ModelLoadError, match="BrokenConstructorModel cannot be built"):
+        copy.load()
+
+
+def test_setup_functions_run_around_load_with_copy_id_and_config():
+    calls = []
+    copy = make_copy(NoopModel, Collector(), env_setup_fn=lambda i, c: calls.append(("env", i, c["model_name"])),
+                     setup_fn=lambda i, c, m: calls.append(("setup", i, type(m).__name__)),
+                     first_config=config())
+    assert calls == [("env", 0, "m"), ("setup", 0, "NoopModel")]
+    outcome = asyncio.run(copy.run(config(duration_s=0.05), time.time_ns()))
+    assert outcome.env_setup_ns is not None and outcome.setup_ns is not None and outcome.load_ns is not None
+
+
+def test_async_model_is_awaited():
+    class AsyncModel:
+        async def __call__(self, x):
+            await asyncio.sleep(0.002)
+            return x
+
+    collector = Collector(keep_timers=True)
+    copy = make_copy(AsyncModel, collector)
+    cfg = config(workers_per_model=2, duration_s=0.2)
+    outcome = asyncio.run(copy.run(cfg, time.time_ns()))
+    assert outcome.n_errors == 0
+    assert outcome.n_infs >= 20
+    collector.finish(cfg, ConfigOutcome(0, "finished"))
+    lat = pa.compute.subtract(collector.timers()["end_ns"], collector.timers()["start_ns"]).to_pylist()
+    assert min(lat) >= 2_000_000

@@ -1,0 +1,199 @@
+"""End to end on the session's local Ray: real actors, real collector, real torch."""
+
+from __future__ import annotations
+
+import time
+
+import pyarrow.compute as pc
+import pytest
+
+import raybench
+from raybench._schema import timer_schema
+from raybench.testing import FailingModel, FlakyModel, SimulatedDevice, make_simulated_device
+
+SERVICE_S = SimulatedDevice.service_time_s
+
+
+@pytest.fixture(scope="module")
+def default_sweep(ray_session):
+    return raybench.cpu.benchmark(SimulatedDevice, 1, duration=1, verbosity=0, return_timers=True)
+
+
+def test_default_sweep_is_one_and_max_copies_by_one_and_two_workers(default_sweep):
+    reports = raybench.get_reports(default_sweep)
+    got = [(r["n_models"], r["workers_per_model"]) for r in reports]
+    assert got == [(1, 1), (1, 2), (4, 1), (4, 2)]  # MAX = the session's 4 CPUs
+    assert all(r["status"] == "finished" for r in reports), reports
+
+
+def test_simulated_device_latency_and_throughput_match_its_service_time(default_sweep):
+    for r in raybench.get_reports(default_sweep):
+        ideal = r["n_models"] * r["workers_per_model"] / SERVICE_S
+        assert r["latency_ms_p50"] >= SERVICE_S * 1000
+        assert r["latency_ms_p50"] < SERVICE_S * 1000 * 3
+        assert 0.4 * ideal <= r["throughput_avg"] <= 1.05 * ideal, r
+        assert r["total_infs"] > 0
+        assert r["load_avg_ms"] is not None and r["warmup_avg_ms"] is not None
+
+
+def test_timers_hold_every_measured_inference_of_every_copy(default_sweep):
+    timers = default_sweep.timers
+    assert timers.schema == timer_schema()
+    reports = raybench.get_reports(default_sweep)
+    assert timers.num_rows == sum(r["total_infs"] for r in reports)
+    last = timers.filter(pc.equal(timers["config_id"], 3))
+    assert sorted(set(last["copy_id"].to_pylist())) == [0, 1, 2, 3]
+    assert sorted(set(last["worker_id"].to_pylist())) == [0, 1]
+
+
+def test_results_are_neuronperf_config_result_pairs(default_sweep):
+    assert len(default_sweep) == 4
+    config, result = default_sweep[2]
+    assert config["n_models"] == 4
+    assert result["status"] == "finished"
+    assert result["n_infs"] == result["timers"].num_rows
+
+
+def test_benchmark_reports_equal_get_reports_after_a_parquet_round_trip(default_sweep, tmp_path):
+    path = raybench.write_results(default_sweep, tmp_path / "r.parquet")
+    again = raybench.read_results(path)
+    assert raybench.get_reports(again) == raybench.get_reports(default_sweep)
+    assert again.timers.equals(default_sweep.timers)
+
+
+def test_multi_input_tuple_is_unpacked_into_the_call(ray_session):
+    class TwoInputs:
+        def __call__(self, a, b):
+            if (a, b) != (3, "x"):
+                raise ValueError(f"got {(a, b)}")
+
+    (report,) = raybench.cpu.benchmark(TwoInputs, (3, "x"), n_models=1, workers_per_model=1,
+                                       duration=0.5, verbosity=0)
+    assert report["status"] == "finished"
+    assert report["n_errors"] == 0
+
+
+def test_pre_and_postprocess_are_timed_apart(ray_session):
+    def preprocess(x):
+        time.sleep(0.002)
+        return x
+
+    (report,) = raybench.cpu.benchmark(make_simulated_device(0.004), 1, preprocess_fn=preprocess,
+                                       postprocess_fn=lambda y: y, n_models=1, workers_per_model=1,
+                                       duration=0.5, verbosity=0)
+    assert report["preprocess_avg_ms"] >= 2.0
+    assert report["infer_avg_ms"] >= 4.0
+    assert report["postprocess_avg_ms"] is not None
+    assert report["e2e_avg_ms"] >= report["preprocess_avg_ms"] + report["infer_avg_ms"]
+
+
+def test_torchscript_file(ray_session, tmp_path):
+    torch = pytest.importorskip("torch")
+    model = torch.jit.trace(torch.nn.Linear(4, 2).eval(), torch.zeros(1, 4))
+    path = tmp_path / "linear.pt"
+    torch.jit.save(model, str(path))
+    (report,) = raybench.torch.benchmark(str(path), torch.ones(2, 4), batch_sizes=2, n_models=1,
+                                         workers_per_model=1, duration=0.5, device_type="cpu", verbosity=0)
+    assert report["status"] == "finished"
+    assert report["model_filename"] == str(path)
+    assert report["model_name"] == "linear"
+    assert report["batch_size"] == 2
+    assert report["total_infs"] > 0
+
+
+def test_nn_module_class_runs_without_grad(ray_session):
+    torch = pytest.importorskip("torch")
+
+    class NeedsNoGrad(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.linear = torch.nn.Linear(4, 2)
+
+        def forward(self, x):
+            if torch.is_grad_enabled():
+                raise RuntimeError("autograd is on")
+            return self.linear(x)
+
+    (report,) = raybench.torch.benchmark(NeedsNoGrad, torch.ones(1, 4), n_models=1, workers_per_model=2,
+                                         duration=0.5, device_type="cpu", verbosity=0)
+    assert report["status"] == "finished", report["error"]
+    assert report["n_errors"] == 0
+
+
+def test_model_failing_in_warmup_fails_its_config_without_waiting_out_duration(ray_session):
+    t0 = time.monotonic()
+    (report,) = raybench.cpu.benchmark(FailingModel, 1, n_models=1, workers_per_model=1, duration=60, verbosity=0)
+    assert time.monotonic() - t0 < 30
+    assert report["status"] == "error"
+    assert report["error"] == "model raised during warmup: RuntimeError: FailingModel always fails"
+
+
+def test_broken_constructor_fails_its_config_with_the_message(ray_session):
+    from raybench.testing import BrokenConstructorModel
+
+    (report,) = raybench.cpu.benchmark(BrokenConstructorModel, 1, n_models=1, workers_per_model=1,
+                                       duration=1, verbosity=0)
+    assert report["status"] == "error"
+    assert "BrokenConstructorModel cannot be built" in report["error"]
+
+
+def test_flaky_model_counts_errors_and_excludes_them_from_latency(ray_session):
+    (report,) = raybench.cpu.benchmark(FlakyModel, 1, n_models=1, workers_per_model=1, duration=0.5,
+                                       warmup=0, verbosity=0)
+    assert report["status"] == "finished"
+    assert report["n_errors"] > 0
+    assert report["n_errors"] == pytest.approx((report["total_infs"] + report["n_errors"]) / 3, abs=2)
+
+
+def test_multiprocess_false_runs_in_this_process_without_ray(ray_session):
+    results = raybench.cpu.benchmark(SimulatedDevice, 1, n_models=[1, 2], workers_per_model=1,
+                                     duration=0.5, multiprocess=False, verbosity=0, return_timers=True)
+    reports = raybench.get_reports(results)
+    assert [r["n_models"] for r in reports] == [1, 2]
+    assert all(r["status"] == "finished" for r in reports)
+    assert set(results.timers["node_id"].to_pylist()) == {"local"}
+    assert reports[1]["throughput_avg"] > 1.5 * reports[0]["throughput_avg"]
+
+
+def test_more_copies_than_the_cluster_holds_is_refused_before_spawning(ray_session):
+    t0 = time.monotonic()
+    with pytest.raises(raybench.ClusterError, match=r"n_models=5 with pipeline_size=1 needs 5 CPU, but the cluster has 4 CPU and can place 4 copies"):
+        raybench.cpu.benchmark(SimulatedDevice, 1, n_models=5, duration=1, verbosity=0)
+    assert time.monotonic() - t0 < 5
+
+
+def test_generic_benchmark_calls_load_fn_with_the_filename(ray_session):
+    def load(name):
+        assert name == "some-model"
+        return lambda x: x
+
+    (report,) = raybench.benchmark(load, "some-model", 1, n_models=1, workers_per_model=1, duration=0.3,
+                                   device_type="cpu", verbosity=0)
+    assert report["status"] == "finished"
+    assert report["model_filename"] == "some-model"
+
+
+@pytest.mark.parametrize(
+    ("call", "message"),
+    [
+        (lambda: raybench.cpu.benchmark(SimulatedDevice, 1, duration=0), "duration must be a number > 0"),
+        (lambda: raybench.torch.benchmark("missing.pt", 1), "model_filename must name an existing file (got 'missing.pt')"),
+        (lambda: raybench.cpu.benchmark(SimulatedDevice, 1, preprocess_fn=3), "preprocess_fn must be callable (got 3)"),
+        (lambda: raybench.cpu.benchmark(SimulatedDevice, 1, postprocess_fn="f"), "postprocess_fn must be callable (got 'f')"),
+        (lambda: raybench.cpu.benchmark(int.__add__, 1), "model_class must be a class"),
+        (lambda: raybench.cpu.benchmark(make_simulated_device, 1), "model_class must be a class"),
+        (lambda: raybench.cpu.benchmark(dict, 1, device_type="tpu"), "device_type must be one of"),
+    ],
+)
+def test_bad_calls_fail_before_anything_runs(call, message):
+    with pytest.raises(raybench.ConfigError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        call()
+
+
+def test_class_needing_arguments_is_refused():
+    class NeedsArgs:
+        def __init__(self, path):
+            self.path = path
+
+    with pytest.raises(raybench.ConfigError, match=r"model_class must be constructible with no arguments \(.*NeedsArgs: missing a required argument: 'path'\)"):
+        raybench.cpu.benchmark(NeedsArgs, 1)
