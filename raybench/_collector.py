@@ -1,8 +1,9 @@
 """The collector: receives Arrow timer batches from the copies while they run, makes reports.
 
-Like ``ModelCopy`` it is a plain class, spawned as one Ray actor per ``benchmark`` call (or used
-in-process with ``multiprocess=False``). Reports are computed here, where the timers already are;
-raw timers travel to the driver only when ``return_timers=True`` asks for them.
+Like ``ModelCopy`` it is a plain class: one Ray actor per driver, shared by its ``benchmark``
+calls (or an in-process object with ``multiprocess=False``). Reports are computed here, where
+the timers already are; raw timers travel to the driver only when ``return_timers=True`` asks
+for them.
 
 Memory: while a config runs, the collector keeps each batch as it arrived — ``start_ns`` and
 ``end_ns`` (8 bytes each), ``ok`` (1 bit) and any stage columns: 16.1 bytes per inference for a
@@ -13,6 +14,7 @@ the id columns are expanded (int16: 8 bytes per row) next to the same start/end 
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -25,56 +27,103 @@ from raybench._schema import STAGE_COLUMNS, TIMER_SCHEMA, ConfigOutcome, timer_s
 _ID_KEYS = ("config_id", "copy_id", "worker_id")
 
 
-class Collector:
-    """Gathers the timer batches of one benchmark run and turns them into reports.
+@dataclass
+class _Run:
+    keep_timers: bool
+    batches: dict[int, list[tuple[int, int, str, pa.RecordBatch]]] = field(default_factory=dict)
+    kept: list[pa.Table] = field(default_factory=list)
 
-    Args:
-        keep_timers: Keep each config's raw timers after its report is made (for
-            ``return_timers=True``); otherwise they are dropped to free memory.
+
+def _warm_batch() -> pa.RecordBatch:
+    ones = pa.array(np.ones(4, np.int64))
+    return pa.record_batch([ones, ones, pa.array(np.ones(4, np.bool_))], names=["start_ns", "end_ns", "ok"])
+
+
+class Collector:
+    """Gathers the timer batches of benchmark runs and turns them into reports.
+
+    One collector serves every ``benchmark`` call of a driver (spawning an actor costs about a
+    second here), so its state is kept per run: ``start_run``, then batches and ``finish`` per
+    config, then ``timers`` and ``end_run``, which frees everything the run held.
     """
 
-    def __init__(self, keep_timers: bool = False) -> None:
-        self._keep_timers = keep_timers
-        self._batches: dict[int, list[tuple[int, int, str, pa.RecordBatch]]] = {}
-        self._kept: list[pa.Table] = []
+    def __init__(self) -> None:
+        self._runs: dict[str, _Run] = {}
+        # The first report in a process pays for lazy imports and kernel setup (~0.3 s):
+        # pay it here, before any run waits for a report.
+        compute_report(RunConfig(0, "", "", "cpu", 1, 0, 1, 1), ConfigOutcome(0, "finished"),
+                       self._timer_table([(0, 0, "", _warm_batch())], 0))
 
     def ping(self) -> None:
         """Answer a copy that checks the collector is reachable (warms the call path)."""
 
-    def add(self, payload: bytes) -> None:
-        """Store one Arrow IPC stream message from a copy (zero-copy over ``payload``)."""
+    def start_run(self, run_id: str, keep_timers: bool) -> None:
+        """Open a run. ``keep_timers`` keeps each config's raw timers after its report (for
+        ``return_timers=True``); otherwise they are dropped as soon as the report is made."""
+        self._runs[run_id] = _Run(keep_timers)
+
+    def end_run(self, run_id: str) -> None:
+        """Forget a run and free its timers."""
+        self._runs.pop(run_id, None)
+
+    def add(self, payload: Any) -> None:
+        """Store one Arrow IPC stream message from a copy (bytes or a uint8 array).
+
+        The stamps are copied out of the message and turned into wall time in the same pass,
+        so nothing keeps the message (or Ray's shared-memory object holding it) alive.
+        Batches of a run that already ended (a late flush after a timeout) are dropped.
+        """
         reader = pa.ipc.open_stream(pa.py_buffer(payload))
         meta = {k.decode(): v.decode() for k, v in (reader.schema.metadata or {}).items()}
+        run = self._runs.get(meta["run_id"])
+        if run is None:
+            return
         config_id, copy_id, worker_id = (int(meta[k]) for k in _ID_KEYS)
+        offset_ns = int(meta["offset_ns"])
         for batch in reader:
-            self._batches.setdefault(config_id, []).append((copy_id, worker_id, meta["node_id"], batch))
+            columns = []
+            for name in batch.schema.names:
+                column = batch.column(name)
+                if name in ("start_ns", "end_ns"):
+                    columns.append(pa.array(np.add(column.to_numpy(), offset_ns)))
+                else:  # a copy of our own: the message's memory is not ours to keep
+                    columns.append(pa.array(column.to_numpy(zero_copy_only=False).copy()))
+            own = pa.record_batch(columns, schema=batch.schema.remove_metadata())
+            run.batches.setdefault(config_id, []).append((copy_id, worker_id, meta["node_id"], own))
 
-    def finish(self, config: RunConfig, outcome: ConfigOutcome, cost_per_hour: float | None = None) -> dict[str, Any]:
+    def finish(
+        self, run_id: str, config: RunConfig, outcome: ConfigOutcome, cost_per_hour: float | None = None
+    ) -> dict[str, Any]:
         """Build the config's report from every batch received for it.
 
         Call after every copy's ``run`` returned: a copy only returns once the collector
         acknowledged all its batches.
         """
-        table = self._timer_table(config.config_id)
+        run = self._runs[run_id]
+        table = self._timer_table(run.batches.pop(config.config_id, []), config.config_id)
         report = compute_report(config, outcome, table, cost_per_hour=cost_per_hour)
-        if self._keep_timers:
-            self._kept.append(table)
+        if run.keep_timers:
+            run.kept.append(table)
         return report
 
-    def timers(self) -> pa.Table:
-        """All kept raw timers (configs finished so far), with ``TIMER_SCHEMA``."""
-        if not self._kept:
+    def timers(self, run_id: str) -> pa.Table:
+        """The run's kept raw timers (configs finished so far); see :func:`timer_schema`."""
+        kept = self._runs[run_id].kept
+        if not kept:
             return TIMER_SCHEMA.empty_table()
         # Configs may differ in their stage columns; missing ones become nulls.
-        return pa.concat_tables(self._kept, promote_options="default")
+        return pa.concat_tables(kept, promote_options="default")
 
     def held_bytes(self) -> int:
-        """Bytes of timer data currently held (for the memory budget benchmark)."""
-        held = sum(b.nbytes for pieces in self._batches.values() for *_, b in pieces)
-        return held + sum(t.nbytes for t in self._kept)
+        """Bytes of timer data currently held, over all runs (for the memory benchmark)."""
+        held = 0
+        for run in self._runs.values():
+            held += sum(b.nbytes for pieces in run.batches.values() for *_, b in pieces)
+            held += sum(t.nbytes for t in run.kept)
+        return held
 
-    def _timer_table(self, config_id: int) -> pa.Table:
-        pieces = self._batches.pop(config_id, [])
+    @staticmethod
+    def _timer_table(pieces: list[tuple[int, int, str, pa.RecordBatch]], config_id: int) -> pa.Table:
         if not pieces:
             return TIMER_SCHEMA.empty_table()
         nodes = sorted({node for _, _, node, _ in pieces})

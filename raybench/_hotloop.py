@@ -23,12 +23,14 @@ class TimerBuffer:
 
     def __init__(self, capacity: int, with_stages: bool) -> None:
         self.capacity = capacity
-        self.starts = np.zeros(capacity, np.int64)
-        self.ends = np.zeros(capacity, np.int64)
+        # np.ones, not np.zeros: zeros come from calloc and would page-fault on first write,
+        # inside the measured loop; ones are written (and so faulted in) here.
+        self.starts = np.ones(capacity, np.int64)
+        self.ends = np.ones(capacity, np.int64)
         self.ok = np.ones(capacity, np.bool_)
         # Stage columns exist only when a preprocess/postprocess stage exists.
         self.stages: dict[str, np.ndarray] | None = (
-            {name: np.zeros(capacity, np.int64) for name in ("preprocess_ns", "infer_ns", "postprocess_ns")}
+            {name: np.ones(capacity, np.int64) for name in ("preprocess_ns", "infer_ns", "postprocess_ns")}
             if with_stages
             else None
         )

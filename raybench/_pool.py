@@ -58,14 +58,14 @@ class LocalPool:
 
 
 class RayPool:
-    """Copies as Ray actors, each asking for ``request`` (its cores, GPU or CPU)."""
+    """Copies as Ray actors (``ray.remote(ModelCopy)``), each asking for ``request``."""
 
-    def __init__(self, copy_kwargs: dict[str, Any], request: CopyRequest) -> None:
+    def __init__(self, remote_copy_class: Any, copy_kwargs: dict[str, Any], request: CopyRequest) -> None:
         import ray
 
         self._ray = ray
         self._copy_kwargs = copy_kwargs
-        self._actor_class = ray.remote(ModelCopy).options(**request.ray_options(), max_concurrency=64)
+        self._actor_class = remote_copy_class.options(**request.ray_options(), max_concurrency=64)
         self.copies: list[Any] = []
 
     def ensure(self, n: int, config: RunConfig, timeout_s: float) -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import time
+import uuid
 from dataclasses import dataclass
 from typing import Any
 
@@ -14,6 +15,7 @@ from raybench._config import RunConfig
 from raybench._devices import CopyRequest, NodeResources, check_fits
 from raybench._exceptions import ModelLoadError, RunError
 from raybench._logging import logger
+from raybench._actor import ModelCopy
 from raybench._pool import LocalPool, RayPool
 from raybench._schema import STATUS_ERROR, STATUS_FINISHED, STATUS_TIMEOUT, ConfigOutcome, CopyOutcome
 
@@ -26,6 +28,42 @@ GRACE_S = 10.0
 LOAD_TIMEOUT_S = 900.0
 #: Limit for a warmup round (per warmup inference).
 WARMUP_TIMEOUT_S = 300.0
+
+
+_REMOTE_CLASSES: dict[type, Any] = {}
+_SHARED_COLLECTOR: dict[str, Any] = {}
+
+
+def remote_class(cls: type) -> Any:
+    """``ray.remote(cls)``, made once per process: Ray fingerprints the class (disassembling
+    its code) every time, ~0.1 s per class per call."""
+    if cls not in _REMOTE_CLASSES:
+        import ray
+
+        _REMOTE_CLASSES[cls] = ray.remote(cls)
+    return _REMOTE_CLASSES[cls]
+
+
+def shared_collector() -> Any:
+    """This driver's collector actor, spawned on first use and reused by later runs.
+
+    A new one is spawned when Ray was restarted (a new job) or the old one died.
+    """
+    import ray
+
+    job = ray.get_runtime_context().get_job_id()
+    handle = _SHARED_COLLECTOR.get(job)
+    if handle is not None:
+        try:
+            ray.get(handle.ping.remote(), timeout=10)
+            return handle
+        except (ray.exceptions.RayActorError, ray.exceptions.GetTimeoutError):
+            pass
+    _SHARED_COLLECTOR.clear()
+    # No CPU reserved: the collector mostly waits, and MAX copies on CPU counts every CPU.
+    handle = remote_class(Collector).options(num_cpus=0, max_concurrency=1).remote()
+    _SHARED_COLLECTOR[job] = handle
+    return handle
 
 
 def instance_type() -> str:
@@ -76,6 +114,7 @@ class SweepRunner:
         self._keep_timers = keep_timers
         self._cost_per_hour = cost_per_hour
         self._instance_type = instance_type()
+        self._run_id = uuid.uuid4().hex
 
     def run(self) -> SweepResult:
         """Run every config; Ctrl-C stops the sweep and returns the configs that finished."""
@@ -83,51 +122,59 @@ class SweepRunner:
             if self._multiprocess:
                 check_fits(config.n_models, self._requests[config.pipeline_size], self._nodes,
                            pipeline_size=config.pipeline_size)
-        collector, finish, fetch_timers = self._start_collector()
+        collector, finish, fetch_timers, end_run = self._start_collector()
         outcomes: list[ConfigOutcome] = []
         reports: list[dict[str, Any]] = []
         interrupted = False
         pool: Any = None
         pool_key: int | None = None
         try:
-            for config in self._configs:
-                if pool is None or pool_key != config.pipeline_size:
-                    if pool is not None:
-                        pool.close()
-                    pool, pool_key = self._new_pool(collector, config.pipeline_size), config.pipeline_size
-                outcome = self._run_config(pool, config)
-                report = finish(config, outcome)
-                outcomes.append(outcome)
-                reports.append(report)
-                _log_report(config, report)
-        except KeyboardInterrupt:
-            interrupted = True
-            logger.warning("interrupted: returning the %d configs that finished", len(reports))
+            try:
+                for config in self._configs:
+                    if pool is None or pool_key != config.pipeline_size:
+                        if pool is not None:
+                            pool.close()
+                        pool, pool_key = self._new_pool(collector, config.pipeline_size), config.pipeline_size
+                    outcome = self._run_config(pool, config)
+                    report = finish(config, outcome)
+                    outcomes.append(outcome)
+                    reports.append(report)
+                    _log_report(config, report)
+            except KeyboardInterrupt:
+                interrupted = True
+                logger.warning("interrupted: returning the %d configs that finished", len(reports))
+            timers = fetch_timers() if self._keep_timers else None
         finally:
             if pool is not None:
                 pool.close()
-        timers = fetch_timers() if self._keep_timers else None
+            end_run()
         return SweepResult(self._configs[: len(outcomes)], outcomes, reports, timers, interrupted)
 
     # -- pieces ----------------------------------------------------------------------------
 
-    def _start_collector(self) -> tuple[Any, Any, Any]:
+    def _start_collector(self) -> tuple[Any, Any, Any, Any]:
+        """The collector and this run's ``finish``, ``timers`` and ``end`` calls on it."""
+        run_id = self._run_id
         if not self._multiprocess:
-            local = Collector(keep_timers=self._keep_timers)
-            return local, lambda c, o: local.finish(c, o, self._cost_per_hour), local.timers
+            local = Collector()
+            local.start_run(run_id, self._keep_timers)
+            return (local, lambda c, o: local.finish(run_id, c, o, self._cost_per_hour),
+                    lambda: local.timers(run_id), lambda: local.end_run(run_id))
         import ray
 
-        remote = ray.remote(Collector).options(num_cpus=0).remote(keep_timers=self._keep_timers)
+        remote = shared_collector()
+        ray.get(remote.start_run.remote(run_id, self._keep_timers), timeout=LOAD_TIMEOUT_S)
         return (
             remote,
-            lambda c, o: ray.get(remote.finish.remote(c, o, self._cost_per_hour)),
-            lambda: ray.get(remote.timers.remote()),
+            lambda c, o: ray.get(remote.finish.remote(run_id, c, o, self._cost_per_hour)),
+            lambda: ray.get(remote.timers.remote(run_id)),
+            lambda: remote.end_run.remote(run_id),
         )
 
     def _new_pool(self, collector: Any, pipeline_size: int) -> Any:
-        kwargs = {**self._copy_kwargs, "collector": collector}
+        kwargs = {**self._copy_kwargs, "collector": collector, "run_id": self._run_id}
         if self._multiprocess:
-            return RayPool(kwargs, self._requests[pipeline_size])
+            return RayPool(remote_class(ModelCopy), kwargs, self._requests[pipeline_size])
         return LocalPool(kwargs)
 
     def _run_config(self, pool: Any, config: RunConfig) -> ConfigOutcome:

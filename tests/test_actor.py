@@ -8,7 +8,7 @@ import time
 import pyarrow as pa
 import pytest
 
-from raybench._actor import ModelCopy, encode_batch, wall_anchor_ns
+from raybench._actor import BatchEncoder, ModelCopy, wall_anchor_ns
 from raybench._backends import ModelSpec
 from raybench._collector import Collector
 from raybench._config import RunConfig
@@ -27,7 +27,7 @@ def config(**overrides) -> RunConfig:
 
 def make_copy(model_class, collector, **kwargs) -> ModelCopy:
     spec = ModelSpec("class", model_class, None, "cpu")
-    copy = ModelCopy(0, spec, [(1,)], collector, stats_interval_s=0.05, **kwargs)
+    copy = ModelCopy(0, spec, [(1,)], collector, stats_interval_s=0.05, run_id="run", **kwargs)
     copy.load()
     return copy
 
@@ -43,10 +43,11 @@ def test_encoded_batch_round_trips_through_the_collector():
     buf.ends[:3] = [15, 26, 37]
     buf.n = 3
     buf.note_error(1, ValueError("x"))
-    collector = Collector(keep_timers=True)
-    collector.add(encode_batch(buf, 1000, ("infer_ns",), {"config_id": "7", "copy_id": "2", "worker_id": "1", "node_id": "n1"}))
-    report = collector.finish(config(config_id=7), ConfigOutcome(7, "finished"))
-    table = collector.timers()
+    collector = Collector()
+    collector.start_run("run", keep_timers=True)
+    collector.add(BatchEncoder(("infer_ns",), 1000).encode(buf, {"run_id": "run", "config_id": "7", "copy_id": "2", "worker_id": "1", "node_id": "n1"}))
+    report = collector.finish("run", config(config_id=7), ConfigOutcome(7, "finished"))
+    table = collector.timers("run")
     assert table.schema == timer_schema()
     assert table.column("start_ns").to_pylist() == [1010, 1020, 1030]
     assert table.column("end_ns").to_pylist() == [1015, 1026, 1037]
@@ -58,27 +59,62 @@ def test_encoded_batch_round_trips_through_the_collector():
     assert report["total_infs"] == 2
 
 
-def test_collector_drops_timers_unless_asked_to_keep_them():
-    collector = Collector(keep_timers=False)
+def test_collector_copies_out_so_the_encoder_may_reuse_its_buffer():
+    encoder = BatchEncoder((), 0)
+    collector = Collector()
+    collector.start_run("run", keep_timers=True)
+    collector.start_run("run", keep_timers=True)
+    buf = TimerBuffer(2, with_stages=False)
+    for first in (100, 200):
+        buf.starts[:2] = [first, first + 1]
+        buf.ends[:2] = [first + 5, first + 6]
+        buf.n = 2
+        collector.add(encoder.encode(buf, {"run_id": "run", "config_id": "0", "copy_id": "0", "worker_id": "0", "node_id": "n"}))
+    collector.finish("run", config(), ConfigOutcome(0, "finished"))
+    assert collector.timers("run").column("start_ns").to_pylist() == [100, 101, 200, 201]
+
+
+def test_collector_ignores_batches_of_a_run_that_ended():
+    collector = Collector()
     buf = TimerBuffer(2, with_stages=False)
     buf.n = 2
-    collector.add(encode_batch(buf, 0, (), {"config_id": "0", "copy_id": "0", "worker_id": "0", "node_id": "n"}))
-    assert collector.held_bytes() > 0
-    collector.finish(config(), ConfigOutcome(0, "finished"))
+    collector.add(BatchEncoder((), 0).encode(buf, {"run_id": "gone", "config_id": "0", "copy_id": "0", "worker_id": "0", "node_id": "n"}))
     assert collector.held_bytes() == 0
-    assert collector.timers().num_rows == 0
+
+
+def test_end_run_frees_the_run():
+    collector = Collector()
+    collector.start_run("run", keep_timers=True)
+    buf = TimerBuffer(2, with_stages=False)
+    buf.n = 2
+    collector.add(BatchEncoder((), 0).encode(buf, {"run_id": "run", "config_id": "0", "copy_id": "0", "worker_id": "0", "node_id": "n"}))
+    collector.end_run("run")
+    assert collector.held_bytes() == 0
+
+
+def test_collector_drops_timers_unless_asked_to_keep_them():
+    collector = Collector()
+    collector.start_run("run", keep_timers=False)
+    buf = TimerBuffer(2, with_stages=False)
+    buf.n = 2
+    collector.add(BatchEncoder((), 0).encode(buf, {"run_id": "run", "config_id": "0", "copy_id": "0", "worker_id": "0", "node_id": "n"}))
+    assert collector.held_bytes() > 0
+    collector.finish("run", config(), ConfigOutcome(0, "finished"))
+    assert collector.held_bytes() == 0
+    assert collector.timers("run").num_rows == 0
 
 
 def test_copy_runs_for_duration_and_ships_every_row():
-    collector = Collector(keep_timers=True)
+    collector = Collector()
+    collector.start_run("run", keep_timers=True)
     copy = make_copy(make_simulated_device(0.005), collector)
     cfg = config(workers_per_model=2, duration_s=0.4)
     durations, error = asyncio.run(copy.warmup(cfg))
     assert error is None and len(durations) == 2
     start = time.time_ns() + 50_000_000
     outcome = asyncio.run(copy.run(cfg, start))
-    report = collector.finish(cfg, ConfigOutcome(0, "finished", None, start, start + 400_000_000, copies=(outcome,)))
-    table = collector.timers()
+    report = collector.finish("run", cfg, ConfigOutcome(0, "finished", None, start, start + 400_000_000, copies=(outcome,)))
+    table = collector.timers("run")
     assert outcome.n_infs == table.num_rows == report["total_infs"]
     assert set(table.column("worker_id").to_pylist()) == {0, 1}
     assert min(table.column("start_ns").to_pylist()) >= start
@@ -117,12 +153,13 @@ def test_async_model_is_awaited():
             await asyncio.sleep(0.002)
             return x
 
-    collector = Collector(keep_timers=True)
+    collector = Collector()
+    collector.start_run("run", keep_timers=True)
     copy = make_copy(AsyncModel, collector)
     cfg = config(workers_per_model=2, duration_s=0.2)
     outcome = asyncio.run(copy.run(cfg, time.time_ns()))
     assert outcome.n_errors == 0
     assert outcome.n_infs >= 20
-    collector.finish(cfg, ConfigOutcome(0, "finished"))
-    lat = pa.compute.subtract(collector.timers()["end_ns"], collector.timers()["start_ns"]).to_pylist()
+    collector.finish("run", cfg, ConfigOutcome(0, "finished"))
+    lat = pa.compute.subtract(collector.timers("run")["end_ns"], collector.timers("run")["start_ns"]).to_pylist()
     assert min(lat) >= 2_000_000
