@@ -187,17 +187,25 @@ def _timer_fields(timers: pa.Table, outcome: ConfigOutcome, batch_size: int) -> 
         mean_ms = _stage_mean_ms(timers.column(column), errors)
         fields[column.replace("_ns", "_avg_ms")] = mean_ms
 
-    start = _int64_view(timers.column("start_ns"))
-    end = _int64_view(timers.column("end_ns"))
-    latency = np.subtract(end, start)
-    ok_end = end
-    if n_errors:
-        ok_mask = ok_column.to_numpy(zero_copy_only=False)
-        latency, ok_end = latency[ok_mask], end[ok_mask]
-    total_infs = int(latency.size)
+    # Chunk by chunk over zero-copy views: a table of many batches (one per worker flush) is
+    # never concatenated; the one array allocated is the latencies of the ok rows.
+    batches = timers.select(["start_ns", "end_ns", "ok"]).to_batches()
+    total_infs = n_rows - n_errors
     fields["total_infs"] = total_infs
     if total_infs == 0:
         return fields
+    latency = np.empty(total_infs, np.int64)
+    ok_ends: list[np.ndarray] = []
+    position = 0
+    for batch in batches:
+        start = batch.column(0).to_numpy()
+        end = batch.column(1).to_numpy()
+        if n_errors:
+            ok_mask = batch.column(2).to_numpy(zero_copy_only=False)
+            start, end = start[ok_mask], end[ok_mask]
+        np.subtract(end, start, out=latency[position : position + end.size])
+        position += end.size
+        ok_ends.append(end)
 
     e2e_avg_ms = int(latency.sum()) / total_infs / _NS_PER_MS
     fields["e2e_avg_ms"] = e2e_avg_ms
@@ -206,19 +214,26 @@ def _timer_fields(timers: pa.Table, outcome: ConfigOutcome, batch_size: int) -> 
     percentiles_ns = _linear_percentiles(latency, _PERCENTILES)
     for q, value in zip(_PERCENTILES, percentiles_ns):
         fields[f"latency_ms_p{q}"] = value / _NS_PER_MS
+    del latency
 
     origin = outcome.start_ns if outcome.start_ns is not None else first_start
     measure_end = outcome.stop_ns if outcome.stop_ns is not None else last_end
-    # The latencies are no longer needed: their buffer takes the bucket index, which saves
-    # allocating (and page-faulting) another 8 bytes per row.
-    bucket = np.subtract(ok_end, origin, out=latency)
-    bucket //= _NS_PER_S
     # Rows that ended before the common start (clock skew between nodes) count in the first
     # bucket. No ok row ends before first_start + the smallest latency (p0), so the clipping
     # pass is needed only when the origin lies beyond that.
-    if origin > first_start + percentiles_ns[_PERCENTILES.index(0)]:
-        np.maximum(bucket, 0, out=bucket)
-    counts = np.bincount(bucket)
+    clip = origin > first_start + percentiles_ns[_PERCENTILES.index(0)]
+    counts = np.zeros(0, np.int64)
+    for end in ok_ends:
+        bucket = np.subtract(end, origin)
+        bucket //= _NS_PER_S
+        if clip:
+            np.maximum(bucket, 0, out=bucket)
+        chunk_counts = np.bincount(bucket)
+        if chunk_counts.size > counts.size:
+            chunk_counts[: counts.size] += counts
+            counts = chunk_counts
+        else:
+            counts[: chunk_counts.size] += chunk_counts
     fields.update(_throughput(counts, origin, measure_end, total_infs, total_s, batch_size))
     return fields
 
@@ -294,15 +309,31 @@ def _worker_spans(timers: pa.Table) -> tuple[float, int, int]:
     """Mean worker wall time in seconds, and the first start and last end over all rows.
 
     A worker's wall time is its last end minus its first start. The global bounds fall out of
-    the per-worker ones, which spares two scans of the columns.
+    the per-worker ones, which spares two scans of the columns. Tables from a run hold one
+    batch per worker flush, so a batch whose ids are constant is reduced with two min/max
+    scans; any other batch goes through a group-by.
     """
-    spans = (
-        timers.select(["copy_id", "worker_id", "start_ns", "end_ns"])
-        .group_by(["copy_id", "worker_id"])
-        .aggregate([("start_ns", "min"), ("end_ns", "max")])
-    )
-    first = _int64_view(spans.column("start_ns_min"))
-    last = _int64_view(spans.column("end_ns_max"))
+    spans: dict[tuple[int, int], tuple[int, int]] = {}
+
+    def merge(key: tuple[int, int], first: int, last: int) -> None:
+        known = spans.get(key)
+        spans[key] = (first, last) if known is None else (min(known[0], first), max(known[1], last))
+
+    columns = ["copy_id", "worker_id", "start_ns", "end_ns"]
+    for batch in timers.select(columns).to_batches():
+        if batch.num_rows == 0:
+            continue
+        copies, workers = pc.min_max(batch.column(0)).as_py(), pc.min_max(batch.column(1)).as_py()
+        if copies["min"] == copies["max"] and workers["min"] == workers["max"]:
+            merge((copies["min"], workers["min"]), pc.min(batch.column(2)).as_py(), pc.max(batch.column(3)).as_py())
+            continue
+        grouped = pa.Table.from_batches([batch]).group_by(columns[:2]).aggregate(
+            [("start_ns", "min"), ("end_ns", "max")]
+        )
+        for row in grouped.to_pylist():
+            merge((row["copy_id"], row["worker_id"]), row["start_ns_min"], row["end_ns_max"])
+    first = np.array([f for f, _ in spans.values()], np.int64)
+    last = np.array([la for _, la in spans.values()], np.int64)
     return float((last - first).mean()) / _NS_PER_S, int(first.min()), int(last.max())
 
 
