@@ -6,8 +6,6 @@ actor (bound to its NeuronCores, GPU or CPU), worker threads inside it call the 
 collector actor turns the streamed Arrow timers into percentile reports.
 """
 
-from __future__ import annotations
-
 __version__ = "0.1.0"
 
 from raybench import cpu, testing, torch
@@ -21,27 +19,36 @@ from raybench._exceptions import (
     RunError,
 )
 from raybench._logging import set_verbosity
+from raybench._output import CSV_COLS, PRINT_COLS, print_reports, write_csv, write_json
 from raybench._results import Results, get_reports, read_results, write_results
 from raybench._schema import TIMER_SCHEMA
+from raybench._timer import Timer, timestamp_convert
 from raybench.testing import DummyModel
 
 __all__ = [
+    "CSV_COLS",
     "ClusterError",
     "ConfigError",
     "DummyModel",
     "MissingDependencyError",
     "ModelLoadError",
+    "PRINT_COLS",
     "RaybenchError",
     "Results",
     "RunError",
     "TIMER_SCHEMA",
+    "Timer",
     "__version__",
     "benchmark",
     "cpu",
     "get_reports",
+    "print_reports",
     "read_results",
     "set_verbosity",
     "testing",
+    "timestamp_convert",
     "torch",
+    "write_csv",
+    "write_json",
     "write_results",
 ]

@@ -3,28 +3,46 @@
 from __future__ import annotations
 
 import logging
+import numbers
 import sys
 
 from raybench._exceptions import ConfigError
 
+#: The one logger raybench writes to; its children (``raybench.x``) inherit its level.
 logger = logging.getLogger("raybench")
 
 _LEVELS = {0: logging.WARNING, 1: logging.INFO, 2: logging.DEBUG}
 
+#: Marks the handler set_verbosity added, so calling it again does not add a second one.
+_HANDLER_MARK = "_raybench_stderr"
+
 
 def set_verbosity(verbosity: int) -> None:
-    """Set how much raybench logs: 0 warnings only, 1 progress (info), 2 debug.
+    """Set how much raybench logs to stderr: 0 warnings only, 1 progress (info), 2 debug.
+
+    The first call adds one stderr handler to the ``raybench`` logger (never to the root
+    logger, which belongs to the application); later calls only change the level.
+
+    Args:
+        verbosity: 0, 1 or 2.
+
+    Returns:
+        None.
 
     Raises:
         ConfigError: ``verbosity`` is not 0, 1 or 2.
     """
-    if isinstance(verbosity, bool) or verbosity not in _LEVELS:
+    # bool is an int (True == 1), but verbosity=True is a mistake rather than a level.
+    if isinstance(verbosity, bool) or not isinstance(verbosity, numbers.Integral) or verbosity not in _LEVELS:
         msg = f"verbosity must be 0, 1 or 2 (got {verbosity!r})"
         raise ConfigError(msg)
-    if not any(getattr(h, "_raybench", False) for h in logger.handlers):
+    if not any(getattr(handler, _HANDLER_MARK, False) for handler in logger.handlers):
         handler = logging.StreamHandler(sys.stderr)
         handler.setFormatter(logging.Formatter("%(asctime)s raybench %(levelname)s: %(message)s"))
-        handler._raybench = True  # type: ignore[attr-defined]
+        setattr(handler, _HANDLER_MARK, True)
         logger.addHandler(handler)
+        # Not propagating: an application that configured the root logger would otherwise
+        # print every raybench line twice. (pytest's caplog listens on the root logger, so
+        # tests of raybench's log lines attach caplog.handler to this logger instead.)
         logger.propagate = False
-    logger.setLevel(_LEVELS[verbosity])
+    logger.setLevel(_LEVELS[int(verbosity)])

@@ -1,11 +1,227 @@
-# TEMPORARY (lead): replaced by the output helper's module.
-import contextlib, os, tempfile
+"""Reports out: NeuronPerf's aligned table, CSV and JSON files, and the atomic file writer.
+
+A report is a flat ``dict`` (one per config); missing values are None. NaN counts as missing
+too: it is what "not measured" looks like once numpy has touched a value, and it would
+otherwise break sorting (NaN compares false with everything) and strict JSON readers.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import difflib
+import json
+import math
+import os
+import sys
+import time
+import uuid
+from collections.abc import Iterator, Sequence
+from typing import Any, TextIO
+
+import numpy as np
+
+from raybench._exceptions import ConfigError
+
+#: Columns :func:`print_reports` shows by default (NeuronPerf's, in its order).
+PRINT_COLS: list[str] = [
+    "throughput_avg", "latency_ms_p50", "latency_ms_p99", "n_models", "pipeline_size",
+    "workers_per_model", "batch_size", "model_filename",
+]  # fmt: skip
+
+#: Columns :func:`write_csv` writes by default (NeuronPerf's, in its order).
+CSV_COLS: list[str] = [
+    "model_name", "n_models", "workers_per_model", "pipeline_size", "batch_size", "throughput_avg",
+    "throughput_peak", "latency_ms_p0", "latency_ms_p50", "latency_ms_p90", "latency_ms_p95",
+    "latency_ms_p99", "latency_ms_p100", "cpu_avg_percent", "cpu_percent_p50", "mem_avg_percent",
+    "mem_percent_p50", "e2e_avg_ms", "infer_avg_ms", "total_infs", "total_s", "performance_level",
+    "model_filename", "device_type", "instance_type", "cost_per_1m_inf",
+]  # fmt: skip
+
+#: What a missing value looks like in the table and the CSV.
+MISSING = "N/A"
+
+
 @contextlib.contextmanager
-def atomic_write_path(path):
-    d = os.path.dirname(os.path.abspath(path)); os.makedirs(d, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=d, prefix=".tmp-"); os.close(fd)
+def atomic_write_path(path: str | os.PathLike[str]) -> Iterator[str]:
+    """Yield a temporary path beside ``path``; when the block succeeds, rename it onto ``path``.
+
+    Readers never see a half-written file, and a failed write leaves neither a temporary file
+    nor a changed ``path``. Missing parent directories are created.
+
+    Args:
+        path: The file to write.
+
+    Returns:
+        A context manager yielding the temporary path (not yet created) to write to.
+
+    Raises:
+        OSError: The directory cannot be created or the rename fails; whatever the block
+            raises is re-raised after the temporary file is removed.
+    """
+    target = os.path.abspath(os.fspath(path))
+    directory = os.path.dirname(target)
+    os.makedirs(directory, exist_ok=True)
+    # A fresh name rather than mkstemp: mkstemp creates the file 0600, and the rename would
+    # carry that mode onto the result, leaving reports unreadable to other users. The same
+    # directory keeps os.replace a rename within one file system, hence atomic.
+    tmp = os.path.join(directory, f".{os.path.basename(target)}.{uuid.uuid4().hex}.tmp")
     try:
         yield tmp
-        os.replace(tmp, path)
+        os.replace(tmp, target)
     except BaseException:
-        os.unlink(tmp); raise
+        # BaseException: a Ctrl-C in the middle of a write must not leave the temporary behind.
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+
+
+def _plain(value: Any) -> Any:
+    """numpy scalars and arrays as Python numbers and lists; NaN as None."""
+    if isinstance(value, (np.generic, np.ndarray)):
+        value = value.tolist()
+    if isinstance(value, float) and math.isnan(value):
+        return None
+    return value
+
+
+def _cell(value: Any) -> str:
+    """One table cell: floats to 3 decimals without trailing zeros, missing values as N/A."""
+    value = _plain(value)
+    if value is None:
+        return MISSING
+    if isinstance(value, float) and math.isfinite(value):
+        # round() then str() keeps the shortest repr: 307.25, 3.251 and 2746.0 (not 2746.000).
+        return str(round(value, 3))
+    return str(value)
+
+
+def _sorted_reports(
+    reports: list[dict[str, Any]], sort_by: str, reverse: bool
+) -> list[dict[str, Any]]:
+    """``reports`` sorted on ``sort_by``; rows missing it keep their order and come last."""
+    if reports and not any(sort_by in report for report in reports):
+        keys = sorted({key for report in reports for key in report})
+        close = difflib.get_close_matches(sort_by, keys, n=1)
+        hint = f"; did you mean {close[0]!r}?" if close else ""
+        msg = f"sort_by must be a key of the reports or None (got {sort_by!r}{hint})"
+        raise ConfigError(msg)
+    present = [report for report in reports if _plain(report.get(sort_by)) is not None]
+    missing = [report for report in reports if _plain(report.get(sort_by)) is None]
+    try:
+        present.sort(key=lambda report: _plain(report[sort_by]), reverse=reverse)
+    except TypeError as err:
+        msg = f"sort_by must name a column whose values compare with each other (got {sort_by!r}: {err})"
+        raise ConfigError(msg) from err
+    return present + missing
+
+
+def print_reports(
+    reports: Sequence[dict[str, Any]],
+    cols: Sequence[str] = PRINT_COLS,
+    sort_by: str | None = "throughput_peak",
+    reverse: bool = False,
+    file: TextIO | None = None,
+) -> None:
+    """Print reports as a left-justified table: a header of column names, one row per report.
+
+    Unlike NeuronPerf, the rows really are sorted when ``sort_by`` is not a printed column.
+
+    Args:
+        reports: Report dicts (from ``benchmark`` or ``get_reports``).
+        cols: The columns to show, in order; a key a report lacks shows as N/A.
+        sort_by: The key to sort rows on (ascending unless ``reverse``), printed or not;
+            rows missing it come last. None keeps the given order.
+        reverse: Sort descending.
+        file: Where to print; default ``sys.stdout`` (looked up at call time).
+
+    Returns:
+        None.
+
+    Raises:
+        ConfigError: ``sort_by`` is a key of none of the reports, or its values cannot be
+            compared with each other.
+    """
+    rows = list(reports)
+    if sort_by is not None:
+        rows = _sorted_reports(rows, sort_by, reverse)
+    table = [list(cols)] + [[_cell(report.get(col)) for col in cols] for report in rows]
+    widths = [max(len(line[i]) for line in table) for i in range(len(cols))]
+    out = sys.stdout if file is None else file
+    for line in table:
+        # rstrip: padding the last column would only add trailing spaces.
+        print(" ".join(cell.ljust(width) for cell, width in zip(line, widths)).rstrip(), file=out)
+
+
+def _default_filename(reports: Sequence[dict[str, Any]], extension: str) -> str:
+    """NeuronPerf's ``{model_name}.results-%Y%m%d-%H%M%S.{extension}``, in local time."""
+    model_name = (reports[0].get("model_name") if reports else None) or "model"
+    return f"{model_name}.results-{time.strftime('%Y%m%d-%H%M%S')}.{extension}"
+
+
+def write_csv(
+    reports: Sequence[dict[str, Any]],
+    filename: str | os.PathLike[str] | None = None,
+    cols: Sequence[str] = CSV_COLS,
+) -> str:
+    """Write reports as CSV, atomically: a header of ``cols``, then one row per report.
+
+    Args:
+        reports: Report dicts.
+        filename: The file to write; default ``{model_name}.results-%Y%m%d-%H%M%S.csv`` in the
+            working directory, ``model_name`` from the first report ("model" without one).
+        cols: The columns, in order; missing values and keys a report lacks are written N/A.
+
+    Returns:
+        The path written (``filename`` as given, or the default name).
+
+    Raises:
+        OSError: The file cannot be written; no partial file is left.
+    """
+    path = os.fspath(filename) if filename is not None else _default_filename(reports, "csv")
+    with atomic_write_path(path) as tmp, open(tmp, "w", newline="", encoding="utf-8") as f:
+        writer = csv.writer(f)
+        writer.writerow(cols)
+        for report in reports:
+            values = [_plain(report.get(col)) for col in cols]
+            writer.writerow([MISSING if value is None else value for value in values])
+    return path
+
+
+def _json_ready(value: Any) -> Any:
+    """``value`` with numpy types as Python ones and non-finite floats as None (strict JSON)."""
+    value = _plain(value)
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {key: _json_ready(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_json_ready(item) for item in value]
+    return value
+
+
+def write_json(reports: Sequence[dict[str, Any]], filename: str | os.PathLike[str] | None = None) -> str:
+    """Write reports, atomically, as a JSON list of objects holding every key of each report.
+
+    numpy scalars become Python numbers; NaN and infinities become null, so any JSON reader
+    accepts the file.
+
+    Args:
+        reports: Report dicts.
+        filename: The file to write; default ``{model_name}.results-%Y%m%d-%H%M%S.json`` in the
+            working directory, ``model_name`` from the first report ("model" without one).
+
+    Returns:
+        The path written (``filename`` as given, or the default name).
+
+    Raises:
+        TypeError: A report holds a value JSON cannot represent; no file is written.
+        OSError: The file cannot be written; no partial file is left.
+    """
+    path = os.fspath(filename) if filename is not None else _default_filename(reports, "json")
+    plain = [_json_ready(dict(report)) for report in reports]
+    # Serialise before opening the file, so an unrepresentable value fails without touching disk.
+    text = json.dumps(plain, indent=2, allow_nan=False)
+    with atomic_write_path(path) as tmp, open(tmp, "w", encoding="utf-8") as f:
+        f.write(text + "\n")
+    return path

@@ -214,13 +214,17 @@ class SweepRunner:
 
     def _failed(self, config: RunConfig, status: str, error: str, start_ns: int | None = None,
                 stop_ns: int | None = None) -> ConfigOutcome:
-        logger.warning("config %d failed (%s): %s", config.config_id, status, error)
+        logger.warning("config %d failed (%s): %s", config.config_id + 1, status, error)
         return ConfigOutcome(config.config_id, status, error, start_ns, stop_ns, self._instance_type)
 
 
 def _log_report(config: RunConfig, report: dict[str, Any]) -> None:
+    def show(key: str) -> str:
+        value = report.get(key)
+        return "N/A" if value is None else f"{value:.3f}"
+
     logger.info(
         "config %d %s: throughput_avg=%s latency_ms_p50=%s latency_ms_p99=%s",
-        config.config_id, report.get("status"), report.get("throughput_avg"),
-        report.get("latency_ms_p50"), report.get("latency_ms_p99"),
+        config.config_id + 1, report.get("status"), show("throughput_avg"),
+        show("latency_ms_p50"), show("latency_ms_p99"),
     )
