@@ -17,6 +17,7 @@ from raybench._exceptions import (
     ModelLoadError,
     RaybenchError,
     RunError,
+    TimerError,
 )
 from raybench._logging import set_verbosity
 from raybench._output import CSV_COLS, PRINT_COLS, print_reports, write_csv, write_json
@@ -38,6 +39,7 @@ __all__ = [
     "RunError",
     "TIMER_SCHEMA",
     "Timer",
+    "TimerError",
     "__version__",
     "benchmark",
     "cpu",

@@ -8,7 +8,8 @@ The hierarchy, drawn::
     │                             an optional package (torch, an SDK, ...) is not installed
     ├── ModelLoadError            a copy could not build its model
     ├── ClusterError              the cluster cannot place what a config needs
-    └── RunError                  a config failed while running (copy died, model raised)
+    ├── RunError                  a config failed while running (copy died, model raised)
+    └── TimerError (RuntimeError) a Timer used out of order (stop before start, start twice)
 
 Messages name the parameter, the rule and the bad value, e.g.
 ``n_models must be a positive int or a list of them (got 0)``.
@@ -39,3 +40,7 @@ class ClusterError(RaybenchError):
 
 class RunError(RaybenchError):
     """A config failed while it ran (a copy died, the model raised in warmup, ...)."""
+
+
+class TimerError(RaybenchError, RuntimeError):
+    """A ``Timer`` was used out of order (``stop()`` before ``start()``, ``start()`` twice)."""

@@ -17,6 +17,23 @@ _LEVELS = {0: logging.WARNING, 1: logging.INFO, 2: logging.DEBUG}
 _HANDLER_MARK = "_raybench_stderr"
 
 
+class _StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """Writes to whatever ``sys.stderr`` is when a record is emitted.
+
+    A handler bound to the stderr of its creation would keep writing to a stream pytest's
+    capture or a notebook has since replaced (and maybe closed).
+    """
+
+    @property
+    def stream(self) -> object:
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, value: object) -> None:
+        # StreamHandler.__init__ assigns a stream; the property ignores it on purpose.
+        pass
+
+
 def set_verbosity(verbosity: int) -> None:
     """Set how much raybench logs to stderr: 0 warnings only, 1 progress (info), 2 debug.
 
@@ -37,7 +54,7 @@ def set_verbosity(verbosity: int) -> None:
         msg = f"verbosity must be 0, 1 or 2 (got {verbosity!r})"
         raise ConfigError(msg)
     if not any(getattr(handler, _HANDLER_MARK, False) for handler in logger.handlers):
-        handler = logging.StreamHandler(sys.stderr)
+        handler = _StderrHandler()
         handler.setFormatter(logging.Formatter("%(asctime)s raybench %(levelname)s: %(message)s"))
         setattr(handler, _HANDLER_MARK, True)
         logger.addHandler(handler)

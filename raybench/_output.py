@@ -16,7 +16,7 @@ import os
 import sys
 import time
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any, TextIO
 
 import numpy as np
@@ -76,8 +76,8 @@ def atomic_write_path(path: str | os.PathLike[str]) -> Iterator[str]:
         raise
 
 
-def _plain(value: Any) -> Any:
-    """numpy scalars and arrays as Python numbers and lists; NaN as None."""
+def _plain(value: object) -> object:
+    """Numpy scalars and arrays as Python numbers and lists; NaN as None."""
     if isinstance(value, (np.generic, np.ndarray)):
         value = value.tolist()
     if isinstance(value, float) and math.isnan(value):
@@ -85,7 +85,7 @@ def _plain(value: Any) -> Any:
     return value
 
 
-def _cell(value: Any) -> str:
+def _cell(value: object) -> str:
     """One table cell: floats to 3 decimals without trailing zeros, missing values as N/A."""
     value = _plain(value)
     if value is None:
@@ -96,9 +96,12 @@ def _cell(value: Any) -> str:
     return str(value)
 
 
-def _sorted_reports(
-    reports: list[dict[str, Any]], sort_by: str, reverse: bool
-) -> list[dict[str, Any]]:
+def _sort_value(report: Mapping[str, Any], sort_by: str) -> Any:
+    """The value ``report`` is sorted on, as a plain Python value."""
+    return _plain(report[sort_by])
+
+
+def _sorted_reports(reports: list[Mapping[str, Any]], sort_by: str, reverse: bool) -> list[Mapping[str, Any]]:
     """``reports`` sorted on ``sort_by``; rows missing it keep their order and come last."""
     if reports and not any(sort_by in report for report in reports):
         keys = sorted({key for report in reports for key in report})
@@ -109,7 +112,7 @@ def _sorted_reports(
     present = [report for report in reports if _plain(report.get(sort_by)) is not None]
     missing = [report for report in reports if _plain(report.get(sort_by)) is None]
     try:
-        present.sort(key=lambda report: _plain(report[sort_by]), reverse=reverse)
+        present.sort(key=lambda report: _sort_value(report, sort_by), reverse=reverse)
     except TypeError as err:
         msg = f"sort_by must name a column whose values compare with each other (got {sort_by!r}: {err})"
         raise ConfigError(msg) from err
@@ -117,7 +120,7 @@ def _sorted_reports(
 
 
 def print_reports(
-    reports: Sequence[dict[str, Any]],
+    reports: Sequence[Mapping[str, Any]],
     cols: Sequence[str] = PRINT_COLS,
     sort_by: str | None = "throughput_peak",
     reverse: bool = False,
@@ -150,17 +153,17 @@ def print_reports(
     out = sys.stdout if file is None else file
     for line in table:
         # rstrip: padding the last column would only add trailing spaces.
-        print(" ".join(cell.ljust(width) for cell, width in zip(line, widths)).rstrip(), file=out)
+        print(" ".join(cell.ljust(width) for cell, width in zip(line, widths, strict=True)).rstrip(), file=out)
 
 
-def _default_filename(reports: Sequence[dict[str, Any]], extension: str) -> str:
+def _default_filename(reports: Sequence[Mapping[str, Any]], extension: str) -> str:
     """NeuronPerf's ``{model_name}.results-%Y%m%d-%H%M%S.{extension}``, in local time."""
     model_name = (reports[0].get("model_name") if reports else None) or "model"
     return f"{model_name}.results-{time.strftime('%Y%m%d-%H%M%S')}.{extension}"
 
 
 def write_csv(
-    reports: Sequence[dict[str, Any]],
+    reports: Sequence[Mapping[str, Any]],
     filename: str | os.PathLike[str] | None = None,
     cols: Sequence[str] = CSV_COLS,
 ) -> str:
@@ -188,7 +191,7 @@ def write_csv(
     return path
 
 
-def _json_ready(value: Any) -> Any:
+def _json_ready(value: object) -> object:
     """``value`` with numpy types as Python ones and non-finite floats as None (strict JSON)."""
     value = _plain(value)
     if isinstance(value, float) and not math.isfinite(value):
@@ -200,7 +203,7 @@ def _json_ready(value: Any) -> Any:
     return value
 
 
-def write_json(reports: Sequence[dict[str, Any]], filename: str | os.PathLike[str] | None = None) -> str:
+def write_json(reports: Sequence[Mapping[str, Any]], filename: str | os.PathLike[str] | None = None) -> str:
     """Write reports, atomically, as a JSON list of objects holding every key of each report.
 
     numpy scalars become Python numbers; NaN and infinities become null, so any JSON reader

@@ -10,20 +10,19 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterator
 from types import TracebackType
-from typing import Any, overload
+from typing import TypeVar, overload
 
 import numpy as np
 
-from raybench._exceptions import ConfigError, RaybenchError
+from raybench._exceptions import ConfigError, TimerError
 
 #: Nanoseconds per unit. Integers, so conversions to a smaller unit multiply by an exact int
 #: (integer ns stay integers) and conversions to a larger one divide by an exact power of ten.
 _NS_PER_UNIT = {"s": 1_000_000_000, "ms": 1_000_000, "us": 1_000, "ns": 1}
 _UNITS_TEXT = ", ".join(repr(unit) for unit in _NS_PER_UNIT)
 
-
-class TimerError(RaybenchError, RuntimeError):
-    """A ``Timer`` was used out of order (``stop()`` before ``start()``, ``start()`` twice)."""
+# typing.Self is 3.11+; a bound TypeVar gives subclasses the same precise ``with`` type on 3.10.
+_TimerT = TypeVar("_TimerT", bound="Timer")
 
 
 def _check_unit(name: str, unit: object) -> str:
@@ -34,7 +33,9 @@ def _check_unit(name: str, unit: object) -> str:
     return unit
 
 
-def timestamp_convert(value: Any, from_unit: str, to_unit: str) -> Any:
+def timestamp_convert(
+    value: float | np.ndarray | list[float] | tuple[float, ...], from_unit: str, to_unit: str
+) -> float | np.ndarray:
     """Convert a time, or a numpy array of times, from one unit to another.
 
     Converting to a smaller unit multiplies by an exact integer factor, so integers stay
@@ -62,7 +63,8 @@ def timestamp_convert(value: Any, from_unit: str, to_unit: str) -> Any:
         return value
     if from_ns > to_ns:
         return value * (from_ns // to_ns)
-    # Dividing by the exact power of ten rounds once; multiplying by 1e-9 would round twice.
+    # Divide by the exact integer: a factor like 0.001 is itself rounded, so 9 * 0.001 gives
+    # 0.009000000000000001 where 9 / 1000 gives the correctly rounded 0.009.
     return value / (to_ns // from_ns)
 
 
@@ -89,8 +91,8 @@ class Timer:
     def __init__(self, timer_fn: Callable[[], float] = time.perf_counter, timer_unit: str = "s") -> None:
         self.timer_fn = timer_fn
         self.timer_unit = _check_unit("timer_unit", timer_unit)
-        self._pairs: list[tuple[Any, Any]] = []
-        self._started_at: Any = None
+        self._pairs: list[tuple[float, float]] = []
+        self._started_at: float | None = None
 
     def start(self) -> None:
         """Read the clock and remember it as the start of the next pair.
@@ -140,7 +142,7 @@ class Timer:
         """
         _check_unit("unit", unit)
         raw = np.array(self._pairs).reshape(-1, 2)
-        return timestamp_convert(raw, self.timer_unit, unit)
+        return np.asarray(timestamp_convert(raw, self.timer_unit, unit))
 
     def durations(self, unit: str = "s") -> np.ndarray:
         """The length (end - start) of each recorded pair, in ``unit``.
@@ -157,7 +159,7 @@ class Timer:
         _check_unit("unit", unit)
         raw = np.array(self._pairs).reshape(-1, 2)
         # Subtract in the clock's unit first: integer ns differences stay exact.
-        return timestamp_convert(raw[:, 1] - raw[:, 0], self.timer_unit, unit)
+        return np.asarray(timestamp_convert(raw[:, 1] - raw[:, 0], self.timer_unit, unit))
 
     def total_duration(self, unit: str = "s") -> float:
         """The sum of all recorded durations, in ``unit``; 0 when nothing was recorded.
@@ -171,7 +173,8 @@ class Timer:
         Raises:
             ConfigError: ``unit`` is not one of the four units (a ValueError).
         """
-        return self.durations(unit).sum().item()
+        total: float = self.durations(unit).sum().item()
+        return total
 
     def avg(self, unit: str = "s") -> float:
         """The mean recorded duration, in ``unit``.
@@ -192,7 +195,7 @@ class Timer:
             raise TimerError(msg)
         return float(durations.mean())
 
-    def __enter__(self) -> Timer:
+    def __enter__(self: _TimerT) -> _TimerT:  # noqa: PYI019 - typing.Self needs Python 3.11
         self.start()
         return self
 
@@ -208,16 +211,16 @@ class Timer:
     def __len__(self) -> int:
         return len(self._pairs)
 
-    def __iter__(self) -> Iterator[tuple[Any, Any]]:
+    def __iter__(self) -> Iterator[tuple[float, float]]:
         return iter(list(self._pairs))
 
     @overload
-    def __getitem__(self, index: int) -> tuple[Any, Any]: ...
+    def __getitem__(self, index: int) -> tuple[float, float]: ...
 
     @overload
-    def __getitem__(self, index: slice) -> list[tuple[Any, Any]]: ...
+    def __getitem__(self, index: slice) -> list[tuple[float, float]]: ...
 
-    def __getitem__(self, index: int | slice) -> tuple[Any, Any] | list[tuple[Any, Any]]:
+    def __getitem__(self, index: int | slice) -> tuple[float, float] | list[tuple[float, float]]:
         return self._pairs[index]
 
     def __repr__(self) -> str:
