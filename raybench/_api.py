@@ -111,8 +111,6 @@ def run_benchmark(
                      ("env_setup_fn", env_setup_fn), ("setup_fn", setup_fn)):
         check_callable(name, fn)
     input_sets, sizes = normalise_inputs(inputs, batch_sizes)
-    if batch_sizes is None:
-        logger.warning("batch_sizes not given: assuming batch size 1 (throughput counts one sample per call)")
     options = sweep_options(
         batch_sizes=sizes, n_models=n_models, workers_per_model=workers_per_model,
         pipeline_sizes=pipeline_sizes, duration=duration, warmup=warmup, device_type=device_type,
@@ -122,6 +120,8 @@ def run_benchmark(
     stats_interval_s = check_number("stats_interval", stats_interval, minimum=0, inclusive=False, unit="seconds")
     if cost_per_hour is not None:
         check_number("cost_per_hour", cost_per_hour, minimum=0, inclusive=True)
+    if batch_sizes is None:
+        logger.warning("batch_sizes not given: assuming batch size 1 (throughput counts one sample per call)")
     described_filename, described_name = describe_model(model if framework != "callable" else model_filename)
 
     if multiprocess:

@@ -149,8 +149,9 @@ def normalise_inputs(inputs: object, batch_sizes: object) -> tuple[list[tuple[ob
             "give a list of inputs with one input set per batch size"
         )
     if len(input_sets) != len(sizes):
+        entries = "entry" if len(sizes) == 1 else "entries"
         _fail(
-            f"inputs has {len(input_sets)} input sets but batch_sizes has {len(sizes)} entries; "
+            f"inputs has {len(input_sets)} input sets but batch_sizes has {len(sizes)} {entries}; "
             "give one input set per batch size"
         )
     return input_sets, sizes

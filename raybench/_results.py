@@ -21,7 +21,6 @@ from typing import Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.parquet as pq
 
 from raybench._config import RunConfig
 from raybench._exceptions import ConfigError
@@ -31,6 +30,14 @@ from raybench._schema import ConfigOutcome, CopyOutcome, stages_of, timer_schema
 
 _META_KEY = b"raybench"
 FORMAT_VERSION = 1
+
+
+def parquet() -> Any:
+    """``pyarrow.parquet``, imported on first use: every model copy imports raybench, and the
+    Parquet module (~0.1 s) is only needed where results are written or read."""
+    import pyarrow.parquet
+
+    return pyarrow.parquet
 
 
 def run_metadata(**extra: Any) -> dict[str, Any]:
@@ -137,7 +144,7 @@ def write_results(results: Results, filename: str | os.PathLike[str]) -> str:
     table = results.timers.replace_schema_metadata({_META_KEY: json.dumps(payload).encode()})
     path = os.fspath(filename)
     with atomic_write_path(path) as tmp:
-        pq.write_table(table, tmp)
+        parquet().write_table(table, tmp)
     return path
 
 
@@ -147,7 +154,7 @@ def read_results(filename: str | os.PathLike[str]) -> Results:
     Raises:
         ConfigError: the file is not a raybench results file.
     """
-    table = pq.read_table(os.fspath(filename))
+    table = parquet().read_table(os.fspath(filename))
     raw = (table.schema.metadata or {}).get(_META_KEY)
     if raw is None:
         msg = f"filename must name a raybench results file (no raybench metadata in {os.fspath(filename)!r})"
