@@ -13,8 +13,11 @@ from raybench._config import (
     DEFAULT_DURATION_S,
     check_callable,
     check_number,
+    ModelVariant,
     expand_sweep,
     normalise_inputs,
+    plain_variants,
+    positive_ints,
     sweep_options,
 )
 from raybench._exceptions import ConfigError
@@ -58,11 +61,13 @@ def _check_model(framework: str, model: Any, model_filename: str | None) -> None
         check_callable("load_fn", model)
         return
     if isinstance(model, (str, os.PathLike)):
-        if framework != "torch":
+        if framework == "class":
             raise ConfigError(f"model_class must be a class (got the path {os.fspath(model)!r})")
         if not os.path.exists(model):
             raise ConfigError(f"model_filename must name an existing file (got {os.fspath(model)!r})")
         return
+    if framework in ("tensorflow", "mxnet"):
+        raise ConfigError(f"model_filename must be a path to a saved model or a model index (got {model!r})")
     name = "model_class" if framework == "class" else "model"
     if not inspect.isclass(model):
         rule = "a class" if framework == "class" else "a TorchScript file name or an nn.Module class"
@@ -110,7 +115,14 @@ def run_benchmark(
     for name, fn in (("preprocess_fn", preprocess_fn), ("postprocess_fn", postprocess_fn),
                      ("env_setup_fn", env_setup_fn), ("setup_fn", setup_fn)):
         check_callable(name, fn)
-    input_sets, sizes = normalise_inputs(inputs, batch_sizes)
+    index_file = _index_file(framework, model)
+    if index_file is not None:
+        variants, input_sets, sizes, index_model_name = _index_variants(
+            index_file, inputs, batch_sizes, pipeline_sizes, performance_levels
+        )
+        pipeline_sizes = sorted({v.pipeline_size for v in variants})
+    else:
+        input_sets, sizes = normalise_inputs(inputs, batch_sizes)
     options = sweep_options(
         batch_sizes=sizes, n_models=n_models, workers_per_model=workers_per_model,
         pipeline_sizes=pipeline_sizes, duration=duration, warmup=warmup, device_type=device_type,
@@ -120,9 +132,13 @@ def run_benchmark(
     stats_interval_s = check_number("stats_interval", stats_interval, minimum=0, inclusive=False, unit="seconds")
     if cost_per_hour is not None:
         check_number("cost_per_hour", cost_per_hour, minimum=0, inclusive=True)
-    if batch_sizes is None:
+    if batch_sizes is None and index_file is None:
         logger.warning("batch_sizes not given: assuming batch size 1 (throughput counts one sample per call)")
     described_filename, described_name = describe_model(model if framework != "callable" else model_filename)
+    if index_file is not None:
+        described_name = index_model_name
+    else:
+        variants = plain_variants(options, described_filename)
 
     if multiprocess:
         connect_ray(address, ray_init_kwargs, verbosity)
@@ -135,12 +151,13 @@ def run_benchmark(
     requests = {p: _devices.copy_request(resolved, p) for p in options.pipeline_sizes}
     most = {p: _devices.max_copies(req, nodes) for p, req in requests.items()}
     configs = expand_sweep(
-        options, model_filename=described_filename, model_name=model_name or described_name,
-        device_type=resolved, max_copies=most,
+        options, variants, model_name=model_name or described_name, device_type=resolved, max_copies=most,
     )
-    spec = ModelSpec(framework, model, model_filename, resolved)
+    if index_file is not None:
+        specs = {v.model_filename: ModelSpec(framework, v.model_filename, v.model_filename, resolved) for v in variants}
+    else:
+        specs = {described_filename: ModelSpec(framework, model, model_filename, resolved)}
     copy_kwargs: dict[str, Any] = {
-        "spec": spec,
         "input_sets": _share(input_sets, multiprocess),
         "preprocess_fn": preprocess_fn,
         "postprocess_fn": postprocess_fn,
@@ -150,7 +167,7 @@ def run_benchmark(
     }
     logger.info("benchmarking %s: %d configs of %.1f s on %s", described_filename, len(configs), options.duration_s, resolved)
     sweep = SweepRunner(
-        configs, copy_kwargs, requests, nodes, multiprocess=options.multiprocess,
+        configs, specs, copy_kwargs, requests, nodes, multiprocess=options.multiprocess,
         keep_timers=bool(return_timers), cost_per_hour=cost_per_hour,
     ).run()
     if not return_timers:
@@ -161,6 +178,60 @@ def run_benchmark(
         interrupted=sweep.interrupted,
     )
     return Results(sweep.configs, sweep.outcomes, sweep.timers, metadata)
+
+
+def _index_file(framework: str, model: Any) -> str | None:
+    """The model index file, when ``model`` names one (a ``.json`` file)."""
+    if framework in ("torch", "tensorflow", "mxnet") and isinstance(model, (str, os.PathLike)):
+        path = os.fspath(model)
+        if path.endswith(".json"):
+            return path
+    return None
+
+
+def _index_variants(
+    index_file: str, inputs: Any, batch_sizes: Any, pipeline_sizes: Any, performance_levels: Any
+) -> tuple[list[ModelVariant], list[tuple[Any, ...]], tuple[int, ...], str]:
+    """Select the index's finished configs that match the arguments; pair inputs by batch size.
+
+    ``batch_sizes``/``pipeline_sizes``/``performance_levels`` filter the index; without
+    ``batch_sizes`` the index's own batch sizes are used (sorted), and ``inputs`` holds one input
+    set per batch size in that order (or one input set when there is one batch size).
+
+    Raises:
+        ConfigError: nothing selected, or a selected artifact is missing.
+    """
+    from raybench import model_index
+
+    index = model_index.load(index_file)
+    selected = model_index.filter(index, status="finished")
+    wanted: dict[str, Any] = {}
+    if batch_sizes is not None:
+        wanted["batch_size"] = list(positive_ints("batch_sizes", batch_sizes))
+    if pipeline_sizes is not None:
+        wanted["pipeline_size"] = list(positive_ints("pipeline_sizes", pipeline_sizes))
+    if performance_levels is not None:
+        _check_performance_levels(performance_levels)
+        wanted["performance_level"] = performance_levels
+    selected = model_index.filter(selected, **wanted)
+    entries = selected["model_configs"]
+    if not entries:
+        msg = (
+            f"the model index {index_file!r} has no finished config with batch_sizes={batch_sizes!r}, "
+            f"pipeline_sizes={pipeline_sizes!r}, performance_levels={performance_levels!r}"
+        )
+        raise ConfigError(msg)
+    sizes = wanted.get("batch_size") or sorted({int(e["batch_size"]) for e in entries})
+    input_sets, sizes = normalise_inputs(inputs, list(sizes))
+    input_index = {size: i for i, size in enumerate(sizes)}
+    variants = []
+    for entry in entries:
+        path = model_index.resolve_model_path(index_file, entry["filename"])
+        if not os.path.exists(path):
+            raise ConfigError(f"model_filename must name an existing file (got {path!r}, listed in {index_file!r})")
+        variants.append(ModelVariant(path, int(entry["batch_size"]), input_index[int(entry["batch_size"])],
+                                     int(entry["pipeline_size"]), entry.get("performance_level")))
+    return variants, input_sets, tuple(sizes), str(index.get("model_name") or "model")
 
 
 def _check_performance_levels(levels: object) -> None:

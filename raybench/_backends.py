@@ -179,9 +179,18 @@ BACKENDS: dict[str, Backend] = {
     "torch": TorchBackend(),
 }
 
+#: Backends whose module imports a framework's glue: loaded on first use, in the copy.
+LAZY_BACKENDS: dict[str, tuple[str, str]] = {
+    "tensorflow": ("raybench._backend_tf", "TensorFlowBackend"),
+    "mxnet": ("raybench._backend_mxnet", "MXNetBackend"),
+}
+
 
 def get_backend(framework: str) -> Backend:
-    """Return the backend registered for ``framework``."""
+    """Return the backend registered for ``framework`` (importing a lazy one on first use)."""
+    if framework not in BACKENDS and framework in LAZY_BACKENDS:
+        module, name = LAZY_BACKENDS[framework]
+        BACKENDS[framework] = getattr(importlib.import_module(module), name)()
     return BACKENDS[framework]
 
 

@@ -197,54 +197,73 @@ def default_workers(pipeline_size: int) -> tuple[int, ...]:
     return tuple(sorted({1, pipeline_size - 1}))
 
 
+@dataclass(frozen=True)
+class ModelVariant:
+    """One model artifact at one batch size and pipeline size: what a config runs.
+
+    A plain benchmark has one model at every batch size x pipeline size; a model index has one
+    artifact per entry.
+    """
+
+    model_filename: str
+    batch_size: int
+    input_index: int
+    pipeline_size: int
+    performance_level: int | None = None
+
+
+def plain_variants(options: SweepOptions, model_filename: str) -> list[ModelVariant]:
+    """The variants of a single model: every batch size (with its input set) x pipeline size."""
+    return [
+        ModelVariant(model_filename, batch_size, input_index, int(pipeline_size))
+        for input_index, batch_size in enumerate(options.batch_sizes)
+        for pipeline_size in options.pipeline_sizes
+    ]
+
+
 def expand_sweep(
     options: SweepOptions,
+    variants: list[ModelVariant],
     *,
-    model_filename: str,
     model_name: str,
     device_type: str,
     max_copies: dict[int, int],
-    performance_level: int | None = None,
 ) -> list[RunConfig]:
-    """Expand the sweep into configs: batch size x pipeline size x n_models x workers.
+    """Expand the sweep into configs: variant (batch size x pipeline size) x n_models x workers.
 
     Args:
         options: The validated arguments.
-        model_filename, model_name: For the reports.
+        variants: The model artifacts to run, in order.
+        model_name: For the reports.
         device_type: The resolved device (``"auto"`` already decided).
         max_copies: MAX copies per pipeline size, from the cluster.
-        performance_level: Of the compiled artifact, if known.
-
-    Raises:
-        ConfigError: MAX is 0 for a pipeline size (nothing can run).
     """
     configs: list[RunConfig] = []
-    for input_index, batch_size in enumerate(options.batch_sizes):
-        for pipeline_size in options.pipeline_sizes:
-            most = max_copies[pipeline_size]
-            if options.n_models is None:
-                counts: list[int] = sorted({1, most}) if most >= 1 else [1]
-            else:
-                counts = list(dict.fromkeys(most if n == "max" else int(n) for n in options.n_models))
-            workers = options.workers_per_model or default_workers(pipeline_size)
-            for n_models in counts:
-                for workers_per_model in workers:
-                    configs.append(
-                        RunConfig(
-                            config_id=len(configs),
-                            model_filename=model_filename,
-                            model_name=model_name,
-                            device_type=device_type,
-                            batch_size=batch_size,
-                            input_index=input_index,
-                            n_models=n_models,
-                            workers_per_model=workers_per_model,
-                            pipeline_size=pipeline_size,
-                            performance_level=performance_level,
-                            duration_s=options.duration_s,
-                            warmup=options.warmup,
-                            multiprocess=options.multiprocess,
-                            multiinterpreter=options.multiinterpreter,
-                        )
+    for variant in variants:
+        most = max_copies[variant.pipeline_size]
+        if options.n_models is None:
+            counts: list[int] = sorted({1, most}) if most >= 1 else [1]
+        else:
+            counts = list(dict.fromkeys(most if n == "max" else int(n) for n in options.n_models))
+        workers = options.workers_per_model or default_workers(variant.pipeline_size)
+        for n_models in counts:
+            for workers_per_model in workers:
+                configs.append(
+                    RunConfig(
+                        config_id=len(configs),
+                        model_filename=variant.model_filename,
+                        model_name=model_name,
+                        device_type=device_type,
+                        batch_size=variant.batch_size,
+                        input_index=variant.input_index,
+                        n_models=n_models,
+                        workers_per_model=workers_per_model,
+                        pipeline_size=variant.pipeline_size,
+                        performance_level=variant.performance_level,
+                        duration_s=options.duration_s,
+                        warmup=options.warmup,
+                        multiprocess=options.multiprocess,
+                        multiinterpreter=options.multiinterpreter,
                     )
+                )
     return configs

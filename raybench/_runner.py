@@ -16,6 +16,7 @@ from raybench._devices import CopyRequest, NodeResources, check_fits
 from raybench._exceptions import ModelLoadError, RunError
 from raybench._logging import logger
 from raybench._actor import ModelCopy
+from raybench._backends import ModelSpec
 from raybench._pool import LocalPool, RayPool
 from raybench._schema import STATUS_ERROR, STATUS_FINISHED, STATUS_TIMEOUT, ConfigOutcome, CopyOutcome
 
@@ -87,7 +88,8 @@ class SweepRunner:
 
     Args:
         configs: The expanded sweep, in order.
-        copy_kwargs: Arguments for every ``ModelCopy`` (spec, input sets, stage functions...).
+        specs: How to build each model, by ``RunConfig.model_filename``.
+        copy_kwargs: Arguments for every ``ModelCopy`` (input sets, stage functions...).
         requests: The Ray resource request of one copy, per pipeline size.
         nodes: The cluster's nodes (for the fit check).
         multiprocess: Ray actors (True) or in-process copies (False).
@@ -98,6 +100,7 @@ class SweepRunner:
     def __init__(
         self,
         configs: list[RunConfig],
+        specs: dict[str, ModelSpec],
         copy_kwargs: dict[str, Any],
         requests: dict[int, CopyRequest],
         nodes: list[NodeResources],
@@ -107,6 +110,7 @@ class SweepRunner:
         cost_per_hour: float | None,
     ) -> None:
         self._configs = configs
+        self._specs = specs
         self._copy_kwargs = copy_kwargs
         self._requests = requests
         self._nodes = nodes
@@ -127,14 +131,16 @@ class SweepRunner:
         reports: list[dict[str, Any]] = []
         interrupted = False
         pool: Any = None
-        pool_key: int | None = None
+        pool_key: tuple[str, int] | None = None
         try:
             try:
                 for config in self._configs:
-                    if pool is None or pool_key != config.pipeline_size:
+                    # Copies are reused by consecutive configs of the same model and pipeline size.
+                    if pool is None or pool_key != (config.model_filename, config.pipeline_size):
                         if pool is not None:
                             pool.close()
-                        pool, pool_key = self._new_pool(collector, config.pipeline_size), config.pipeline_size
+                        pool = self._new_pool(collector, config)
+                        pool_key = (config.model_filename, config.pipeline_size)
                     outcome = self._run_config(pool, config)
                     report = finish(config, outcome)
                     outcomes.append(outcome)
@@ -171,10 +177,11 @@ class SweepRunner:
             lambda: remote.end_run.remote(run_id),
         )
 
-    def _new_pool(self, collector: Any, pipeline_size: int) -> Any:
-        kwargs = {**self._copy_kwargs, "collector": collector, "run_id": self._run_id}
+    def _new_pool(self, collector: Any, config: RunConfig) -> Any:
+        kwargs = {**self._copy_kwargs, "spec": self._specs[config.model_filename], "collector": collector,
+                  "run_id": self._run_id}
         if self._multiprocess:
-            return RayPool(remote_class(ModelCopy), kwargs, self._requests[pipeline_size])
+            return RayPool(remote_class(ModelCopy), kwargs, self._requests[config.pipeline_size])
         return LocalPool(kwargs)
 
     def _run_config(self, pool: Any, config: RunConfig) -> ConfigOutcome:

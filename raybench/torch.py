@@ -1,15 +1,20 @@
-"""``raybench.torch.benchmark``: a TorchScript file or an ``nn.Module`` class.
+"""``raybench.torch``: benchmark and compile torch models (TorchScript files, ``nn.Module``
+classes; Neuron-compiled artifacts with torch-neuron / torch-neuronx).
 
-torch is imported only inside the copies (and when this module's functions need it), so
-``import raybench`` does not pull it in.
+torch is imported only inside the copies and inside ``compile``, so ``import raybench`` does not
+pull it in.
 """
 
 from __future__ import annotations
 
+import inspect
 import os
+from collections.abc import Sequence
 from typing import Any
 
 from raybench._api import run_benchmark
+from raybench._backends import describe_model, import_torch, import_torch_neuron
+from raybench._compile import compile_sweep, neuron_compiler_args
 from raybench._results import Results
 
 
@@ -18,8 +23,8 @@ def benchmark(model: str | os.PathLike[str] | type, inputs: Any, **kwargs: Any) 
 
     Args:
         model: A TorchScript file (``torch.jit.save``; a Neuron-compiled one with
-            ``device_type="neuron"``) or a top-level ``nn.Module`` class with a no-argument
-            constructor.
+            ``device_type="neuron"``), a model index JSON file (from :func:`compile`), or a
+            top-level ``nn.Module`` class with a no-argument constructor.
         inputs: One tensor; a tuple of tensors for ``model(*inputs)``; a list with one per
             batch size.
         **kwargs: Every option of :func:`raybench.benchmark`.
@@ -33,3 +38,84 @@ def benchmark(model: str | os.PathLike[str] | type, inputs: Any, **kwargs: Any) 
     """
     filename = os.fspath(model) if isinstance(model, (str, os.PathLike)) else None
     return run_benchmark("torch", model, filename, inputs, **kwargs)
+
+
+def _compile_one(
+    model: Any,
+    input_set: tuple[Any, ...],
+    pipeline_size: int,
+    performance_level: int,
+    compiler_args: list[str],
+    artifact_path: str,
+    device_type: str,
+) -> str:
+    """Trace one artifact: ``torch.neuron.trace`` (Inf1), ``torch_neuronx.trace`` (Inf2/Trn1),
+    or ``torch.jit.trace`` on CPU; save it as TorchScript at ``artifact_path``."""
+    torch = import_torch()
+    if isinstance(model, (str, os.PathLike)):
+        model = torch.jit.load(os.fspath(model), map_location="cpu")
+    elif inspect.isclass(model):
+        model = model()
+    model.eval()
+    example = input_set[0] if len(input_set) == 1 else input_set
+    with torch.no_grad():
+        if device_type == "neuron":
+            neuron = import_torch_neuron()
+            if neuron.__name__ == "torch_neuron":  # Inf1: neuron-cc takes pipeline/fast-math flags
+                args = neuron_compiler_args(pipeline_size, performance_level, compiler_args)
+                traced = torch.neuron.trace(model, example_inputs=example, compiler_args=args)
+            else:  # Inf2/Trn1: neuronx-cc has other flags; only the user's go through
+                traced = neuron.trace(model, example, compiler_args=compiler_args)
+        elif isinstance(model, torch.jit.ScriptModule):
+            traced = model  # already TorchScript: nothing to trace on CPU
+        else:
+            traced = torch.jit.trace(model, example)
+    torch.jit.save(traced, artifact_path)
+    return artifact_path
+
+
+def compile(  # noqa: A001 - NeuronPerf's name
+    model: Any,
+    inputs: Any,
+    batch_sizes: int | list[int] | None = None,
+    pipeline_sizes: int | list[int] | None = None,
+    performance_levels: int | list[int] | None = None,
+    models_dir: str | os.PathLike[str] = "models",
+    model_name: str | None = None,
+    filename: str | os.PathLike[str] | None = None,
+    compiler_args: Sequence[str] | None = None,
+    verbosity: int = 1,
+    device_type: str = "neuron",
+) -> str:
+    """Compile a torch model for every batch size x pipeline size x performance level.
+
+    Writes ``{model_name}_b{batch}_p{pipeline}_{random}.pt`` into ``models_dir`` and a model
+    index (NeuronPerf's JSON format) that ``benchmark`` accepts in place of a model file. The
+    index is rewritten after every compile; failed compiles stay in it with ``status: "error"``.
+
+    Args:
+        model: An ``nn.Module`` instance or class, or a TorchScript file.
+        inputs: Example inputs, as for ``benchmark``.
+        batch_sizes: One per input set (default [1]).
+        pipeline_sizes: NeuronCores per artifact (``--neuroncore-pipeline-cores``; default [1]).
+        performance_levels: 0-3, mapped to ``--fast-math`` (default [3]).
+        models_dir: Folder for the artifacts.
+        model_name: Prefix of artifacts and index (default: the model's name).
+        filename: Index file (default ``{model_name}.json``).
+        compiler_args: Extra compiler flags.
+        verbosity: 0, 1 or 2.
+        device_type: "neuron" (torch-neuron / torch-neuronx trace) or "cpu" (``torch.jit.trace``).
+
+    Returns:
+        The index file name.
+
+    Raises:
+        ConfigError: a bad argument.
+    """
+    default_name = describe_model(model if isinstance(model, (str, os.PathLike, type)) else type(model))[1]
+    return compile_sweep(
+        _compile_one, model, inputs, default_model_name=default_name, extension=".pt",
+        batch_sizes=batch_sizes, pipeline_sizes=pipeline_sizes, performance_levels=performance_levels,
+        models_dir=models_dir, model_name=model_name, filename=filename, compiler_args=compiler_args,
+        verbosity=verbosity, device_type=device_type,
+    )

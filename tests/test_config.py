@@ -11,6 +11,7 @@ from raybench._config import (
     RunConfig,
     default_workers,
     expand_sweep,
+    plain_variants,
     normalise_inputs,
     positive_ints,
     sweep_options,
@@ -103,26 +104,28 @@ def test_default_workers_follow_pipeline_size():
 
 
 def test_default_sweep_is_one_and_max_by_one_and_two_workers():
-    configs = expand_sweep(options(), model_filename="m.pt", model_name="m", device_type="cpu", max_copies={1: 4})
+    opts = options()
+    configs = expand_sweep(opts, plain_variants(opts, "m.pt"), model_name="m", device_type="cpu", max_copies={1: 4})
     assert [(c.n_models, c.workers_per_model) for c in configs] == [(1, 1), (1, 2), (4, 1), (4, 2)]
     assert [c.config_id for c in configs] == [0, 1, 2, 3]
 
 
 def test_default_sweep_with_max_one_has_one_copy_count():
-    configs = expand_sweep(options(), model_filename="m", model_name="m", device_type="cpu", max_copies={1: 1})
+    opts = options()
+    configs = expand_sweep(opts, plain_variants(opts, "m"), model_name="m", device_type="cpu", max_copies={1: 1})
     assert [(c.n_models, c.workers_per_model) for c in configs] == [(1, 1), (1, 2)]
 
 
 def test_sweep_order_is_batch_then_pipeline_then_copies_then_workers():
     opts = options(batch_sizes=(1, 8), n_models=["max", 1], workers_per_model=[2], pipeline_sizes=[1, 2])
-    configs = expand_sweep(opts, model_filename="m", model_name="m", device_type="neuron", max_copies={1: 4, 2: 2})
+    configs = expand_sweep(opts, plain_variants(opts, "m"), model_name="m", device_type="neuron", max_copies={1: 4, 2: 2})
     got = [(c.batch_size, c.input_index, c.pipeline_size, c.n_models) for c in configs]
     assert got == [(1, 0, 1, 4), (1, 0, 1, 1), (1, 0, 2, 2), (1, 0, 2, 1),
                    (8, 1, 1, 4), (8, 1, 1, 1), (8, 1, 2, 2), (8, 1, 2, 1)]
 
 
 def test_run_config_carries_duration_and_flags():
-    (config, *_) = expand_sweep(options(duration=2.5, multiprocess=False), model_filename="f", model_name="n",
-                                device_type="cpu", max_copies={1: 1})
+    opts = options(duration=2.5, multiprocess=False)
+    (config, *_) = expand_sweep(opts, plain_variants(opts, "f"), model_name="n", device_type="cpu", max_copies={1: 1})
     assert isinstance(config, RunConfig)
     assert (config.duration_s, config.multiprocess, config.model_filename, config.model_name) == (2.5, False, "f", "n")

@@ -1,0 +1,130 @@
+"""compile(): build one model artifact per (batch size, pipeline size, performance level) and
+record them in a model index, as NeuronPerf's ``compile`` does.
+
+Each framework supplies ``compile_one(model, input_set, pipeline_size, performance_level,
+compiler_args, artifact_path, device_type) -> path`` (``compiler_args`` are the user's; a
+neuron-cc compiler adds :func:`neuron_compiler_args`'s pipeline and fast-math flags); this
+module runs the sweep, names the
+artifacts ``{model_name}_b{batch}_p{pipeline}_{8 random chars}``, rewrites the index after
+every compile (so an interrupted sweep keeps what it built) and keeps failures in the index with
+``status: "error"``.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import string
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from raybench._config import normalise_inputs, positive_ints
+from raybench._exceptions import ConfigError
+from raybench._logging import logger, set_verbosity
+
+#: neuron-cc's --fast-math setting for each NeuronPerf performance level.
+FAST_MATH = {0: "none", 1: "fp32-cast-matmult no-fast-relayout", 2: "fp32-cast-matmult", 3: "all"}
+COMPILE_DEVICE_TYPES = ("cpu", "neuron")
+
+CompileOne = Callable[[Any, tuple[Any, ...], int, int, list[str], str, str], str]
+
+
+def neuron_compiler_args(pipeline_size: int, performance_level: int, compiler_args: Sequence[str] | None) -> list[str]:
+    """The neuron-cc (Inf1) flags for one artifact: the user's, then pipeline and fast-math.
+
+    ``--neuroncore-pipeline-cores`` is added for pipeline sizes > 1; ``--fast-math`` follows
+    :data:`FAST_MATH`.
+    """
+    args = list(compiler_args or [])
+    if pipeline_size > 1:
+        args += ["--neuroncore-pipeline-cores", str(pipeline_size)]
+    args += ["--fast-math", *FAST_MATH[performance_level].split()]
+    return args
+
+
+def artifact_name(model_name: str, batch_size: int, pipeline_size: int) -> str:
+    """``{model_name}_b{batch}_p{pipeline}_{8 random lowercase letters and digits}``."""
+    alphabet = string.ascii_lowercase + string.digits
+    suffix = "".join(secrets.choice(alphabet) for _ in range(8))
+    return f"{model_name}_b{batch_size}_p{pipeline_size}_{suffix}"
+
+
+def _performance_levels(value: object) -> tuple[int, ...]:
+    values = list(value) if isinstance(value, (list, tuple)) else [value]
+    if not values or not all(isinstance(v, int) and not isinstance(v, bool) and 0 <= v <= 3 for v in values):
+        raise ConfigError(f"performance_levels must be an int from 0 to 3 or a list of them (got {value!r})")
+    return tuple(values)  # type: ignore[arg-type]
+
+
+def compile_sweep(
+    compile_one: CompileOne,
+    model: Any,
+    inputs: Any,
+    *,
+    default_model_name: str,
+    extension: str,
+    batch_sizes: int | list[int] | None = None,
+    pipeline_sizes: int | list[int] | None = None,
+    performance_levels: int | list[int] | None = None,
+    models_dir: str | os.PathLike[str] = "models",
+    model_name: str | None = None,
+    filename: str | os.PathLike[str] | None = None,
+    compiler_args: Sequence[str] | None = None,
+    verbosity: int = 1,
+    device_type: str = "neuron",
+) -> str:
+    """Compile every combination and write the model index; return the index's file name.
+
+    Args:
+        compile_one: The framework's compiler for one artifact.
+        model: What to compile (framework-specific: a module/class/file).
+        inputs: Example inputs, as for ``benchmark`` (a list holds one per batch size).
+        default_model_name: Name to use when ``model_name`` is not given.
+        extension: Artifact file extension ("" for directories such as SavedModels).
+        batch_sizes, pipeline_sizes, performance_levels: The sweep (defaults [1], [1], [3]).
+        models_dir: Folder for the artifacts.
+        model_name: Artifact and index name prefix.
+        filename: Index file name (default ``{model_name}.json``).
+        compiler_args: Extra compiler flags.
+        verbosity: 0, 1 or 2.
+        device_type: "neuron" (the Neuron compiler) or "cpu" (TorchScript / SavedModel).
+
+    Raises:
+        ConfigError: a bad argument.
+    """
+    from raybench import model_index
+
+    set_verbosity(verbosity)
+    if device_type not in COMPILE_DEVICE_TYPES:
+        raise ConfigError(f"device_type must be one of 'cpu', 'neuron' for compile (got {device_type!r})")
+    if compiler_args is not None and (isinstance(compiler_args, str) or not all(isinstance(a, str) for a in compiler_args)):
+        raise ConfigError(f"compiler_args must be a list of strings (got {compiler_args!r})")
+    input_sets, sizes = normalise_inputs(inputs, batch_sizes)
+    pipelines = (1,) if pipeline_sizes is None else positive_ints("pipeline_sizes", pipeline_sizes)
+    levels = (3,) if performance_levels is None else _performance_levels(performance_levels)
+    name = model_name or default_model_name
+    index_path = os.fspath(filename) if filename is not None else f"{name}.json"
+    os.makedirs(models_dir, exist_ok=True)
+
+    index: dict[str, Any] | None = None
+    for input_set, batch_size in zip(input_sets, sizes):
+        for pipeline_size in pipelines:
+            for level in levels:
+                artifact = os.path.join(os.fspath(models_dir), artifact_name(name, batch_size, int(pipeline_size)) + extension)
+                logger.info("compiling %s (batch %d, pipeline %d, level %d)", artifact, batch_size, pipeline_size, level)
+                t0 = time.perf_counter()
+                status = "finished"
+                try:
+                    artifact = compile_one(model, input_set, int(pipeline_size), level, list(compiler_args or []),
+                                           artifact, device_type)
+                except Exception as exc:  # a failed compile is kept in the index, as NeuronPerf does
+                    status = "error"
+                    logger.warning("compiling %s failed: %s: %s", artifact, type(exc).__name__, exc)
+                entry = model_index.create(
+                    artifact, model_name=name, batch_size=batch_size, pipeline_size=int(pipeline_size),
+                    performance_level=level, compile_s=time.perf_counter() - t0, status=status,
+                )
+                index = entry if index is None else model_index.append(index, entry)
+                model_index.save(index, index_path)  # rewritten after every compile
+    return index_path
