@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import sys
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -25,6 +26,7 @@ import pyarrow as pa
 
 from raybench._backends import ModelSpec, get_backend, is_async_model
 from raybench._config import RunConfig
+from raybench._devices import bind_neuron_cores
 from raybench._hotloop import Stages, TimerBuffer, run_async_burst, run_plain_burst, run_staged_burst
 from raybench._schema import MEASUREMENT_FIELDS, CopyOutcome
 from raybench._sysmon import SystemSampler
@@ -56,8 +58,6 @@ def wall_anchor_ns(samples: int = 5) -> int:
 
 def current_node_id() -> str:
     """The Ray node id of this actor's host, or ``"local"`` for a copy in the calling process."""
-    import sys
-
     ray = sys.modules.get("ray")  # a copy never imports Ray itself: only Ray actors have a node
     if ray is None or not ray.is_initialized():
         return "local"
@@ -174,6 +174,8 @@ class ModelCopy:
         self._offset_ns = wall_anchor_ns()
         self._encoder = BatchEncoder(self._stage_names, self._offset_ns)
         self._node_id = current_node_id()
+        # Before the model (and with it the Neuron runtime) is loaded.
+        self._visible_cores = bind_neuron_cores(spec.device_type)
         self._buffers: list[tuple[TimerBuffer, TimerBuffer]] = []
         self._stop = False
         self._load_ns: int | None = None
@@ -207,7 +209,8 @@ class ModelCopy:
         self._encoder.encode(TimerBuffer(1, self._with_stages), {})
         self._encoder.reserve(BUFFER_ROWS)
         self._ping = self._collector.ping.remote() if hasattr(self._collector.ping, "remote") else None
-        return {"copy_id": self.copy_id, "node_id": self._node_id, "pid": os.getpid()}
+        return {"copy_id": self.copy_id, "node_id": self._node_id, "pid": os.getpid(),
+                "visible_cores": self._visible_cores}
 
     def stop(self) -> None:
         """Ask the workers to stop at the end of their current burst."""
@@ -275,7 +278,7 @@ class ModelCopy:
         return CopyOutcome(
             copy_id=self.copy_id,
             node_id=self._node_id,
-            visible_cores=os.environ.get("NEURON_RT_VISIBLE_CORES"),
+            visible_cores=self._visible_cores,
             env_setup_ns=self._env_setup_ns,
             load_ns=self._load_ns,
             setup_ns=self._setup_ns,

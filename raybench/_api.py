@@ -23,7 +23,8 @@ from raybench._config import (
 from raybench._exceptions import ConfigError
 from raybench._logging import logger, set_verbosity
 from raybench._results import Results, run_metadata
-from raybench._runner import SweepRunner, instance_type
+from raybench._instance import instance_type
+from raybench._runner import SweepRunner
 
 
 def connect_ray(address: str | None, ray_init_kwargs: dict[str, Any] | None, verbosity: int) -> bool:

@@ -22,6 +22,7 @@ import numpy as np
 import pyarrow as pa
 
 from raybench._config import RunConfig
+from raybench._devices import bind_neuron_cores
 from raybench._reports import compute_report
 from raybench._schema import STAGE_COLUMNS, TIMER_SCHEMA, ConfigOutcome, timer_schema
 
@@ -50,6 +51,7 @@ class Collector:
 
     def __init__(self) -> None:
         self._runs: dict[str, _Run] = {}
+        bind_neuron_cores("cpu")  # the collector holds no NeuronCores, whatever the driver had
         # The first report in a process pays for lazy imports and kernel setup (~0.3 s):
         # pay it here, before any run waits for a report.
         compute_report(RunConfig(0, "", "", "cpu", 1, 0, 1, 1), ConfigOutcome(0, "finished"),

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import os
+import sys
 from dataclasses import dataclass
 from typing import Any
 
@@ -130,4 +131,32 @@ def check_fits(n_models: int, request: CopyRequest, nodes: list[NodeResources], 
         f"n_models={n_models} with pipeline_size={pipeline_size} needs {needed}, "
         f"but the cluster has {have_text} and can place {available} copies ({per_node or 'no alive nodes'})"
     )
+    if NEURON_CORES in wanted and have[NEURON_CORES] == 0:
+        from raybench._instance import instance_type, neuron_cores_hint
+
+        msg += neuron_cores_hint(instance_type())
     raise ClusterError(msg)
+
+
+NEURON_CORES_ENV = "NEURON_RT_VISIBLE_CORES"
+
+
+def bind_neuron_cores(device_type: str) -> str | None:
+    """State ``NEURON_RT_VISIBLE_CORES`` explicitly in a Ray actor; return the cores it sees.
+
+    A neuron copy gets exactly the cores Ray assigned to it (Ray sets the variable too, unless a
+    deployment turned that off). Any other actor must not inherit a value from the driver's
+    environment, nor an empty one from an older Ray: it has no NeuronCores, so the variable is
+    removed. Outside a Ray actor (copies in the calling process) nothing is changed: the driver's
+    environment is not raybench's to edit.
+    """
+    ray = sys.modules.get("ray")
+    if ray is None or not ray.is_initialized() or ray.get_runtime_context().get_actor_id() is None:
+        return os.environ.get(NEURON_CORES_ENV) if device_type == "neuron" else None
+    if device_type != "neuron":
+        os.environ.pop(NEURON_CORES_ENV, None)
+        return None
+    assigned = ray.get_runtime_context().get_accelerator_ids().get("neuron_cores") or []
+    if assigned:
+        os.environ[NEURON_CORES_ENV] = ",".join(str(core) for core in assigned)
+    return os.environ.get(NEURON_CORES_ENV)

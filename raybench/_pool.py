@@ -131,6 +131,10 @@ class RayPool:
 
 
 def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
+    """Ray's first line, plus the underlying error when an actor died in its constructor."""
+    lines = [line.strip() for line in str(exc).strip().splitlines() if line.strip()]
+    if not lines:
+        return type(exc).__name__
+    first = lines[0].split(", \x1b")[0].split(", ray::")[0]  # drop the colour codes and pid noise
+    return f"{first}: {lines[-1]}" if len(lines) > 1 else first
 

@@ -69,8 +69,9 @@ class Results(list):  # type: ignore[type-arg]
         metadata: Run metadata (versions, host, cost_per_hour, ...).
 
     As a list it holds NeuronPerf-style ``(config_dict, results_dict)`` pairs; each
-    ``results_dict`` has ``status``, ``n_infs``, ``total_s``, ``timers`` (that config's rows),
-    ``cpu_percents`` and ``mem_percents``.
+    ``results_dict`` has ``status``, ``error``, ``n_infs``, ``total_s``, ``timers`` (that config's
+    rows), ``cpu_percents``, ``mem_percents`` and ``copies`` (per copy: node, visible NeuronCores,
+    inference and error counts).
     """
 
     def __init__(
@@ -107,6 +108,8 @@ def _pairs(configs: list[RunConfig], outcomes: list[ConfigOutcome], timers: pa.T
             "timers": rows,
             "cpu_percents": [p for c in outcome.copies for p in c.cpu_percent],
             "mem_percents": [p for c in outcome.copies for p in c.mem_percent],
+            "copies": [{"copy_id": c.copy_id, "node_id": c.node_id, "visible_cores": c.visible_cores,
+                        "n_infs": c.n_infs, "n_errors": c.n_errors} for c in outcome.copies],
         }
         pairs.append((dataclasses.asdict(config), result))
     return pairs

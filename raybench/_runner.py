@@ -14,6 +14,7 @@ from raybench._collector import Collector
 from raybench._config import RunConfig
 from raybench._devices import CopyRequest, NodeResources, check_fits
 from raybench._exceptions import ModelLoadError, RunError
+from raybench._instance import instance_type
 from raybench._logging import logger
 from raybench._actor import ModelCopy
 from raybench._backends import ModelSpec
@@ -65,11 +66,6 @@ def shared_collector() -> Any:
     handle = remote_class(Collector).options(num_cpus=0, max_concurrency=1).remote()
     _SHARED_COLLECTOR[job] = handle
     return handle
-
-
-def instance_type() -> str:
-    """The host's instance type from ``RAYBENCH_INSTANCE_TYPE``, else ``"unknown"``."""
-    return os.environ.get("RAYBENCH_INSTANCE_TYPE", "unknown") or "unknown"
 
 
 @dataclass(frozen=True)

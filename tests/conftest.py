@@ -32,3 +32,11 @@ def ray_session():
         )
     yield ray
     ray.shutdown()
+
+
+def pytest_collection_finish(session):
+    """Pickle test modules by value, so Ray workers (which cannot import them) get their models."""
+    from ray import cloudpickle
+
+    for module in {item.module for item in session.items if getattr(item, "module", None) is not None}:
+        cloudpickle.register_pickle_by_value(module)
