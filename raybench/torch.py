@@ -112,6 +112,8 @@ def compile(  # noqa: A001 - NeuronPerf's name
     Raises:
         ConfigError: a bad argument.
     """
+    if device_type == "neuron":
+        import_torch_neuron()  # a missing SDK fails the call, not every compile of the sweep
     default_name = describe_model(model if isinstance(model, (str, os.PathLike, type)) else type(model))[1]
     return compile_sweep(
         _compile_one, model, inputs, default_model_name=default_name, extension=".pt",
