@@ -8,7 +8,7 @@ collector actor turns the streamed Arrow timers into percentile reports.
 
 __version__ = "0.1.0"
 
-from raybench import cpu, testing, torch
+from raybench import cpu, model_index, testing, torch
 from raybench._api import benchmark
 from raybench._exceptions import (
     ClusterError,
@@ -44,6 +44,7 @@ __all__ = [
     "benchmark",
     "cpu",
     "get_reports",
+    "model_index",
     "print_reports",
     "read_results",
     "set_verbosity",

@@ -65,7 +65,10 @@ class RayPool:
 
         self._ray = ray
         self._copy_kwargs = copy_kwargs
-        self._actor_class = remote_copy_class.options(**request.ray_options(), max_concurrency=64)
+        # SPREAD: copies go to different nodes where they can, instead of packing the first one.
+        self._actor_class = remote_copy_class.options(
+            **request.ray_options(), max_concurrency=64, scheduling_strategy="SPREAD"
+        )
         self.copies: list[Any] = []
 
     def ensure(self, n: int, config: RunConfig, timeout_s: float) -> None:

@@ -1,0 +1,393 @@
+"""NeuronPerf's model index: a JSON file listing compiled model artifacts and how each was built.
+
+The file is read and written in NeuronPerf's format, so an index either tool wrote loads in the
+other::
+
+    {"NeuronPerf_version": "1.8.0", "model_name": "resnet50",
+     "model_configs": [{"filename": "models/resnet50_b1_p1_ab12cd34.pt", "batch_size": 1,
+                        "pipeline_size": 1, "performance_level": 3, "compile_s": 41.2,
+                        "status": "finished"}]}
+
+An index is a plain ``dict`` in that shape. Relative model filenames are kept as written:
+NeuronPerf writes them relative to the working directory it compiled in, so
+:func:`resolve_model_path` tries that first and the index's own directory second.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import shutil
+from collections.abc import Callable
+from typing import Any, TypeGuard
+
+from raybench._exceptions import ConfigError
+from raybench._output import atomic_write_path
+
+#: The keys of an index, in the order they are written.
+INDEX_KEYS: tuple[str, ...] = ("NeuronPerf_version", "model_name", "model_configs")
+#: The keys of one model config, in the order they are written.
+CONFIG_KEYS: tuple[str, ...] = ("filename", "batch_size", "pipeline_size", "performance_level", "compile_s", "status")
+#: The statuses a config may have: NeuronPerf keeps failed compiles in the index as "error".
+STATUSES: tuple[str, ...] = ("finished", "error")
+
+# NeuronPerf's docs show filter(batch_sizes=[...]) while its code only took the field names;
+# both spellings are accepted here.
+_PLURALS: dict[str, str] = {
+    "filenames": "filename",
+    "batch_sizes": "batch_size",
+    "pipeline_sizes": "pipeline_size",
+    "performance_levels": "performance_level",
+    "statuses": "status",
+}
+_FILTER_KEYS: tuple[str, ...] = tuple(sorted((*CONFIG_KEYS, *_PLURALS)))
+
+
+def _is_int(value: object) -> TypeGuard[int]:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _check_field(label: str, field: str, value: object) -> None:
+    """Raise ConfigError unless ``value`` is valid for config field ``field``; ``label`` names it."""
+    if field == "filename":
+        ok, rule = isinstance(value, str) and value != "", "a non-empty str"
+    elif field in ("batch_size", "pipeline_size"):
+        ok, rule = _is_int(value) and value > 0, "a positive int"
+    elif field == "performance_level":
+        ok, rule = _is_int(value) and 0 <= value <= 3, "an int from 0 to 3"
+    elif field == "compile_s":
+        ok = value is None or (isinstance(value, (int, float)) and not isinstance(value, bool)
+                               and math.isfinite(value) and value >= 0)
+        rule = "None or a finite number of seconds >= 0"
+    else:
+        ok, rule = value in STATUSES, "one of 'finished', 'error'"
+    if not ok:
+        msg = f"{label} must be {rule} (got {value!r})"
+        raise ConfigError(msg)
+
+
+def _check_index(index: object, label: str) -> dict[str, Any]:
+    """Return ``index`` if it has NeuronPerf's index structure; else raise ConfigError naming ``label``."""
+    if not isinstance(index, dict):
+        msg = f"{label} must be a dict with keys {', '.join(INDEX_KEYS)} (got {type(index).__name__})"
+        raise ConfigError(msg)
+    for key in INDEX_KEYS:
+        if key not in index:
+            msg = f"{label} must have the key {key!r} (got keys {sorted(index)})"
+            raise ConfigError(msg)
+    for key in ("NeuronPerf_version", "model_name"):
+        if not isinstance(index[key], str):
+            msg = f"{label}[{key!r}] must be a str (got {index[key]!r})"
+            raise ConfigError(msg)
+    configs = index["model_configs"]
+    if not isinstance(configs, list):
+        msg = f"{label}['model_configs'] must be a list (got {type(configs).__name__})"
+        raise ConfigError(msg)
+    for i, config in enumerate(configs):
+        where = f"{label}['model_configs'][{i}]"
+        if not isinstance(config, dict):
+            msg = f"{where} must be a dict (got {type(config).__name__})"
+            raise ConfigError(msg)
+        for field in CONFIG_KEYS:
+            if field not in config:
+                msg = f"{where} must have the key {field!r} (got keys {sorted(config)})"
+                raise ConfigError(msg)
+            _check_field(f"{where}[{field!r}]", field, config[field])
+    return index
+
+
+def _version() -> str:
+    # Imported here: raybench/__init__ imports modules that import this one.
+    from raybench import __version__
+
+    return f"raybench-{__version__}"
+
+
+def _new_index(model_name: str, configs: list[dict[str, Any]]) -> dict[str, Any]:
+    return {"NeuronPerf_version": _version(), "model_name": model_name, "model_configs": configs}
+
+
+def create(
+    filename: str | os.PathLike[str],
+    model_name: str | None = None,
+    batch_size: int = 1,
+    pipeline_size: int = 1,
+    performance_level: int = 3,
+    compile_s: float | None = None,
+    status: str = "finished",
+) -> dict[str, Any]:
+    """Build an index holding one config for one model file (the file need not exist yet).
+
+    Args:
+        filename: The model file or directory (a TF SavedModel), stored as given.
+        model_name: The index's model name; default the file's base name without extension.
+        batch_size: The batch size the model was compiled for (positive).
+        pipeline_size: NeuronCores per pipelined copy (positive).
+        performance_level: The compiler's performance level, 0 to 3.
+        compile_s: How long the compile took, in seconds, or None.
+        status: "finished", or "error" for a compile that failed.
+
+    Returns:
+        A new index dict.
+
+    Raises:
+        ConfigError: an argument breaks its rule.
+    """
+    if not isinstance(filename, (str, os.PathLike)):
+        msg = f"filename must be a str or os.PathLike (got {filename!r})"
+        raise ConfigError(msg)
+    path = os.fspath(filename)
+    _check_field("filename", "filename", path)
+    if model_name is None:
+        # rstrip: "models/saved_model/" names the directory, not an empty base name.
+        model_name = os.path.splitext(os.path.basename(path.rstrip("/" + os.sep)))[0]
+    elif not isinstance(model_name, str) or not model_name:
+        msg = f"model_name must be a non-empty str or None (got {model_name!r})"
+        raise ConfigError(msg)
+    values = {"batch_size": batch_size, "pipeline_size": pipeline_size,
+              "performance_level": performance_level, "compile_s": compile_s, "status": status}
+    for field, value in values.items():
+        _check_field(field, field, value)
+    config = {"filename": path, **values}
+    config["compile_s"] = None if compile_s is None else float(compile_s)
+    return _new_index(model_name, [config])
+
+
+def append(*indexes: dict[str, Any]) -> dict[str, Any]:
+    """Combine indexes into one holding all their configs in order, exact duplicates dropped.
+
+    Args:
+        *indexes: Index dicts; the result takes the first one's model name.
+
+    Returns:
+        A new index dict (the inputs are not changed).
+
+    Raises:
+        ConfigError: no index given, or one is not an index.
+    """
+    if not indexes:
+        msg = "indexes must hold at least one index (got none)"
+        raise ConfigError(msg)
+    configs: list[dict[str, Any]] = []
+    for i, index in enumerate(indexes):
+        for config in _check_index(index, f"indexes[{i}]")["model_configs"]:
+            if config not in configs:
+                configs.append(dict(config))
+    return _new_index(indexes[0]["model_name"], configs)
+
+
+# Shadows the builtin on purpose: NeuronPerf's name, and this module never calls the builtin.
+def filter(index: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
+    """Keep the configs whose fields match every keyword given.
+
+    Args:
+        index: An index dict (not changed).
+        **kwargs: Field name to a value, or to a list/tuple/set of accepted values. Fields:
+            filename, batch_size, pipeline_size, performance_level, compile_s, status; the
+            plurals filenames, batch_sizes, pipeline_sizes, performance_levels and statuses
+            mean the same field.
+
+    Returns:
+        A new index dict with the matching configs, in their order.
+
+    Raises:
+        ConfigError: ``index`` is not an index, a key is unknown, or a field is given twice.
+    """
+    _check_index(index, "index")
+    wanted: dict[str, Any] = {}
+    for key, value in kwargs.items():
+        if key not in _FILTER_KEYS:
+            msg = f"filter keys must be among {', '.join(_FILTER_KEYS)} (got {key!r})"
+            raise ConfigError(msg)
+        field = _PLURALS.get(key, key)
+        if field in wanted:
+            msg = f"filter keys must name each field once (got {field!r} both as singular and plural)"
+            raise ConfigError(msg)
+        values = list(value) if isinstance(value, (list, tuple, set, frozenset)) else [value]
+        wanted[field] = [os.fspath(v) if isinstance(v, os.PathLike) else v for v in values]
+    kept = [dict(c) for c in index["model_configs"] if all(c[f] in vals for f, vals in wanted.items())]
+    return {**index, "model_configs": kept}
+
+
+def save(
+    index: dict[str, Any],
+    filename: str | os.PathLike[str] | None = None,
+    root_dir: str | os.PathLike[str] | None = None,
+) -> str:
+    """Write an index as JSON, atomically (readers never see a half-written file).
+
+    Args:
+        index: The index dict, written as given (its ``NeuronPerf_version`` included); only
+            the keys of NeuronPerf's format are written.
+        filename: The file to write; default ``{model_name}.json``.
+        root_dir: A directory to write ``filename`` into (created if missing); default the
+            working directory, or ``filename``'s own path.
+
+    Returns:
+        The path written.
+
+    Raises:
+        ConfigError: ``index`` is not an index.
+        OSError: the file cannot be written; no partial file is left.
+    """
+    _check_index(index, "index")
+    name = os.fspath(filename) if filename is not None else f"{index['model_name']}.json"
+    path = os.path.join(os.fspath(root_dir), name) if root_dir is not None else name
+    ordered = {key: index[key] for key in INDEX_KEYS}
+    ordered["model_configs"] = [{key: c[key] for key in CONFIG_KEYS} for c in index["model_configs"]]
+    text = json.dumps(ordered, indent=4, allow_nan=False)
+    with atomic_write_path(path) as tmp, open(tmp, "w", encoding="utf-8") as f:
+        f.write(text + "\n")
+    return path
+
+
+def load(filename: str | os.PathLike[str]) -> dict[str, Any]:
+    """Read an index file and check its structure.
+
+    Args:
+        filename: The index file (NeuronPerf's or raybench's).
+
+    Returns:
+        The index dict.
+
+    Raises:
+        ConfigError: the file is missing, is not JSON, or is not an index; the message names it.
+    """
+    if not isinstance(filename, (str, os.PathLike)):
+        msg = f"filename must be a str or os.PathLike naming a model index file (got {filename!r})"
+        raise ConfigError(msg)
+    path = os.fspath(filename)
+    if not os.path.isfile(path):
+        msg = f"filename must name an existing model index file (got {path!r})"
+        raise ConfigError(msg)
+    try:
+        with open(path, encoding="utf-8") as f:
+            index = json.load(f)
+    except ValueError as err:  # JSONDecodeError and UnicodeDecodeError both are
+        msg = f"filename must name a JSON model index (got {path!r}: {err})"
+        raise ConfigError(msg) from err
+    return _check_index(index, f"model index {path!r}")
+
+
+def resolve_model_path(index_filename: str | os.PathLike[str], model_filename: str) -> str:
+    """Find a config's model file: as given, else relative to the index file's directory.
+
+    Args:
+        index_filename: The index file the config came from.
+        model_filename: The config's ``filename``.
+
+    Returns:
+        ``model_filename`` if it is absolute or exists from the working directory; else the
+        path relative to the index's directory, whether or not it exists (callers report a
+        missing file).
+    """
+    if os.path.isabs(model_filename) or os.path.exists(model_filename):
+        return model_filename
+    return os.path.join(os.path.dirname(os.fspath(index_filename)), model_filename)
+
+
+def _relocate(old_index: str | os.PathLike[str], new_index: str | os.PathLike[str],
+              new_dir: str | os.PathLike[str], transfer: Callable[[str, str], object]) -> str:
+    """Put every model file of ``old_index`` into ``new_dir`` with ``transfer``; write ``new_index``."""
+    index = load(old_index)
+    directory = os.fspath(new_dir)
+    plan: dict[str, str] = {}  # source -> destination, each model file once
+    configs = []
+    for config in index["model_configs"]:
+        source = resolve_model_path(old_index, config["filename"])
+        dest = os.path.join(directory, os.path.basename(config["filename"].rstrip("/" + os.sep)))
+        configs.append({**config, "filename": dest})
+        if not os.path.exists(source):
+            if config["status"] == "error":
+                continue  # a failed compile may have left no file; nothing to carry over
+            msg = f"old_index must list existing model files (got {source!r}, listed in {os.fspath(old_index)!r})"
+            raise ConfigError(msg)
+        source = os.path.abspath(source)  # one file spelled two ways is still one file
+        if source in plan:
+            continue
+        if dest in plan.values():
+            msg = f"new_dir must receive model files with distinct base names (got two named {dest!r})"
+            raise ConfigError(msg)
+        if os.path.exists(dest) and not os.path.samefile(source, dest):
+            msg = f"new_dir must not already hold the model files (got {dest!r}, which exists)"
+            raise ConfigError(msg)
+        plan[source] = dest
+    # All checks pass before the first file is touched, so a refused call changes nothing.
+    os.makedirs(directory, exist_ok=True)
+    for source, dest in plan.items():
+        if not os.path.exists(dest):
+            transfer(source, dest)
+    return save({**index, "model_configs": configs}, new_index)
+
+
+def _copy_one(source: str, dest: str) -> None:
+    if os.path.isdir(source):
+        shutil.copytree(source, dest)  # a TF SavedModel is a directory
+    else:
+        shutil.copy2(source, dest)
+
+
+def copy(old_index: str | os.PathLike[str], new_index: str | os.PathLike[str],
+         new_dir: str | os.PathLike[str]) -> str:
+    """Copy an index's model files into ``new_dir`` and write an index pointing at the copies.
+
+    Args:
+        old_index: The index file to copy from (left as it is, with its model files).
+        new_index: The index file to write.
+        new_dir: The directory to copy the model files (or directories) into; created if missing.
+
+    Returns:
+        The path of the new index.
+
+    Raises:
+        ConfigError: ``old_index`` cannot be loaded, a finished config's model file is missing,
+            two files share a base name, or a destination already exists; nothing is copied then.
+        OSError: a copy or the write fails.
+    """
+    return _relocate(old_index, new_index, new_dir, _copy_one)
+
+
+def move(old_index: str | os.PathLike[str], new_index: str | os.PathLike[str],
+         new_dir: str | os.PathLike[str]) -> str:
+    """Move an index's model files into ``new_dir``, write the new index, remove the old one.
+
+    Args:
+        old_index: The index file to move from; removed once the new index is written.
+        new_index: The index file to write.
+        new_dir: The directory to move the model files (or directories) into; created if missing.
+
+    Returns:
+        The path of the new index.
+
+    Raises:
+        ConfigError: as for :func:`copy`; nothing is moved then.
+        OSError: a move or the write fails.
+    """
+    path = _relocate(old_index, new_index, new_dir, shutil.move)
+    if os.path.abspath(path) != os.path.abspath(os.fspath(old_index)):
+        os.remove(old_index)
+    return path
+
+
+def delete(filename: str | os.PathLike[str]) -> None:
+    """Remove every model file or directory an index lists, then the index file.
+
+    Args:
+        filename: The index file.
+
+    Returns:
+        None. Model files that are already missing are skipped.
+
+    Raises:
+        ConfigError: the index cannot be loaded (nothing is removed then).
+        OSError: a file cannot be removed.
+    """
+    index = load(filename)
+    for config in index["model_configs"]:
+        path = resolve_model_path(filename, config["filename"])
+        if os.path.isdir(path) and not os.path.islink(path):
+            shutil.rmtree(path)
+        elif os.path.lexists(path):
+            os.remove(path)
+    os.remove(filename)
