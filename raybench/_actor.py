@@ -37,6 +37,10 @@ BUFFER_ROWS = 1 << 20
 #: A worker ships its rows at least this often, so a copy that dies loses at most this much.
 FLUSH_INTERVAL_NS = 500_000_000
 
+#: A copy whose every call raised for this long stops measuring (the config then errors with the
+#: model's message) instead of recording failures until ``duration`` ends.
+FAILING_MODEL_NS = 1_000_000_000
+
 _WIRE_FIELDS = {f.name: f for f in MEASUREMENT_FIELDS}
 
 
@@ -318,11 +322,14 @@ class ModelCopy:
 
         n_total = n_errors = 0
         first_error: str | None = None
-        next_flush = perf_counter_ns() + FLUSH_INTERVAL_NS
+        started = perf_counter_ns()
+        next_flush = started + FLUSH_INTERVAL_NS
         running = start(filling, min(end_pc, next_flush))
         while True:
             await running
             now = perf_counter_ns()
+            if n_errors + filling.n_errors == n_total + filling.n > 0 and now - started >= FAILING_MODEL_NS:
+                self._stop = True  # every call so far raised: a broken model, not a flaky one
             done = now >= end_pc or self._stop
             if not (done or now >= next_flush or filling.n == filling.capacity):
                 running = start(filling, min(end_pc, next_flush))

@@ -128,6 +128,16 @@ def test_model_failing_in_warmup_fails_its_config_without_waiting_out_duration(r
     assert report["error"] == "model raised during warmup: RuntimeError: FailingModel always fails"
 
 
+def test_model_failing_every_call_without_warmup_errors_within_seconds(ray_session):
+    t0 = time.monotonic()
+    (report,) = raybench.cpu.benchmark(FailingModel, 1, n_models=1, workers_per_model=2, duration=60, warmup=0,
+                                       verbosity=0)
+    assert time.monotonic() - t0 < 15
+    assert report["status"] == "error"
+    assert report["error"] == "RuntimeError: FailingModel always fails"
+    assert report["n_errors"] > 0
+
+
 def test_broken_constructor_fails_its_config_with_the_message(ray_session):
     from raybench.testing import BrokenConstructorModel
 
