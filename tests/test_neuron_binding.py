@@ -77,3 +77,20 @@ def test_a_cpu_copy_does_not_inherit_the_drivers_neuron_cores(ray_session):
     info = ray_session.get(actor.load.remote(), timeout=60)
     assert info["visible_cores"] is None
     ray_session.kill(actor)
+
+
+def test_a_copy_that_cannot_get_its_cores_fails_its_config_with_the_runtime_message(ray_session):
+    def load_busy(_filename):
+        raise RuntimeError("NERR_RESOURCE_NC: the NeuronCore is in use by another process")
+
+    (report,) = raybench.benchmark(load_busy, "busy", 1, device_type="neuron", n_models=1, workers_per_model=1,
+                                   duration=0.3, verbosity=0)
+    assert report["status"] == "error"
+    assert "NERR_RESOURCE_NC: the NeuronCore is in use by another process" in report["error"]
+
+
+def test_gpu_copies_on_a_cluster_without_gpus_are_refused_before_spawning(ray_session):
+    with pytest.raises(raybench.ClusterError) as caught:
+        raybench.benchmark(load_simulated, "sim", 1, device_type="gpu", n_models=1, duration=1, verbosity=0)
+    assert str(caught.value).startswith("n_models=1 with pipeline_size=1 needs 1 GPU, but the cluster has 0 GPU "
+                                        "and can place 0 copies")
