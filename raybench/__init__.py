@@ -8,7 +8,7 @@ collector actor turns the streamed Arrow timers into percentile reports.
 
 __version__ = "0.1.0"
 
-from raybench import cpu, model_index, testing, torch
+from raybench import cpu, model_index, mxnet, tensorflow, testing, torch
 from raybench._api import benchmark
 from raybench._exceptions import (
     ClusterError,
@@ -45,9 +45,11 @@ __all__ = [
     "cpu",
     "get_reports",
     "model_index",
+    "mxnet",
     "print_reports",
     "read_results",
     "set_verbosity",
+    "tensorflow",
     "testing",
     "timestamp_convert",
     "torch",

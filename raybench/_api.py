@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import inspect
+import json
 import os
 from collections.abc import Callable
 from typing import Any
@@ -182,12 +183,19 @@ def run_benchmark(
 
 
 def _index_file(framework: str, model: Any) -> str | None:
-    """The model index file, when ``model`` names one (a ``.json`` file)."""
-    if framework in ("torch", "tensorflow", "mxnet") and isinstance(model, (str, os.PathLike)):
-        path = os.fspath(model)
-        if path.endswith(".json"):
-            return path
-    return None
+    """The model index file, when ``model`` names one: a ``.json`` file holding
+    ``model_configs`` (an MXNet ``-symbol.json`` is a model, not an index)."""
+    if framework not in ("torch", "tensorflow", "mxnet") or not isinstance(model, (str, os.PathLike)):
+        return None
+    path = os.fspath(model)
+    if not path.endswith(".json") or not os.path.isfile(path):
+        return None
+    try:
+        with open(path) as f:
+            content = json.load(f)
+    except (OSError, ValueError):
+        return None
+    return path if isinstance(content, dict) and "model_configs" in content else None
 
 
 def _index_variants(

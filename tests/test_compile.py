@@ -106,3 +106,33 @@ def test_the_index_is_neuronperf_json(compiled):
     assert list(data) == ["NeuronPerf_version", "model_name", "model_configs"]
     assert list(data["model_configs"][0]) == ["filename", "batch_size", "pipeline_size", "performance_level",
                                               "compile_s", "status"]
+
+
+def test_tensorflow_compile_index_benchmark_on_cpu(ray_session, tmp_path):
+    tf = pytest.importorskip("tensorflow")
+    import numpy as np
+
+    model = tf.keras.Sequential([tf.keras.Input((4,)), tf.keras.layers.Dense(2)], name="tiny")
+    inputs = [np.ones((1, 4), np.float32), np.ones((4, 4), np.float32)]
+    index_path = raybench.tensorflow.compile(model, inputs, batch_sizes=[1, 4], models_dir=tmp_path / "models",
+                                             filename=tmp_path / "tiny.json", device_type="cpu", verbosity=0)
+    index = model_index.load(index_path)
+    assert index["model_name"] == "tiny"
+    assert [(c["batch_size"], c["status"]) for c in index["model_configs"]] == [(1, "finished"), (4, "finished")]
+    assert all(os.path.isdir(c["filename"]) for c in index["model_configs"])
+    (report,) = raybench.tensorflow.benchmark(index_path, inputs[1], batch_sizes=[4], n_models=1,
+                                              workers_per_model=1, duration=0.5, device_type="cpu", verbosity=0)
+    assert report["status"] == "finished", report["error"]
+    assert report["batch_size"] == 4
+    assert report["total_infs"] > 0
+    assert re.search(r"tiny_b4_p1_[a-z0-9]{8}$", report["model_filename"])
+
+
+def test_only_a_json_with_model_configs_is_taken_for_an_index(tmp_path, compiled):
+    from raybench._api import _index_file
+
+    symbol = tmp_path / "net-symbol.json"
+    symbol.write_text('{"nodes": [], "heads": []}')
+    assert _index_file("mxnet", str(symbol)) is None
+    assert _index_file("torch", compiled) == compiled
+    assert _index_file("class", compiled) is None
