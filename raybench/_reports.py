@@ -320,14 +320,17 @@ def _worker_spans(timers: pa.Table) -> tuple[float, int, int]:
         spans[key] = (first, last) if known is None else (min(known[0], first), max(known[1], last))
 
     columns = ["copy_id", "worker_id", "start_ns", "end_ns"]
+    mixed: list[pa.RecordBatch] = []
     for batch in timers.select(columns).to_batches():
         if batch.num_rows == 0:
             continue
         copies, workers = pc.min_max(batch.column(0)).as_py(), pc.min_max(batch.column(1)).as_py()
         if copies["min"] == copies["max"] and workers["min"] == workers["max"]:
             merge((copies["min"], workers["min"]), pc.min(batch.column(2)).as_py(), pc.max(batch.column(3)).as_py())
-            continue
-        grouped = pa.Table.from_batches([batch]).group_by(columns[:2]).aggregate(
+        else:
+            mixed.append(batch)
+    if mixed:  # one group-by over every batch that mixes workers
+        grouped = pa.Table.from_batches(mixed).group_by(columns[:2]).aggregate(
             [("start_ns", "min"), ("end_ns", "max")]
         )
         for row in grouped.to_pylist():
