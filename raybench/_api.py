@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 import inspect
 import json
 import os
@@ -110,8 +111,11 @@ def run_benchmark(
     cost_per_hour: float | None = None,
     address: str | None = None,
     ray_init_kwargs: dict[str, Any] | None = None,
+    **unknown: Any,
 ) -> list[dict[str, Any]] | Results:
     """The shared body of every ``benchmark`` entry point (see :func:`raybench.benchmark`)."""
+    if unknown:
+        _refuse_unknown(sorted(unknown))
     set_verbosity(verbosity)
     _check_model(framework, model, model_filename)
     for name, fn in (("preprocess_fn", preprocess_fn), ("postprocess_fn", postprocess_fn),
@@ -180,6 +184,17 @@ def run_benchmark(
         interrupted=sweep.interrupted,
     )
     return Results(sweep.configs, sweep.outcomes, sweep.timers, metadata)
+
+
+def _refuse_unknown(names: list[str]) -> None:
+    """Name a misspelt keyword (and the argument it probably meant) instead of a TypeError
+    about an internal function."""
+    known = [p for p in inspect.signature(run_benchmark).parameters
+             if p not in ("framework", "model", "model_filename", "inputs", "unknown")]
+    name = names[0]
+    close = difflib.get_close_matches(name, known, n=1)
+    hint = f"; did you mean {close[0]!r}?" if close else ""
+    raise ConfigError(f"benchmark got an unknown argument {name!r}{hint}")
 
 
 def _index_file(framework: str, model: Any) -> str | None:

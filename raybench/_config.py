@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import numbers
 from dataclasses import dataclass
 
@@ -108,13 +109,13 @@ def check_callable(name: str, fn: object) -> None:
 
 
 def check_number(name: str, value: object, *, minimum: float, inclusive: bool, unit: str = "") -> float:
-    """Validate a real number against a lower bound; return it as float."""
-    ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+    """Validate a finite real number against a lower bound; return it as float."""
+    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
     if ok:
         ok = value >= minimum if inclusive else value > minimum  # type: ignore[operator]
-    if not ok or value != value:  # NaN is not a duration
+    if not ok:  # also NaN and infinity: neither is a duration
         bound = f">= {minimum:g}" if inclusive else f"> {minimum:g}"
-        what = f"a number {bound}" + (f" ({unit})" if unit else "")
+        what = f"a finite number {bound}" + (f" ({unit})" if unit else "")
         _fail(f"{name} must be {what} (got {value!r})")
     return float(value)  # type: ignore[arg-type]
 
@@ -173,6 +174,9 @@ def sweep_options(
     if not isinstance(device_type, str) or device_type.lower() not in DEVICE_TYPES:
         allowed = ", ".join(repr(d) for d in DEVICE_TYPES)
         _fail(f"device_type must be one of {allowed} (got {device_type!r})")
+    for flag_name, flag in (("multiprocess", multiprocess), ("multiinterpreter", multiinterpreter)):
+        if not isinstance(flag, bool):
+            _fail(f"{flag_name} must be True or False (got {flag!r})")
     if not (_is_int(warmup) and int(warmup) >= 0):  # type: ignore[call-overload]
         _fail(f"warmup must be a non-negative int number of inferences per worker (got {warmup!r})")
     return SweepOptions(

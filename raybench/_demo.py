@@ -44,9 +44,11 @@ def run_demo(out_dir: str = "results", duration: float = 5.0, verbosity: int = 1
     )
     reports = raybench.get_reports(results)
     raybench.print_reports(reports)
+    # The demo's file names are fixed, so each run replaces the previous run's files.
     return {
         "model": model_path,
-        "csv": raybench.write_csv(reports, os.path.join(out_dir, "demo_mlp.results.csv")),
-        "json": raybench.write_json(reports, os.path.join(out_dir, "demo_mlp.results.json")),
-        "parquet": raybench.write_results(results, os.path.join(out_dir, "demo_mlp.results.parquet")),
+        "csv": raybench.write_csv(reports, os.path.join(out_dir, "demo_mlp.results.csv"), overwrite=True),
+        "json": raybench.write_json(reports, os.path.join(out_dir, "demo_mlp.results.json"), overwrite=True),
+        "parquet": raybench.write_results(results, os.path.join(out_dir, "demo_mlp.results.parquet"),
+                                          overwrite=True),
     }

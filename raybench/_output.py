@@ -43,7 +43,7 @@ MISSING = "N/A"
 
 
 @contextlib.contextmanager
-def atomic_write_path(path: str | os.PathLike[str]) -> Iterator[str]:
+def atomic_write_path(path: str | os.PathLike[str], *, overwrite: bool = True) -> Iterator[str]:
     """Yield a temporary path beside ``path``; when the block succeeds, rename it onto ``path``.
 
     Readers never see a half-written file, and a failed write leaves neither a temporary file
@@ -51,15 +51,21 @@ def atomic_write_path(path: str | os.PathLike[str]) -> Iterator[str]:
 
     Args:
         path: The file to write.
+        overwrite: Replace an existing ``path``. When False, an existing file is refused before
+            the block runs, and the result is linked into place (never replacing a file that
+            appeared meanwhile).
 
     Returns:
         A context manager yielding the temporary path (not yet created) to write to.
 
     Raises:
+        ConfigError: ``overwrite`` is False and ``path`` exists.
         OSError: The directory cannot be created or the rename fails; whatever the block
             raises is re-raised after the temporary file is removed.
     """
     target = os.path.abspath(os.fspath(path))
+    if not overwrite and os.path.lexists(target):
+        raise _exists_error(path)
     directory = os.path.dirname(target)
     os.makedirs(directory, exist_ok=True)
     # A fresh name rather than mkstemp: mkstemp creates the file 0600, and the rename would
@@ -68,12 +74,35 @@ def atomic_write_path(path: str | os.PathLike[str]) -> Iterator[str]:
     tmp = os.path.join(directory, f".{os.path.basename(target)}.{uuid.uuid4().hex}.tmp")
     try:
         yield tmp
-        os.replace(tmp, target)
+        if overwrite:
+            os.replace(tmp, target)
+        else:
+            _link_new(tmp, target, path)
     except BaseException:
         # BaseException: a Ctrl-C in the middle of a write must not leave the temporary behind.
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
         raise
+
+
+def _exists_error(path: str | os.PathLike[str]) -> ConfigError:
+    msg = f"filename already exists: {os.fspath(path)!r} (pass overwrite=True to replace it)"
+    return ConfigError(msg)
+
+
+def _link_new(tmp: str, target: str, path: str | os.PathLike[str]) -> None:
+    """Move ``tmp`` to ``target`` unless ``target`` exists: a hard link fails atomically when
+    the name is taken, where a rename would silently replace a file created meanwhile."""
+    try:
+        os.link(tmp, target)
+    except FileExistsError:
+        raise _exists_error(path) from None
+    except OSError:  # no hard links on this file system: checked just before, best effort
+        if os.path.lexists(target):
+            raise _exists_error(path) from None
+        os.replace(tmp, target)
+        return
+    os.unlink(tmp)
 
 
 def _plain(value: object) -> object:
@@ -166,6 +195,8 @@ def write_csv(
     reports: Sequence[Mapping[str, Any]],
     filename: str | os.PathLike[str] | None = None,
     cols: Sequence[str] = CSV_COLS,
+    *,
+    overwrite: bool = False,
 ) -> str:
     """Write reports as CSV, atomically: a header of ``cols``, then one row per report.
 
@@ -174,15 +205,17 @@ def write_csv(
         filename: The file to write; default ``{model_name}.results-%Y%m%d-%H%M%S.csv`` in the
             working directory, ``model_name`` from the first report ("model" without one).
         cols: The columns, in order; missing values and keys a report lacks are written N/A.
+        overwrite: Replace ``filename`` if it exists (else it is refused).
 
     Returns:
         The path written (``filename`` as given, or the default name).
 
     Raises:
+        ConfigError: ``filename`` exists and ``overwrite`` is False; nothing is written.
         OSError: The file cannot be written; no partial file is left.
     """
     path = os.fspath(filename) if filename is not None else _default_filename(reports, "csv")
-    with atomic_write_path(path) as tmp, open(tmp, "w", newline="", encoding="utf-8") as f:
+    with atomic_write_path(path, overwrite=overwrite) as tmp, open(tmp, "w", newline="", encoding="utf-8") as f:
         writer = csv.writer(f)
         writer.writerow(cols)
         for report in reports:
@@ -203,7 +236,12 @@ def _json_ready(value: object) -> object:
     return value
 
 
-def write_json(reports: Sequence[Mapping[str, Any]], filename: str | os.PathLike[str] | None = None) -> str:
+def write_json(
+    reports: Sequence[Mapping[str, Any]],
+    filename: str | os.PathLike[str] | None = None,
+    *,
+    overwrite: bool = False,
+) -> str:
     """Write reports, atomically, as a JSON list of objects holding every key of each report.
 
     numpy scalars become Python numbers; NaN and infinities become null, so any JSON reader
@@ -213,11 +251,13 @@ def write_json(reports: Sequence[Mapping[str, Any]], filename: str | os.PathLike
         reports: Report dicts.
         filename: The file to write; default ``{model_name}.results-%Y%m%d-%H%M%S.json`` in the
             working directory, ``model_name`` from the first report ("model" without one).
+        overwrite: Replace ``filename`` if it exists (else it is refused).
 
     Returns:
         The path written (``filename`` as given, or the default name).
 
     Raises:
+        ConfigError: ``filename`` exists and ``overwrite`` is False; nothing is written.
         TypeError: A report holds a value JSON cannot represent; no file is written.
         OSError: The file cannot be written; no partial file is left.
     """
@@ -225,6 +265,6 @@ def write_json(reports: Sequence[Mapping[str, Any]], filename: str | os.PathLike
     plain = [_json_ready(dict(report)) for report in reports]
     # Serialise before opening the file, so an unrepresentable value fails without touching disk.
     text = json.dumps(plain, indent=2, allow_nan=False)
-    with atomic_write_path(path) as tmp, open(tmp, "w", encoding="utf-8") as f:
+    with atomic_write_path(path, overwrite=overwrite) as tmp, open(tmp, "w", encoding="utf-8") as f:
         f.write(text + "\n")
     return path

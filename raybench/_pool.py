@@ -2,8 +2,9 @@
 
 Both pools have the same small interface, so the runner does not care where copies live:
 ``ensure(n, config)`` (spawn and load until ``n`` copies are ready), ``call(method, n, *args,
-timeout_s=...)`` (call a ``ModelCopy`` method on the first ``n`` copies and gather the results)
-and ``close()``. Copies are reused by every config of the pool: the model is loaded once.
+timeout_s=...)`` (call a ``ModelCopy`` method on the first ``n`` copies and gather the results),
+``call_each`` (the same, but one copy's failure does not lose the others' results) and
+``close()``. Copies are reused by every config of the pool: the model is loaded once.
 """
 
 from __future__ import annotations
@@ -44,6 +45,32 @@ class LocalPool:
             for copy in self.copies[:n]:
                 copy.stop()
             raise TimeoutError(f"{method} did not return within {timeout_s:.1f} s") from exc
+
+    def call_each(self, method: str, n: int, *args: Any, timeout_s: float) -> list[Any]:
+        """Like :meth:`call`, but each copy's result or error on its own.
+
+        Returns:
+            One entry per copy: its result, or the ``RunError``/``TimeoutError`` it ended with.
+            A copy still running at ``timeout_s`` is asked to stop; its thread cannot be killed.
+        """
+
+        async def gather() -> list[Any]:
+            tasks = [asyncio.ensure_future(getattr(copy, method)(*args)) for copy in self.copies[:n]]
+            await asyncio.wait(tasks, timeout=timeout_s)
+            out: list[Any] = []
+            for copy_id, task in enumerate(tasks):
+                if not task.done():
+                    out.append(TimeoutError(f"copy {copy_id} did not answer within {timeout_s:.1f} s"))
+                elif task.exception() is not None:
+                    exc = task.exception()
+                    out.append(RunError(f"{type(exc).__name__}: {exc}"))
+                else:
+                    out.append(task.result())
+            for copy in self.copies[:n]:
+                copy.stop()
+            return out
+
+        return asyncio.run(gather())
 
     def stop(self, n: int) -> None:
         """Ask the first ``n`` copies to stop measuring."""
@@ -94,6 +121,30 @@ class RayPool:
     def call(self, method: str, n: int, *args: Any, timeout_s: float) -> list[Any]:
         """Call ``method(*args)`` on the first ``n`` actors; return their results in order."""
         return self._get([getattr(a, method).remote(*args) for a in self.copies[:n]], timeout_s)
+
+    def call_each(self, method: str, n: int, *args: Any, timeout_s: float) -> list[Any]:
+        """Like :meth:`call`, but a copy that dies or hangs does not lose the others' results.
+
+        Waits until every copy answered or died, or ``timeout_s`` passed.
+
+        Returns:
+            One entry per copy, in order: its result, or the error it ended with
+            (``RunError`` for a death or a raise, ``TimeoutError`` for no answer in time).
+        """
+        ray = self._ray
+        refs = [getattr(a, method).remote(*args) for a in self.copies[:n]]
+        ready, _ = ray.wait(refs, num_returns=len(refs), timeout=timeout_s)
+        ready_ids = {ref.hex() for ref in ready}
+        out: list[Any] = []
+        for copy_id, ref in enumerate(refs):
+            if ref.hex() not in ready_ids:
+                out.append(TimeoutError(f"copy {copy_id} did not answer within {timeout_s:.1f} s"))
+                continue
+            try:
+                out.append(self._get([ref], timeout_s)[0])
+            except (RunError, ModelLoadError, TimeoutError) as exc:
+                out.append(exc)
+        return out
 
     def stop(self, n: int) -> None:
         """Ask the first ``n`` copies to stop measuring (fire and forget)."""

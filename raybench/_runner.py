@@ -200,17 +200,23 @@ class SweepRunner:
         start_ns = time.time_ns() + BARRIER_NS
         stop_ns = start_ns + int(config.duration_s * 1e9)
         timeout_s = BARRIER_NS / 1e9 + config.duration_s + GRACE_S
-        try:
-            copies: list[CopyOutcome] = pool.call("run", n, config, start_ns, timeout_s=timeout_s)
-        except TimeoutError as exc:
-            pool.discard()  # a copy is stuck in a model call: its process cannot be trusted
-            return self._failed(config, STATUS_TIMEOUT, str(exc), start_ns, stop_ns)
-        except (RunError, ModelLoadError) as exc:
-            pool.discard()
-            return self._failed(config, STATUS_ERROR, str(exc), start_ns, stop_ns)
-        copies = [dataclasses.replace(c, warmup_ns=w) for c, (w, _) in zip(copies, warm)]
+        # Each copy on its own: one that dies or hangs fails the config, but the outcomes of the
+        # copies that did report (and every batch already flushed to the collector) are kept.
+        answers = pool.call_each("run", n, config, start_ns, timeout_s=timeout_s)
+        copies: list[CopyOutcome] = [
+            dataclasses.replace(a, warmup_ns=w)
+            for a, (w, _) in zip(answers, warm) if not isinstance(a, BaseException)
+        ]
+        failures = [a for a in answers if isinstance(a, BaseException)]
         status, error = STATUS_FINISHED, None
-        if sum(c.n_infs - c.n_errors for c in copies) == 0:
+        if failures:
+            # A copy stuck in a model call, or dead: the pool's processes cannot be trusted.
+            pool.discard()
+            timed_out = any(isinstance(f, TimeoutError) for f in failures)
+            status = STATUS_TIMEOUT if timed_out else STATUS_ERROR
+            error = str(next((f for f in failures if isinstance(f, TimeoutError)), failures[0]))
+            logger.warning("config %d failed (%s): %s", config.config_id + 1, status, error)
+        elif sum(c.n_infs - c.n_errors for c in copies) == 0:
             status = STATUS_ERROR
             error = next((c.error for c in copies if c.error), "no inference completed")
         return ConfigOutcome(config.config_id, status, error, start_ns, stop_ns, self._instance_type, tuple(copies))

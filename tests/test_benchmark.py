@@ -186,7 +186,7 @@ def test_generic_benchmark_calls_load_fn_with_the_filename(ray_session):
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [
-        ({"duration": 0}, "duration must be a number > 0 (seconds) (got 0)"),
+        ({"duration": 0}, "duration must be a finite number > 0 (seconds) (got 0)"),
         ({"preprocess_fn": 3}, "preprocess_fn must be callable (got 3)"),
         ({"postprocess_fn": "f"}, "postprocess_fn must be callable (got 'f')"),
         ({"env_setup_fn": 1}, "env_setup_fn must be callable (got 1)"),
@@ -195,8 +195,8 @@ def test_generic_benchmark_calls_load_fn_with_the_filename(ray_session):
         ({"n_models": 0}, 'n_models must be a positive int or a list of them (or "max") (got 0)'),
         ({"workers_per_model": [1, 0]}, "workers_per_model must be a positive int or a list of them (got [1, 0])"),
         ({"batch_sizes": -4}, "batch_sizes must be a positive int or a list of them (got -4)"),
-        ({"stats_interval": 0}, "stats_interval must be a number > 0 (seconds) (got 0)"),
-        ({"cost_per_hour": -1}, "cost_per_hour must be a number >= 0 (got -1)"),
+        ({"stats_interval": 0}, "stats_interval must be a finite number > 0 (seconds) (got 0)"),
+        ({"cost_per_hour": -1}, "cost_per_hour must be a finite number >= 0 (got -1)"),
         ({"verbosity": 5}, "verbosity must be 0, 1 or 2 (got 5)"),
         ({"performance_levels": [4]}, "performance_levels must be an int from 0 to 3 or a list of them (got [4])"),
         ({"warmup": -1}, "warmup must be a non-negative int number of inferences per worker (got -1)"),

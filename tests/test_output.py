@@ -220,6 +220,22 @@ def test_csv_that_fails_midway_leaves_no_file(tmp_path: Path) -> None:
     assert os.listdir(tmp_path) == []
 
 
+def test_csv_refuses_an_existing_file_and_leaves_it_alone(tmp_path: Path) -> None:
+    target = tmp_path / "r.csv"
+    target.write_text("old")
+    with pytest.raises(ConfigError) as excinfo:
+        write_csv([big_report()], target)
+    assert str(excinfo.value) == f"filename already exists: {str(target)!r} (pass overwrite=True to replace it)"
+    assert (target.read_text(), os.listdir(tmp_path)) == ("old", ["r.csv"])
+
+
+def test_csv_with_overwrite_replaces_an_existing_file(tmp_path: Path) -> None:
+    target = tmp_path / "r.csv"
+    write_csv([small_report()], target, cols=["n_models"])
+    write_csv([big_report()], target, cols=["n_models"], overwrite=True)
+    assert read_csv(str(target)) == [["n_models"], ["16"]]
+
+
 # --- write_json --------------------------------------------------------------------------------
 
 
@@ -252,6 +268,22 @@ def test_json_with_an_unrepresentable_value_raises_and_leaves_no_file(tmp_path: 
     with pytest.raises(TypeError, match="not JSON serializable"):
         write_json([{"a": object()}], tmp_path / "r.json")
     assert os.listdir(tmp_path) == []
+
+
+def test_json_refuses_an_existing_file_and_leaves_it_alone(tmp_path: Path) -> None:
+    target = tmp_path / "r.json"
+    target.write_text("old")
+    with pytest.raises(ConfigError) as excinfo:
+        write_json([big_report()], target)
+    assert str(excinfo.value) == f"filename already exists: {str(target)!r} (pass overwrite=True to replace it)"
+    assert (target.read_text(), os.listdir(tmp_path)) == ("old", ["r.json"])
+
+
+def test_json_with_overwrite_replaces_an_existing_file(tmp_path: Path) -> None:
+    target = tmp_path / "r.json"
+    write_json([{"a": 1}], target)
+    write_json([{"a": 2}], target, overwrite=True)
+    assert read_json(str(target)) == [{"a": 2}]
 
 
 # --- atomic_write_path -------------------------------------------------------------------------
@@ -308,3 +340,36 @@ def test_atomic_write_gives_the_file_the_mode_a_plain_open_would(tmp_path: Path)
     with atomic_write_path(tmp_path / "f.txt") as tmp:
         Path(tmp).write_text("x")
     assert stat.S_IMODE((tmp_path / "f.txt").stat().st_mode) == stat.S_IMODE(plain.stat().st_mode)
+
+
+def test_atomic_write_without_overwrite_refuses_a_file_that_appeared_during_the_block(tmp_path: Path) -> None:
+    target = tmp_path / "f.txt"
+    with pytest.raises(ConfigError, match="already exists"), atomic_write_path(target, overwrite=False) as tmp:
+        Path(tmp).write_text("new")
+        target.write_text("theirs")  # another writer got there first: keep its file
+    assert (target.read_text(), os.listdir(tmp_path)) == ("theirs", ["f.txt"])
+
+
+def test_atomic_write_without_overwrite_writes_a_new_file(tmp_path: Path) -> None:
+    target = tmp_path / "f.txt"
+    with atomic_write_path(target, overwrite=False) as tmp:
+        Path(tmp).write_text("new")
+    assert (target.read_text(), os.listdir(tmp_path)) == ("new", ["f.txt"])
+
+
+# --- write_results (the Parquet writer shares atomic_write_path) ---------------------------------
+
+
+def test_write_results_refuses_an_existing_file_unless_overwrite(tmp_path: Path) -> None:
+    from raybench._results import Results, read_results, write_results
+    from raybench._schema import TIMER_SCHEMA
+
+    target = tmp_path / "r.parquet"
+    target.write_text("old")
+    results = Results([], [], TIMER_SCHEMA.empty_table())
+    with pytest.raises(ConfigError) as excinfo:
+        write_results(results, target)
+    assert str(excinfo.value) == f"filename already exists: {str(target)!r} (pass overwrite=True to replace it)"
+    assert target.read_text() == "old"
+    write_results(results, target, overwrite=True)
+    assert read_results(target).configs == []

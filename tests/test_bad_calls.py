@@ -1,0 +1,140 @@
+"""Bad calls of the public API: each raises ConfigError with the exact message naming the argument.
+
+Nothing here reaches Ray: every call is refused while its arguments are checked. Should a call
+get past the checks (a regression), the patched ``connect_ray`` fails it at once instead of
+letting it start a cluster and a 60 s sweep.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+import raybench
+from raybench import _api, model_index
+from raybench.testing import SimulatedDevice
+
+INDEX = {"NeuronPerf_version": "1", "model_name": "m", "model_configs": []}
+UNITS = "'s', 'ms', 'us', 'ns'"
+POSITIVE = "must be a positive int or a list of them"
+
+
+class NeedsArgs:
+    """A model class whose constructor needs an argument (copies construct with none)."""
+
+    def __init__(self, x: int) -> None:
+        self.x = x
+
+    def __call__(self) -> None:
+        """Never called."""
+
+
+def cpu(**kwargs: object) -> Callable[[Path], object]:
+    return lambda _: raybench.cpu.benchmark(SimulatedDevice, 1, **kwargs)
+
+
+def existing_csv(tmp_path: Path) -> object:
+    (tmp_path / "r.csv").write_text("old")
+    return raybench.write_csv([{"a": 1}], tmp_path / "r.csv")
+
+
+CASES = [
+    pytest.param(cpu(n_models=0), f'n_models {POSITIVE} (or "max") (got 0)', id="n_models-zero"),
+    pytest.param(cpu(n_models=[1, 0]), f'n_models {POSITIVE} (or "max") (got [1, 0])', id="n_models-list-zero"),
+    pytest.param(cpu(n_models="all"), f"n_models {POSITIVE} (or \"max\") (got 'all')", id="n_models-str"),
+    pytest.param(cpu(n_models=1.5), f'n_models {POSITIVE} (or "max") (got 1.5)', id="n_models-float"),
+    pytest.param(cpu(n_models=True), f'n_models {POSITIVE} (or "max") (got True)', id="n_models-bool"),
+    pytest.param(cpu(n_models=[]), f'n_models {POSITIVE} (or "max") (got [])', id="n_models-empty"),
+    pytest.param(cpu(workers_per_model=0), f"workers_per_model {POSITIVE} (got 0)", id="workers-zero"),
+    pytest.param(cpu(workers_per_model="max"), f"workers_per_model {POSITIVE} (got 'max')", id="workers-max"),
+    pytest.param(cpu(pipeline_sizes=0), f"pipeline_sizes {POSITIVE} (got 0)", id="pipeline-zero"),
+    pytest.param(cpu(batch_sizes=-1), f"batch_sizes {POSITIVE} (got -1)", id="batch-negative"),
+    pytest.param(cpu(batch_sizes=[1, 2]),
+                 "inputs has 1 input set but batch_sizes has 2 entries; give a list of inputs with one "
+                 "input set per batch size", id="batch-sizes-without-input-list"),
+    pytest.param(lambda _: raybench.cpu.benchmark(SimulatedDevice, [1, 2, 3], batch_sizes=[1, 2]),
+                 "inputs has 3 input sets but batch_sizes has 2 entries; give one input set per batch size",
+                 id="inputs-vs-batch-sizes"),
+    pytest.param(lambda _: raybench.cpu.benchmark(SimulatedDevice, []), "inputs must not be an empty list (got [])",
+                 id="inputs-empty"),
+    pytest.param(cpu(duration=0), "duration must be a finite number > 0 (seconds) (got 0)", id="duration-zero"),
+    pytest.param(cpu(duration="5"), "duration must be a finite number > 0 (seconds) (got '5')", id="duration-str"),
+    pytest.param(cpu(duration=float("nan")), "duration must be a finite number > 0 (seconds) (got nan)", id="duration-nan"),
+    pytest.param(cpu(duration=float("inf")), "duration must be a finite number > 0 (seconds) (got inf)", id="duration-inf"),
+    pytest.param(cpu(multiprocess="yes"), "multiprocess must be True or False (got 'yes')", id="multiprocess-str"),
+    pytest.param(cpu(multiinterpreter=None), "multiinterpreter must be True or False (got None)",
+                 id="multiinterpreter-none"),
+    pytest.param(cpu(n_model=1), "benchmark got an unknown argument 'n_model'; did you mean 'n_models'?",
+                 id="unknown-argument"),
+    pytest.param(cpu(warmup=-1), "warmup must be a non-negative int number of inferences per worker (got -1)",
+                 id="warmup-negative"),
+    pytest.param(cpu(warmup=1.5), "warmup must be a non-negative int number of inferences per worker (got 1.5)",
+                 id="warmup-float"),
+    pytest.param(cpu(performance_levels=4), "performance_levels must be an int from 0 to 3 or a list of them (got 4)",
+                 id="performance-level-4"),
+    pytest.param(cpu(preprocess_fn=1), "preprocess_fn must be callable (got 1)", id="preprocess-fn"),
+    pytest.param(cpu(postprocess_fn="x"), "postprocess_fn must be callable (got 'x')", id="postprocess-fn"),
+    pytest.param(cpu(env_setup_fn=3), "env_setup_fn must be callable (got 3)", id="env-setup-fn"),
+    pytest.param(cpu(setup_fn=[]), "setup_fn must be callable (got [])", id="setup-fn"),
+    pytest.param(cpu(stats_interval=0), "stats_interval must be a finite number > 0 (seconds) (got 0)", id="stats-interval"),
+    pytest.param(cpu(cost_per_hour=-1), "cost_per_hour must be a finite number >= 0 (got -1)", id="cost-negative"),
+    pytest.param(cpu(device_type="tpu"), "device_type must be one of 'auto', 'cpu', 'cuda', 'gpu', 'neuron' (got 'tpu')",
+                 id="device-type"),
+    pytest.param(cpu(multiprocess=False, device_type="neuron"),
+                 "multiprocess=False runs copies in this process, on the CPU only (got device_type 'neuron')",
+                 id="in-process-neuron"),
+    pytest.param(cpu(verbosity=5), "verbosity must be 0, 1 or 2 (got 5)", id="verbosity"),
+    pytest.param(lambda _: raybench.cpu.benchmark("model.pt", 1), "model_class must be a class (got the path 'model.pt')",
+                 id="model-class-path"),
+    pytest.param(lambda _: raybench.cpu.benchmark(NeedsArgs, 1),
+                 "model_class must be constructible with no arguments (NeedsArgs: missing a required argument: 'x')",
+                 id="model-class-needs-args"),
+    pytest.param(lambda _: raybench.benchmark(3, "x.bin", 1), "load_fn must be callable (got 3)", id="load-fn"),
+    pytest.param(lambda _: raybench.benchmark(lambda p: p, "x.bin", 1, pipeline_sizes=[1, -2]),
+                 f"pipeline_sizes {POSITIVE} (got [1, -2])", id="generic-pipeline-sizes"),
+    pytest.param(lambda _: raybench.torch.benchmark("/nonexistent/m.pt", 1),
+                 "model_filename must name an existing file (got '/nonexistent/m.pt')", id="torch-missing-file"),
+    pytest.param(lambda _: raybench.torch.benchmark(5, 1),
+                 "model must be a TorchScript file name or an nn.Module class (got 5)", id="torch-model-int"),
+    pytest.param(existing_csv, "filename already exists: '{tmp}/r.csv' (pass overwrite=True to replace it)",
+                 id="write-csv-exists"),
+    pytest.param(lambda _: raybench.timestamp_convert(1, "sec", "ms"), f"from_unit must be one of {UNITS} (got 'sec')",
+                 id="timestamp-from-unit"),
+    pytest.param(lambda _: raybench.timestamp_convert(1, "s", "MS"), f"to_unit must be one of {UNITS} (got 'MS')",
+                 id="timestamp-to-unit"),
+    pytest.param(lambda _: raybench.timestamp_convert(1, None, "s"), f"from_unit must be one of {UNITS} (got None)",
+                 id="timestamp-from-none"),
+    pytest.param(lambda _: model_index.filter(INDEX, batch=1),
+                 "filter keys must be among batch_size, batch_sizes, compile_s, filename, filenames, performance_level, "
+                 "performance_levels, pipeline_size, pipeline_sizes, status, statuses (got 'batch')", id="filter-key"),
+    pytest.param(lambda _: model_index.filter(INDEX, batch_size=1, batch_sizes=[1]),
+                 "filter keys must name each field once (got 'batch_size' both as singular and plural)",
+                 id="filter-key-twice"),
+    pytest.param(lambda _: model_index.filter([], batch_size=1),
+                 "index must be a dict with keys NeuronPerf_version, model_name, model_configs (got list)",
+                 id="filter-not-an-index"),
+    pytest.param(lambda _: model_index.filter({**INDEX, "model_configs": [1]}),
+                 "index['model_configs'][0] must be a dict (got int)", id="filter-config-not-dict"),
+    pytest.param(lambda _: model_index.filter({**INDEX, "model_configs": [{"filename": "a"}]}),
+                 "index['model_configs'][0] must have the key 'batch_size' (got keys ['filename'])",
+                 id="filter-config-missing-field"),
+]
+
+
+@pytest.fixture(autouse=True)
+def no_ray(monkeypatch: pytest.MonkeyPatch) -> None:
+    def refuse(*args: object, **kwargs: object) -> None:
+        msg = "the call passed every check and would have started Ray"
+        raise AssertionError(msg)
+
+    monkeypatch.setattr(_api, "connect_ray", refuse)
+
+
+@pytest.mark.parametrize(("call", "message"), CASES)
+def test_bad_call_raises_config_error_naming_the_argument(call: Callable[[Path], object], message: str,
+                                                          tmp_path: Path) -> None:
+    with pytest.raises(raybench.ConfigError) as excinfo:
+        call(tmp_path)
+    assert str(excinfo.value) == message.replace("{tmp}", str(tmp_path))
