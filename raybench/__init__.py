@@ -21,7 +21,7 @@ from raybench._exceptions import (
 )
 from raybench._logging import set_verbosity
 from raybench._output import CSV_COLS, PRINT_COLS, print_reports, write_csv, write_json
-from raybench._results import Results, get_reports, read_results, write_results
+from raybench._results import Results, get_node_reports, get_reports, read_results, write_results
 from raybench._schema import TIMER_SCHEMA
 from raybench._timer import Timer, timestamp_convert
 from raybench.testing import DummyModel
@@ -43,6 +43,7 @@ __all__ = [
     "__version__",
     "benchmark",
     "cpu",
+    "get_node_reports",
     "get_reports",
     "model_index",
     "mxnet",

@@ -163,6 +163,48 @@ def compute_reports(
     return reports
 
 
+#: Keys of a per-node row (:func:`compute_node_reports`), in order.
+NODE_REPORT_FIELDS: tuple[str, ...] = (
+    "config_id", "node_id", "n_copies", "total_infs", "n_errors", "throughput_avg",
+    "throughput_peak", "latency_ms_p50", "latency_ms_p99", "e2e_avg_ms",
+)  # fmt: skip
+
+
+def compute_node_reports(
+    config: RunConfig, outcome: ConfigOutcome, timers: pa.Table
+) -> list[dict[str, object]]:
+    """Break one config down by node, so a slow or overloaded node stands out.
+
+    Each node's figures are those of :func:`compute_report` over the node's own rows: the same
+    pooled percentiles and the same one-second buckets counted from the config's common start
+    (``outcome.start_ns``), so the nodes' ``total_infs`` add up to the config's and their
+    buckets line up with the config's.
+
+    Args:
+        config: The config that was run.
+        outcome: How it ended; its copies say which node ran each copy.
+        timers: This config's rows of the timer table (``TIMER_SCHEMA``).
+
+    Returns:
+        One row per node named by a copy outcome or a timer row, sorted by ``node_id`` and
+        keyed in :data:`NODE_REPORT_FIELDS` order; ``n_copies`` counts the copies known from
+        either (a copy that died leaves rows but no outcome). A config that ran nowhere gives
+        an empty list.
+    """
+    copies_by_node: dict[str, set[int]] = {}
+    for copy in outcome.copies:
+        copies_by_node.setdefault(copy.node_id, set()).add(copy.copy_id)
+    rows = []
+    for node_id in sorted(set(copies_by_node) | _timer_nodes(timers)):
+        node_timers = timers.filter(pc.equal(timers.column("node_id"), node_id))
+        copy_ids = copies_by_node.get(node_id, set()) | set(pc.unique(node_timers.column("copy_id")).to_pylist())
+        # The outcome matters only for its start and stop, which the nodes share.
+        fields = _timer_fields(node_timers, outcome, config.batch_size)
+        row = {"config_id": config.config_id, "node_id": node_id, "n_copies": len(copy_ids), **fields}
+        rows.append({name: row[name] for name in NODE_REPORT_FIELDS})
+    return rows
+
+
 def _timer_fields(timers: pa.Table, outcome: ConfigOutcome, batch_size: int) -> dict[str, object]:
     """Everything derived from the timer rows: counts, stage means, latency and throughput."""
     n_rows = timers.num_rows
@@ -393,11 +435,16 @@ def _count_nodes(outcome: ConfigOutcome, timers: pa.Table) -> int:
     """Distinct nodes that ran the config: from the copies, else from the timer rows."""
     if outcome.copies:
         return len({copy.node_id for copy in outcome.copies})
+    return len(_timer_nodes(timers))
+
+
+def _timer_nodes(timers: pa.Table) -> set[str]:
+    """The distinct node ids in the timer rows."""
     nodes: set[str] = set()
     # Per chunk, because chunks may carry different dictionaries; the loop is over chunks only.
     for chunk in timers.column("node_id").chunks:
         nodes.update(chunk.unique().dictionary_decode().to_pylist())
-    return len(nodes)
+    return nodes
 
 
 def _iso_utc(ns: int | None) -> str | None:

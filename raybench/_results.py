@@ -25,7 +25,7 @@ import pyarrow.compute as pc
 from raybench._config import RunConfig
 from raybench._exceptions import ConfigError
 from raybench._output import atomic_write_path
-from raybench._reports import compute_reports
+from raybench._reports import compute_node_reports, compute_reports
 from raybench._schema import ConfigOutcome, CopyOutcome, stages_of, timer_schema
 
 _META_KEY = b"raybench"
@@ -70,8 +70,9 @@ class Results(list):  # type: ignore[type-arg]
 
     As a list it holds NeuronPerf-style ``(config_dict, results_dict)`` pairs; each
     ``results_dict`` has ``status``, ``error``, ``n_infs``, ``total_s``, ``timers`` (that config's
-    rows), ``cpu_percents``, ``mem_percents`` and ``copies`` (per copy: node, visible NeuronCores,
-    inference and error counts).
+    rows), ``cpu_percents``, ``mem_percents``, ``copies`` (per copy: node, visible NeuronCores,
+    inference and error counts) and ``nodes`` (that config's per-node rows, see
+    :func:`get_node_reports`).
     """
 
     def __init__(
@@ -110,6 +111,7 @@ def _pairs(configs: list[RunConfig], outcomes: list[ConfigOutcome], timers: pa.T
             "mem_percents": [p for c in outcome.copies for p in c.mem_percent],
             "copies": [{"copy_id": c.copy_id, "node_id": c.node_id, "visible_cores": c.visible_cores,
                         "n_infs": c.n_infs, "n_errors": c.n_errors} for c in outcome.copies],
+            "nodes": compute_node_reports(config, outcome, rows),
         }
         pairs.append((dataclasses.asdict(config), result))
     return pairs
@@ -125,19 +127,64 @@ def get_reports(results: Results, cost_per_hour: float | None = None) -> list[di
     Returns:
         Report dicts (NeuronPerf's field names), equal to what the run itself reported.
     """
-    if not isinstance(results, Results):
-        msg = f"results must be a raybench Results (from return_timers=True or read_results) (got {type(results).__name__})"
-        raise ConfigError(msg)
+    _require_results(results)
     if cost_per_hour is None:
         cost_per_hour = results.metadata.get("cost_per_hour")
     return compute_reports(results.configs, results.outcomes, results.timers, cost_per_hour=cost_per_hour)
 
 
-def write_results(results: Results, filename: str | os.PathLike[str]) -> str:
+def get_node_reports(results: Results) -> list[dict[str, Any]]:
+    """Break every config down by the node its copies ran on, so a slow node stands out.
+
+    Args:
+        results: From ``benchmark(..., return_timers=True)`` or :func:`read_results`.
+
+    Returns:
+        Per-node rows (``config_id, node_id, n_copies, total_infs, n_errors, throughput_avg,
+        throughput_peak, latency_ms_p50, latency_ms_p99, e2e_avg_ms``), config by config in the
+        order of ``results.configs`` and by ``node_id`` within a config. Each config's rows are
+        also in its results dict under ``"nodes"``.
+
+    Raises:
+        ConfigError: ``results`` is not a :class:`Results`.
+        ValueError: A config has no outcome.
+    """
+    _require_results(results)
+    by_id = {outcome.config_id: outcome for outcome in results.outcomes}
+    rows: list[dict[str, Any]] = []
+    for config in results.configs:
+        outcome = by_id.get(config.config_id)
+        if outcome is None:
+            msg = f"outcomes must include one for every config (none for config_id {config.config_id})"
+            raise ValueError(msg)
+        timers = results.timers.filter(pc.equal(results.timers["config_id"], config.config_id))
+        rows.extend(compute_node_reports(config, outcome, timers))
+    return rows
+
+
+def _require_results(results: object) -> None:
+    """Raise ConfigError unless ``results`` is a :class:`Results`."""
+    if not isinstance(results, Results):
+        msg = (
+            "results must be a raybench Results (from return_timers=True or read_results) "
+            f"(got {type(results).__name__})"
+        )
+        raise ConfigError(msg)
+
+
+def write_results(results: Results, filename: str | os.PathLike[str], *, overwrite: bool = False) -> str:
     """Write raw timers, configs, outcomes and metadata to one Parquet file (atomically).
+
+    Args:
+        results: What to write.
+        filename: The file to write.
+        overwrite: Replace ``filename`` if it exists (else it is refused).
 
     Returns:
         The path written.
+
+    Raises:
+        ConfigError: ``filename`` exists and ``overwrite`` is False; nothing is written.
     """
     payload = {
         "metadata": results.metadata,
@@ -146,7 +193,7 @@ def write_results(results: Results, filename: str | os.PathLike[str]) -> str:
     }
     table = results.timers.replace_schema_metadata({_META_KEY: json.dumps(payload).encode()})
     path = os.fspath(filename)
-    with atomic_write_path(path) as tmp:
+    with atomic_write_path(path, overwrite=overwrite) as tmp:
         parquet().write_table(table, tmp)
     return path
 

@@ -62,8 +62,14 @@ def shared_collector() -> Any:
         except (ray.exceptions.RayActorError, ray.exceptions.GetTimeoutError):
             pass
     _SHARED_COLLECTOR.clear()
+    from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
     # No CPU reserved: the collector mostly waits, and MAX copies on CPU counts every CPU.
-    handle = remote_class(Collector).options(num_cpus=0, max_concurrency=1).remote()
+    # Pinned to the driver's node: losing another node must cost only the copies on it.
+    on_driver_node = NodeAffinitySchedulingStrategy(ray.get_runtime_context().get_node_id(), soft=False)
+    handle = remote_class(Collector).options(
+        num_cpus=0, max_concurrency=1, scheduling_strategy=on_driver_node
+    ).remote()
     _SHARED_COLLECTOR[job] = handle
     return handle
 

@@ -14,7 +14,14 @@ import pyarrow as pa
 import pytest
 
 from raybench._config import RunConfig
-from raybench._reports import REPORT_FIELDS, _linear_percentiles, compute_report, compute_reports
+from raybench._reports import (
+    NODE_REPORT_FIELDS,
+    REPORT_FIELDS,
+    _linear_percentiles,
+    compute_node_reports,
+    compute_report,
+    compute_reports,
+)
 from raybench._schema import (
     STATUS_ERROR,
     STATUS_FINISHED,
@@ -632,3 +639,120 @@ def test_linear_percentiles_select_in_place() -> None:
     # Ranks 4 and 5 (the two sides of the interpolation) are placed; smaller values precede.
     assert sorted(values[:4].tolist()) == [0, 1, 2, 3]
     assert values[4:6].tolist() == [4, 5]
+
+
+# --- compute_node_reports -----------------------------------------------------------------------
+
+TWO_NODE_COPIES = (CopyOutcome(0, "node-b"), CopyOutcome(1, "node-a"), CopyOutcome(2, "node-b"))
+
+
+def two_node_timers(**kwargs: object) -> pa.Table:
+    """node-a (copy 1): 10, 20 ms; node-b (copies 0 and 2): 1..5 ms, rows interleaved."""
+    return from_latencies_ms(
+        [1.0, 10.0, 2.0, 3.0, 20.0, 4.0, 5.0],
+        copy_id=[0, 1, 0, 2, 1, 2, 2],
+        node_id=["node-b", "node-a", "node-b", "node-b", "node-a", "node-b", "node-b"],
+        **kwargs,
+    )
+
+
+def test_node_report_keys_follow_node_report_fields() -> None:
+    rows = compute_node_reports(make_config(), make_outcome(copies=TWO_NODE_COPIES), two_node_timers())
+
+    assert NODE_REPORT_FIELDS == (
+        "config_id", "node_id", "n_copies", "total_infs", "n_errors", "throughput_avg",
+        "throughput_peak", "latency_ms_p50", "latency_ms_p99", "e2e_avg_ms",
+    )  # fmt: skip
+    assert [tuple(row) for row in rows] == [NODE_REPORT_FIELDS] * 2
+
+
+def test_node_reports_split_latency_by_node() -> None:
+    config = make_config(config_id=3)
+    outcome = make_outcome(config_id=3, copies=TWO_NODE_COPIES)
+
+    rows = compute_node_reports(config, outcome, two_node_timers(config_id=3))
+
+    # node-a: p50 of (10, 20) = 15, p99 = 10 + 0.99 * 10 = 19.9; node-b: p50 of 1..5 = 3,
+    # p99 = 4 + 0.96 * 1 = 4.96 (rank 0.99 * 4 = 3.96). Pooled, p50 would be 4 for both.
+    assert [
+        (r["config_id"], r["node_id"], r["n_copies"], r["total_infs"], r["n_errors"],
+         r["latency_ms_p50"], r["latency_ms_p99"], r["e2e_avg_ms"])
+        for r in rows
+    ] == [
+        (3, "node-a", 1, 2, 0, approx(15.0), approx(19.9), approx(15.0)),
+        (3, "node-b", 2, 5, 0, approx(3.0), approx(4.96), approx(3.0)),
+    ]  # fmt: skip
+
+
+def test_node_totals_add_up_to_the_config_report() -> None:
+    outcome = make_outcome(copies=TWO_NODE_COPIES)
+    timers = two_node_timers(ok=[True, True, False, True, False, True, True])
+
+    rows = compute_node_reports(make_config(), outcome, timers)
+    report = compute_report(make_config(), outcome, timers)
+
+    assert [(r["total_infs"], r["n_errors"]) for r in rows] == [(1, 1), (4, 1)]
+    assert sum(r["total_infs"] for r in rows) == report["total_infs"] == 5
+    assert sum(r["n_errors"] for r in rows) == report["n_errors"] == 2
+
+
+def test_node_throughput_counts_buckets_from_the_config_start() -> None:
+    # Rows ending in seconds 0..4: node-a [5, 10, 20, 30, 50], node-b [0, 2, 3, 4, 5]. node-b's
+    # first row starts 1.099 s in; buckets counted from there would be [2, 3, 4, 5], avg 3.5 * 2.
+    a_starts, a_ends = bucketed([5, 10, 20, 30, 50])
+    b_starts, b_ends = bucketed([0, 2, 3, 4, 5])
+    nodes = ["node-a"] * len(a_ends) + ["node-b"] * len(b_ends)
+    copies = (CopyOutcome(0, "node-a"), CopyOutcome(1, "node-b"))
+    outcome = make_outcome(start_ns=T0, stop_ns=T0 + 5 * S, copies=copies)
+    timers = make_timers(
+        a_starts + b_starts, a_ends + b_ends, node_id=nodes, copy_id=[0] * 115 + [1] * 14
+    )
+
+    rows = compute_node_reports(make_config(batch_size=2), outcome, timers)
+    report = compute_report(make_config(batch_size=2), outcome, timers)
+
+    # node-a: mean(10, 20, 30) * 2 = 40, peak 50 * 2 (all 5 buckets complete); node-b:
+    # mean(2, 3, 4) * 2 = 6, peak 5 * 2. The config's average is the sum of the nodes'.
+    assert [(r["throughput_avg"], r["throughput_peak"]) for r in rows] == [
+        (approx(40.0), approx(100.0)), (approx(6.0), approx(10.0)),
+    ]  # fmt: skip
+    assert report["throughput_avg"] == approx(46.0)
+
+
+def test_node_without_rows_reports_its_copies_and_no_metrics() -> None:
+    copies = (CopyOutcome(0, "node-a"), CopyOutcome(1, "node-dead", error="died"))
+
+    rows = compute_node_reports(make_config(), make_outcome(copies=copies), from_latencies_ms([2.0]))
+
+    assert [(r["node_id"], r["n_copies"], r["total_infs"], r["latency_ms_p50"]) for r in rows] == [
+        ("node-a", 1, 1, approx(2.0)), ("node-dead", 1, 0, None),
+    ]  # fmt: skip
+    assert (rows[1]["throughput_avg"], rows[1]["e2e_avg_ms"]) == (None, None)
+
+
+def test_node_reports_fall_back_to_timer_nodes_across_chunks() -> None:
+    # No copy outcomes: nodes and copy counts come from the rows; the two chunks carry different
+    # dictionaries (["a", "b"] and ["b", "c"]).
+    timers = from_latencies_ms(
+        [1.0, 2.0, 3.0, 4.0], node_id=["a", "b", "b", "c"], copy_id=[0, 1, 2, 3], chunk_size=2
+    )
+
+    rows = compute_node_reports(make_config(), make_outcome(), timers)
+
+    assert [(r["node_id"], r["n_copies"], r["total_infs"], r["e2e_avg_ms"]) for r in rows] == [
+        ("a", 1, 1, approx(1.0)), ("b", 2, 2, approx(2.5)), ("c", 1, 1, approx(4.0)),
+    ]  # fmt: skip
+
+
+def test_node_copies_count_copies_that_left_rows_but_no_outcome() -> None:
+    # Copy 1 on node-b died: its rows arrived, its outcome did not.
+    timers = from_latencies_ms([1.0, 2.0, 3.0], node_id=["node-a", "node-b", "node-b"], copy_id=[0, 1, 1])
+    outcome = make_outcome(copies=(CopyOutcome(0, "node-a"), CopyOutcome(2, "node-a")))
+
+    rows = compute_node_reports(make_config(), outcome, timers)
+
+    assert [(r["node_id"], r["n_copies"], r["total_infs"]) for r in rows] == [("node-a", 2, 1), ("node-b", 1, 2)]
+
+
+def test_node_reports_are_empty_without_copies_or_rows() -> None:
+    assert compute_node_reports(make_config(), make_outcome(), TIMER_SCHEMA.empty_table()) == []
