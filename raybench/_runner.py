@@ -4,7 +4,6 @@ collect, report — with a deadline on every wait and cancellation that keeps wh
 from __future__ import annotations
 
 import dataclasses
-import os
 import time
 import uuid
 from dataclasses import dataclass

@@ -14,10 +14,10 @@ import pyarrow as pa
 import pytest
 
 from raybench._config import RunConfig
+from raybench._stats import linear_percentiles as _linear_percentiles
 from raybench._reports import (
     NODE_REPORT_FIELDS,
     REPORT_FIELDS,
-    _linear_percentiles,
     compute_node_reports,
     compute_report,
     compute_reports,
