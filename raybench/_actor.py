@@ -22,14 +22,14 @@ from time import perf_counter_ns
 from typing import Any
 
 import numpy as np
-import pyarrow as pa
 
 from raybench._backends import ModelSpec, get_backend, is_async_model
 from raybench._config import RunConfig
 from raybench._devices import bind_neuron_cores
 from raybench._hotloop import Stages, TimerBuffer, run_async_burst, run_plain_burst, run_staged_burst
-from raybench._schema import MEASUREMENT_FIELDS, CopyOutcome
+from raybench._schema import CopyOutcome
 from raybench._sysmon import SystemSampler
+from raybench._wire import BatchEncoder
 
 #: Rows per worker buffer. Two buffers per worker (one filling while the other ships):
 #: 2 x 2^20 rows x 17 bytes is ~36 MB per worker at most, whatever the duration.
@@ -40,8 +40,6 @@ FLUSH_INTERVAL_NS = 500_000_000
 #: A copy whose every call raised for this long stops measuring (the config then errors with the
 #: model's message) instead of recording failures until ``duration`` ends.
 FAILING_MODEL_NS = 1_000_000_000
-
-_WIRE_FIELDS = {f.name: f for f in MEASUREMENT_FIELDS}
 
 
 def wall_anchor_ns(samples: int = 5) -> int:
@@ -69,53 +67,6 @@ def current_node_id() -> str:
     if context.get_actor_id() is None:  # the driver, running copies in-process
         return "local"
     return str(context.get_node_id())
-
-
-class BatchEncoder:
-    """Encodes a worker buffer's rows as one Arrow IPC stream message, the wire format to the
-    collector, into one output buffer that is reused for every batch.
-
-    The stamps travel as this process's ``perf_counter_ns`` values with the wall anchor in the
-    metadata; the collector converts them to wall time while it copies them out of the message
-    (one pass, on the collector's side). The id columns are constant per batch and travel once,
-    in the metadata too. Reusing the output buffer (and zero-copy column views) keeps a 1M-row
-    flush to a few milliseconds; fresh allocations cost ~100 ms of page faults per flush.
-    """
-
-    def __init__(self, stage_names: tuple[str, ...], offset_ns: int) -> None:
-        self._stage_names = stage_names
-        self._offset_ns = str(offset_ns)
-        self._out: pa.Buffer | None = None
-
-    def reserve(self, rows: int) -> None:
-        """Allocate (and touch) room for ``rows`` rows now, so no flush pays for page faults."""
-        needed = rows * (16 + 8 * len(self._stage_names)) + rows // 8 + 64 * 1024
-        if self._out is None or self._out.size < needed:
-            self._out = pa.allocate_buffer(needed)
-            np.frombuffer(self._out, np.uint8)[:] = 0
-
-    def encode(self, buf: TimerBuffer, ids: dict[str, str]) -> np.ndarray:
-        """Return the message as a uint8 view of the reused buffer.
-
-        The view is valid until the next ``encode``: send it (Ray serialises arguments when the
-        call is made) or copy it before encoding again.
-        """
-        n = buf.n
-        columns = {"start_ns": pa.array(buf.starts[:n]), "end_ns": pa.array(buf.ends[:n])}
-        if buf.stages is not None:
-            for name in self._stage_names:
-                columns[name] = pa.array(buf.stages[name][:n])
-        columns["ok"] = pa.array(buf.ok[:n])
-        schema = pa.schema([_WIRE_FIELDS[name] for name in columns],
-                           metadata={**ids, "offset_ns": self._offset_ns})
-        batch = pa.record_batch(list(columns.values()), schema=schema)
-        needed = batch.nbytes + 64 * 1024  # + schema, metadata and alignment padding
-        if self._out is None or self._out.size < needed:
-            self._out = pa.allocate_buffer(max(needed, 2 * (self._out.size if self._out else 0)))
-        sink = pa.FixedSizeBufferWriter(self._out)
-        with pa.ipc.new_stream(sink, schema) as writer:
-            writer.write_batch(batch)
-        return np.frombuffer(self._out, np.uint8, count=sink.tell())
 
 
 class ModelCopy:

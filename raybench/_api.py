@@ -13,9 +13,9 @@ from raybench import _devices
 from raybench._backends import ModelSpec, describe_model
 from raybench._config import (
     DEFAULT_DURATION_S,
+    ModelVariant,
     check_callable,
     check_number,
-    ModelVariant,
     expand_sweep,
     normalise_inputs,
     plain_variants,
@@ -23,9 +23,9 @@ from raybench._config import (
     sweep_options,
 )
 from raybench._exceptions import ConfigError
+from raybench._instance import instance_type
 from raybench._logging import logger, set_verbosity
 from raybench._results import Results, run_metadata
-from raybench._instance import instance_type
 from raybench._runner import SweepRunner
 
 

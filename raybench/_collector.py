@@ -25,6 +25,7 @@ from raybench._config import RunConfig
 from raybench._devices import bind_neuron_cores
 from raybench._reports import compute_report
 from raybench._schema import STAGE_COLUMNS, TIMER_SCHEMA, ConfigOutcome, timer_schema
+from raybench._wire import decode_message
 
 _ID_KEYS = ("config_id", "copy_id", "worker_id")
 
@@ -76,23 +77,13 @@ class Collector:
         so nothing keeps the message (or Ray's shared-memory object holding it) alive.
         Batches of a run that already ended (a late flush after a timeout) are dropped.
         """
-        reader = pa.ipc.open_stream(pa.py_buffer(payload))
-        meta = {k.decode(): v.decode() for k, v in (reader.schema.metadata or {}).items()}
+        meta, batches = decode_message(payload)
         run = self._runs.get(meta["run_id"])
         if run is None:
             return
         config_id, copy_id, worker_id = (int(meta[k]) for k in _ID_KEYS)
-        offset_ns = int(meta["offset_ns"])
-        for batch in reader:
-            columns = []
-            for name in batch.schema.names:
-                column = batch.column(name)
-                if name in ("start_ns", "end_ns"):
-                    columns.append(pa.array(np.add(column.to_numpy(), offset_ns)))
-                else:  # a copy of our own: the message's memory is not ours to keep
-                    columns.append(pa.array(column.to_numpy(zero_copy_only=False).copy()))
-            own = pa.record_batch(columns, schema=batch.schema.remove_metadata())
-            run.batches.setdefault(config_id, []).append((copy_id, worker_id, meta["node_id"], own))
+        for batch in batches:
+            run.batches.setdefault(config_id, []).append((copy_id, worker_id, meta["node_id"], batch))
 
     def finish(
         self, run_id: str, config: RunConfig, outcome: ConfigOutcome, cost_per_hour: float | None = None

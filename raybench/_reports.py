@@ -23,8 +23,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from raybench._config import RunConfig
-from raybench._stats import bucket_throughput, linear_percentiles
 from raybench._schema import STAGE_COLUMNS, ConfigOutcome
+from raybench._stats import bucket_throughput, linear_percentiles
 
 _NS_PER_S = 1_000_000_000
 _NS_PER_MS = 1_000_000

@@ -9,14 +9,14 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
+from raybench._actor import ModelCopy
+from raybench._backends import ModelSpec
 from raybench._collector import Collector
 from raybench._config import RunConfig
 from raybench._devices import CopyRequest, NodeResources, check_fits
 from raybench._exceptions import ModelLoadError, RunError
 from raybench._instance import instance_type
 from raybench._logging import logger
-from raybench._actor import ModelCopy
-from raybench._backends import ModelSpec
 from raybench._pool import LocalPool, RayPool
 from raybench._schema import STATUS_ERROR, STATUS_FINISHED, STATUS_TIMEOUT, ConfigOutcome, CopyOutcome
 

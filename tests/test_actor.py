@@ -8,13 +8,14 @@ import time
 import pyarrow as pa
 import pytest
 
-from raybench._actor import BatchEncoder, ModelCopy, wall_anchor_ns
+from raybench._actor import ModelCopy, wall_anchor_ns
 from raybench._backends import ModelSpec
 from raybench._collector import Collector
 from raybench._config import RunConfig
 from raybench._exceptions import ModelLoadError
 from raybench._hotloop import TimerBuffer
 from raybench._schema import ConfigOutcome, timer_schema
+from raybench._wire import BatchEncoder
 from raybench.testing import BrokenConstructorModel, FailingModel, NoopModel, make_simulated_device
 
 

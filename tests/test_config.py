@@ -11,8 +11,8 @@ from raybench._config import (
     RunConfig,
     default_workers,
     expand_sweep,
-    plain_variants,
     normalise_inputs,
+    plain_variants,
     positive_ints,
     sweep_options,
 )

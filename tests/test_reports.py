@@ -14,7 +14,6 @@ import pyarrow as pa
 import pytest
 
 from raybench._config import RunConfig
-from raybench._stats import linear_percentiles as _linear_percentiles
 from raybench._reports import (
     NODE_REPORT_FIELDS,
     REPORT_FIELDS,
@@ -29,6 +28,7 @@ from raybench._schema import (
     ConfigOutcome,
     CopyOutcome,
 )
+from raybench._stats import linear_percentiles as _linear_percentiles
 
 MS = 1_000_000
 S = 1_000_000_000
