@@ -99,33 +99,40 @@ def full_speed(duration: float) -> None:
     print(f"[4] {duration:g} s no-op run: {report['total_infs'] / 1e6:.1f} M inferences; reports returned after "
           f"{reports_only:.2f} s (+{reports_only - duration:.2f} s; target +1.5 s)")
 
-    # Poll the collector while a run that keeps its timers goes on: timer bytes it holds, and
-    # its process's resident memory, at their peak.
+    t0 = time.monotonic()
+    results, peak = run_with_collector_polling(duration)
+    with_timers = time.monotonic() - t0
+    rows = results.timers.num_rows
+    print(f"[4] with all {rows / 1e6:.1f} M raw timers handed back to the driver: {with_timers:.2f} s "
+          f"(+{with_timers - duration:.2f} s)")
+    print(f"[5] collector memory: timer data held at peak {peak['held'] / rows:.2f} bytes per inference "
+          f"(target <= 24); process RSS growth at peak {peak['rss_growth'] / rows:.2f} bytes per inference "
+          f"(includes the transient latency array of the report and the hand-off)")
+
+
+def run_with_collector_polling(duration: float, **kwargs: object) -> tuple[raybench.Results, dict[str, int]]:
+    """A full-speed no-op run that keeps its timers, with the collector's timer bytes and RSS
+    growth polled every 0.2 s; returns the results and the peaks."""
     collector = shared_collector()
     base_rss = ray.get(collector.rss_bytes.remote())
-    peak = {"held": 0, "rss": 0}
+    peak = {"held": 0, "rss_growth": 0}
     done = threading.Event()
 
     def poll() -> None:
         while not done.is_set():
             held, rss = ray.get([collector.held_bytes.remote(), collector.rss_bytes.remote()])
-            peak["held"], peak["rss"] = max(peak["held"], held), max(peak["rss"], rss)
+            peak["held"], peak["rss_growth"] = max(peak["held"], held), max(peak["rss_growth"], rss - base_rss)
             time.sleep(0.2)
 
     poller = threading.Thread(target=poll)
     poller.start()
-    t0 = time.monotonic()
-    results = raybench.cpu.benchmark(NoopModel, (), n_models=1, workers_per_model=1, duration=duration,
-                                     verbosity=0, return_timers=True)
-    with_timers = time.monotonic() - t0
-    done.set()
-    poller.join()
-    rows = results.timers.num_rows
-    print(f"[4] with all {rows / 1e6:.1f} M raw timers handed back to the driver: {with_timers:.2f} s "
-          f"(+{with_timers - duration:.2f} s)")
-    print(f"[5] collector memory: timer data held at peak {peak['held'] / rows:.2f} bytes per inference "
-          f"(target <= 24); process RSS growth at peak {(peak['rss'] - base_rss) / rows:.2f} bytes per inference "
-          f"(includes the transient latency array of the report and the hand-off)")
+    try:
+        results = raybench.cpu.benchmark(NoopModel, (), n_models=1, workers_per_model=1, duration=duration,
+                                         verbosity=0, return_timers=True, **kwargs)
+    finally:
+        done.set()
+        poller.join()
+    return results, peak  # type: ignore[return-value]
 
 
 def main() -> None:

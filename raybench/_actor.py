@@ -69,6 +69,17 @@ def current_node_id() -> str:
     return str(context.get_node_id())
 
 
+BUDGET_MESSAGE = (
+    "stopped early: the run holds max_timer_rows raw timers, its memory budget; "
+    "later rows were not recorded"
+)
+
+
+async def _answer(reply: Any) -> Any:
+    """The collector's answer to ``add``: awaited from a Ray actor, as is in-process."""
+    return await reply if hasattr(reply, "__await__") else reply
+
+
 class ModelCopy:
     """One model copy: loads the model, runs worker coroutines, ships timers to the collector.
 
@@ -293,7 +304,12 @@ class ModelCopy:
             n_errors += full.n_errors
             first_error = first_error or full.first_error
             if full.n:
-                pending.append(self._send(self._encoder.encode(full, ids)))
+                ack = self._send(self._encoder.encode(full, ids))
+                # The previous batch's answer (long since back): is the run's timer budget used up?
+                if pending and await _answer(pending[-1]):
+                    self._stop = True
+                    first_error = BUDGET_MESSAGE
+                pending.append(ack)
             full.clear()
             if done:
                 return n_total, n_errors, first_error

@@ -11,6 +11,7 @@ from typing import Any
 
 from raybench import _devices
 from raybench._backends import ModelSpec, describe_model
+from raybench._collector import DEFAULT_MAX_TIMER_ROWS
 from raybench._config import (
     DEFAULT_DURATION_S,
     ModelVariant,
@@ -111,6 +112,7 @@ def run_benchmark(
     cost_per_hour: float | None = None,
     address: str | None = None,
     ray_init_kwargs: dict[str, Any] | None = None,
+    max_timer_rows: int = DEFAULT_MAX_TIMER_ROWS,
     **unknown: Any,
 ) -> list[dict[str, Any]] | Results:
     """The shared body of every ``benchmark`` entry point (see :func:`raybench.benchmark`)."""
@@ -135,6 +137,8 @@ def run_benchmark(
         multiprocess=multiprocess, multiinterpreter=multiinterpreter,
     )
     _check_performance_levels(performance_levels)
+    if not (isinstance(max_timer_rows, int) and not isinstance(max_timer_rows, bool) and max_timer_rows > 0):
+        raise ConfigError(f"max_timer_rows must be a positive int (got {max_timer_rows!r})")
     stats_interval_s = check_number("stats_interval", stats_interval, minimum=0, inclusive=False, unit="seconds")
     if cost_per_hour is not None:
         check_number("cost_per_hour", cost_per_hour, minimum=0, inclusive=True)
@@ -174,7 +178,7 @@ def run_benchmark(
     logger.info("benchmarking %s: %d configs of %.1f s on %s", described_filename, len(configs), options.duration_s, resolved)
     sweep = SweepRunner(
         configs, specs, copy_kwargs, requests, nodes, multiprocess=options.multiprocess,
-        keep_timers=bool(return_timers), cost_per_hour=cost_per_hour,
+        keep_timers=bool(return_timers), cost_per_hour=cost_per_hour, max_timer_rows=max_timer_rows,
     ).run()
     if not return_timers:
         return sweep.reports
@@ -305,6 +309,9 @@ def benchmark(load_fn: Callable[[str], Any], model_filename: str, inputs: Any, *
         cost_per_hour: Instance price, for ``cost_per_1m_inf``.
         address: A Ray cluster to use (else ``RAY_ADDRESS``, else an embedded local Ray).
         ray_init_kwargs: Extra ``ray.init`` arguments for the embedded Ray.
+        max_timer_rows: Memory budget: raw timers a run may hold at once (default 200M, about
+            3.2 GB while configs run, 4.4 GB when kept). A config that reaches it stops
+            measuring early; its report's ``error`` says so and the rows recorded are exact.
 
     Returns:
         One report dict per config, or a :class:`~raybench.Results` with ``return_timers``.

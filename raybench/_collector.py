@@ -29,10 +29,16 @@ from raybench._wire import decode_message
 
 _ID_KEYS = ("config_id", "copy_id", "worker_id")
 
+#: Raw timers a run may hold at once unless ``max_timer_rows`` says otherwise: 200M rows is
+#: ~3.2 GB while configs run and ~4.4 GB when all are kept for ``return_timers``.
+DEFAULT_MAX_TIMER_ROWS = 200_000_000
+
 
 @dataclass
 class _Run:
     keep_timers: bool
+    max_rows: int = DEFAULT_MAX_TIMER_ROWS
+    rows: int = 0  # held now: batches of running configs plus kept tables
     batches: dict[int, list[tuple[int, int, str, pa.RecordBatch]]] = field(default_factory=dict)
     kept: list[tuple[int, pa.Table]] = field(default_factory=list)
 
@@ -61,29 +67,41 @@ class Collector:
     def ping(self) -> None:
         """Answer a copy that checks the collector is reachable (warms the call path)."""
 
-    def start_run(self, run_id: str, keep_timers: bool) -> None:
+    def start_run(self, run_id: str, keep_timers: bool, max_rows: int = DEFAULT_MAX_TIMER_ROWS) -> None:
         """Open a run. ``keep_timers`` keeps each config's raw timers after its report (for
-        ``return_timers=True``); otherwise they are dropped as soon as the report is made."""
-        self._runs[run_id] = _Run(keep_timers)
+        ``return_timers=True``); otherwise they are dropped as soon as the report is made.
+        ``max_rows`` bounds the raw timers the run holds at once (the memory budget)."""
+        self._runs[run_id] = _Run(keep_timers, max_rows)
 
     def end_run(self, run_id: str) -> None:
         """Forget a run and free its timers."""
         self._runs.pop(run_id, None)
 
-    def add(self, payload: Any) -> None:
+    def add(self, payload: Any) -> bool:
         """Store one Arrow IPC stream message from a copy (bytes or a uint8 array).
 
         The stamps are copied out of the message and turned into wall time in the same pass,
         so nothing keeps the message (or Ray's shared-memory object holding it) alive.
-        Batches of a run that already ended (a late flush after a timeout) are dropped.
+        Batches of a run that already ended (a late flush after a timeout) are dropped. Rows
+        beyond the run's budget are dropped too.
+
+        Returns:
+            True when the run's budget is used up: the copy should stop measuring.
         """
         meta, batches = decode_message(payload)
         run = self._runs.get(meta["run_id"])
         if run is None:
-            return
+            return True
         config_id, copy_id, worker_id = (int(meta[k]) for k in _ID_KEYS)
         for batch in batches:
+            room = run.max_rows - run.rows
+            if room <= 0:
+                break
+            if batch.num_rows > room:
+                batch = batch.slice(0, room)
+            run.rows += batch.num_rows
             run.batches.setdefault(config_id, []).append((copy_id, worker_id, meta["node_id"], batch))
+        return run.rows >= run.max_rows
 
     def finish(
         self, run_id: str, config: RunConfig, outcome: ConfigOutcome, cost_per_hour: float | None = None
@@ -98,6 +116,8 @@ class Collector:
         report = compute_report(config, outcome, table, cost_per_hour=cost_per_hour)
         if run.keep_timers:
             run.kept.append((config.config_id, table))
+        else:
+            run.rows -= table.num_rows
         return report
 
     def timers(self, run_id: str) -> pa.Table:

@@ -11,7 +11,7 @@ from typing import Any
 
 from raybench._actor import ModelCopy
 from raybench._backends import ModelSpec
-from raybench._collector import Collector
+from raybench._collector import DEFAULT_MAX_TIMER_ROWS, Collector
 from raybench._config import RunConfig
 from raybench._devices import CopyRequest, NodeResources, check_fits
 from raybench._exceptions import ModelLoadError, RunError
@@ -96,6 +96,7 @@ class SweepRunner:
         multiprocess: Ray actors (True) or in-process copies (False).
         keep_timers: Return raw timers (``return_timers=True``).
         cost_per_hour: For ``cost_per_1m_inf``.
+        max_timer_rows: Raw timers the run may hold at once (the collector's memory budget).
     """
 
     def __init__(
@@ -109,6 +110,7 @@ class SweepRunner:
         multiprocess: bool,
         keep_timers: bool,
         cost_per_hour: float | None,
+        max_timer_rows: int = DEFAULT_MAX_TIMER_ROWS,
     ) -> None:
         self._configs = configs
         self._specs = specs
@@ -117,6 +119,7 @@ class SweepRunner:
         self._nodes = nodes
         self._multiprocess = multiprocess
         self._keep_timers = keep_timers
+        self._max_timer_rows = max_timer_rows
         self._cost_per_hour = cost_per_hour
         self._instance_type = instance_type()
         self._run_id = uuid.uuid4().hex
@@ -164,13 +167,13 @@ class SweepRunner:
         run_id = self._run_id
         if not self._multiprocess:
             local = Collector()
-            local.start_run(run_id, self._keep_timers)
+            local.start_run(run_id, self._keep_timers, self._max_timer_rows)
             return (local, lambda c, o: local.finish(run_id, c, o, self._cost_per_hour),
                     lambda: local.timers(run_id), lambda: local.end_run(run_id))
         import ray
 
         remote = shared_collector()
-        ray.get(remote.start_run.remote(run_id, self._keep_timers), timeout=LOAD_TIMEOUT_S)
+        ray.get(remote.start_run.remote(run_id, self._keep_timers, self._max_timer_rows), timeout=LOAD_TIMEOUT_S)
         return (
             remote,
             lambda c, o: ray.get(remote.finish.remote(run_id, c, o, self._cost_per_hour)),

@@ -164,3 +164,31 @@ def test_async_model_is_awaited():
     collector.finish("run", cfg, ConfigOutcome(0, "finished"))
     lat = pa.compute.subtract(collector.timers("run")["end_ns"], collector.timers("run")["start_ns"]).to_pylist()
     assert min(lat) >= 2_000_000
+
+
+def test_collector_keeps_exactly_its_budget_and_says_when_it_is_used_up():
+    collector = Collector()
+    collector.start_run("run", keep_timers=True, max_rows=5)
+    encoder = BatchEncoder((), 0)
+    buf = TimerBuffer(4, with_stages=False)
+    buf.starts[:4] = [1, 2, 3, 4]
+    buf.ends[:4] = [2, 3, 4, 5]
+    buf.n = 4
+    ids = {"run_id": "run", "config_id": "0", "copy_id": "0", "worker_id": "0", "node_id": "n"}
+    assert collector.add(encoder.encode(buf, ids)) is False
+    assert collector.add(encoder.encode(buf, ids)) is True  # 4 + 1 of 4: the budget is reached
+    assert collector.add(encoder.encode(buf, ids)) is True  # dropped whole
+    collector.finish("run", config(), ConfigOutcome(0, "finished"))
+    assert collector.timers("run").column("start_ns").to_pylist() == [1, 2, 3, 4, 1]
+
+
+def test_budget_frees_with_each_report_when_timers_are_not_kept():
+    collector = Collector()
+    collector.start_run("run", keep_timers=False, max_rows=4)
+    buf = TimerBuffer(4, with_stages=False)
+    buf.n = 4
+    for config_id in ("0", "1"):
+        ids = {"run_id": "run", "config_id": config_id, "copy_id": "0", "worker_id": "0", "node_id": "n"}
+        assert collector.add(BatchEncoder((), 0).encode(buf, ids)) is True
+        report = collector.finish("run", config(config_id=int(config_id)), ConfigOutcome(int(config_id), "finished"))
+        assert report["total_infs"] == 4

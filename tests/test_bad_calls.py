@@ -66,6 +66,7 @@ CASES = [
     pytest.param(cpu(multiprocess="yes"), "multiprocess must be True or False (got 'yes')", id="multiprocess-str"),
     pytest.param(cpu(multiinterpreter=None), "multiinterpreter must be True or False (got None)",
                  id="multiinterpreter-none"),
+    pytest.param(cpu(max_timer_rows=0), "max_timer_rows must be a positive int (got 0)", id="max-timer-rows-zero"),
     pytest.param(cpu(n_model=1), "benchmark got an unknown argument 'n_model'; did you mean 'n_models'?",
                  id="unknown-argument"),
     pytest.param(cpu(warmup=-1), "warmup must be a non-negative int number of inferences per worker (got -1)",

@@ -234,3 +234,17 @@ def test_class_needing_arguments_is_refused():
 
     with pytest.raises(raybench.ConfigError, match=r"model_class must be constructible with no arguments \(.*NeedsArgs: missing a required argument: 'path'\)"):
         raybench.cpu.benchmark(NeedsArgs, 1)
+
+
+def test_a_run_over_its_timer_budget_stops_early_and_says_so(ray_session):
+    from raybench.testing import NoopModel
+
+    t0 = time.monotonic()
+    results = raybench.cpu.benchmark(NoopModel, (), n_models=1, workers_per_model=1, duration=20,
+                                     max_timer_rows=50_000, verbosity=0, return_timers=True)
+    assert time.monotonic() - t0 < 15
+    (report,) = raybench.get_reports(results)
+    assert results.timers.num_rows == 50_000
+    assert report["total_infs"] == 50_000
+    assert report["status"] == "finished"
+    assert report["error"].startswith("stopped early: the run holds max_timer_rows raw timers")
