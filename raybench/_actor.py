@@ -238,8 +238,7 @@ class ModelCopy:
                   for w in range(config.workers_per_model))
             )
         sampler_task.cancel()
-        if pending and hasattr(pending[0], "__await__"):
-            await asyncio.gather(*pending)  # the collector has every batch before we return
+        await asyncio.gather(*(_answer(ack) for ack in pending))  # the collector has every batch
         errors = [e for _, _, e in results if e]
         return CopyOutcome(
             copy_id=self.copy_id,
