@@ -26,7 +26,16 @@ import numpy as np
 from raybench._backends import ModelSpec, get_backend, is_async_model
 from raybench._config import RunConfig
 from raybench._devices import bind_neuron_cores
-from raybench._hotloop import Stages, TimerBuffer, run_async_burst, run_plain_burst, run_staged_burst
+from raybench._feeds import DatasetExhausted, DatasetFeed, DatasetInput, SendSchedule
+from raybench._hotloop import (
+    Feed,
+    Stages,
+    TimerBuffer,
+    run_async_burst,
+    run_fed_burst,
+    run_plain_burst,
+    run_staged_burst,
+)
 from raybench._schema import CopyOutcome
 from raybench._sysmon import SystemSampler
 from raybench._wire import BatchEncoder
@@ -68,6 +77,11 @@ def current_node_id() -> str:
         return "local"
     return str(context.get_node_id())
 
+
+#: The collector's answers to a batch that stop the copy: the run's timer budget is used up, or
+#: the config has measured enough (``min_infs``/``stability``). Anything falsy: go on.
+STOP_BUDGET = "budget"
+STOP_DONE = "done"
 
 BUDGET_MESSAGE = (
     "stopped early: the run holds max_timer_rows raw timers, its memory budget; "
@@ -121,16 +135,21 @@ class ModelCopy:
             collector.add.remote if hasattr(collector.add, "remote") else collector.add
         )
         self._stages = Stages(preprocess_fn, postprocess_fn)
-        self._stage_names = tuple(
-            name
-            for name, present in (
-                ("preprocess_ns", preprocess_fn is not None),
-                ("infer_ns", True),
-                ("postprocess_ns", postprocess_fn is not None),
-            )
-            if present
-        )
+        # Dataset items or open-loop sends go through the fed loop; a fixed input in a closed
+        # loop through the fast plain/staged loops. Every config of a sweep shares the mode.
+        self._dataset: DatasetInput | None = next((x for x in input_sets if isinstance(x, DatasetInput)), None)
+        self._open_loop = first_config is not None and first_config.arrival != "closed"
+        self._fed = self._dataset is not None or self._open_loop
+        present = {
+            "queue_ns": self._open_loop,
+            "input_ns": self._dataset is not None,
+            "preprocess_ns": preprocess_fn is not None,
+            "infer_ns": True,
+            "postprocess_ns": postprocess_fn is not None,
+        }
+        self._stage_names = tuple(name for name, here in present.items() if here)
         self._with_stages = preprocess_fn is not None or postprocess_fn is not None
+        self._buffer_stages: tuple[str, ...] | None = self._stage_names if self._fed else None
         self._env_setup_fn = env_setup_fn
         self._setup_fn = setup_fn
         self._stats_interval_s = stats_interval_s
@@ -164,7 +183,8 @@ class ModelCopy:
             self._env_setup_ns = perf_counter_ns() - t0
         t0 = perf_counter_ns()
         self._model = self._backend.load(self._spec)
-        self._inputs = [self._backend.prepare_inputs(x, self._spec) for x in self._raw_inputs]
+        self._inputs = [x if isinstance(x, DatasetInput) else self._backend.prepare_inputs(x, self._spec)
+                        for x in self._raw_inputs]
         self._load_ns = perf_counter_ns() - t0
         if self._setup_fn is not None:
             t0 = perf_counter_ns()
@@ -172,7 +192,7 @@ class ModelCopy:
             self._setup_ns = perf_counter_ns() - t0
         # The first Arrow encode and the first call to the collector cost ~0.5 s in a fresh
         # process (imports, resolving the actor handle): pay that now, not while measuring.
-        self._encoder.encode(TimerBuffer(1, self._with_stages), {})
+        self._encoder.encode(self._new_buffer(1), {})
         self._encoder.reserve(BUFFER_ROWS)
         self._ping = self._collector.ping.remote() if hasattr(self._collector.ping, "remote") else None
         return {"copy_id": self.copy_id, "node_id": self._node_id, "pid": os.getpid(),
@@ -184,12 +204,16 @@ class ModelCopy:
 
     # -- per config ------------------------------------------------------------------------
 
-    async def warmup(self, config: RunConfig) -> tuple[tuple[int, ...], str | None]:
-        """Run ``config.warmup`` inferences on each worker thread; return their durations.
+    async def warmup(self, config: RunConfig) -> tuple[tuple[int, int, int], str | None]:
+        """Warm every worker up: ``config.warmup`` inferences each, or for ``config.warmup_s``.
+
+        Warmup runs the loop the measurement will run (closed loop, as fast as the model goes;
+        a dataset benchmark calls the model on the dataset's first item) and is not measured.
 
         Returns:
-            ``(durations_ns, error)``: ``error`` is the model's message if a warmup call raised
-            (the runner then fails the config at once instead of measuring a broken model).
+            ``((inferences, summed duration ns, wall ns), error)``: ``error`` is the model's
+            message if a warmup call raised (the runner then fails the config at once instead
+            of measuring a broken model).
         """
         model, args = self._model_and_args(config)
         if self._ping is not None:
@@ -197,32 +221,81 @@ class ModelCopy:
             self._ping = None
         for worker_id in range(config.workers_per_model):
             self._worker_buffers(worker_id)  # allocated and touched before measuring
-        loop = asyncio.get_running_loop()
-        burst = self._burst_fn(model)
-        durations: list[int] = []
+        if self._dataset is not None:
+            first = DatasetFeed(self._dataset, config.workers_per_model).first_item()
+            feed = Feed(next_item=lambda: first, take_slot=None, prepare=self._prepare)
+        else:
+            feed = Feed(next_item=None, take_slot=None, args=args)
+        if self._fed and is_async_model(model):
+            return (0, 0, 0), "an async model cannot be fed a dataset or open-loop sends; give a synchronous model"
+        burst = self._burst_fn(model, feed)
+        started = perf_counter_ns()
         with self._executor(config) as pool:
-            for _ in range(config.warmup):
-                bufs = [TimerBuffer(1, self._with_stages) for _ in range(config.workers_per_model)]
-                if self._is_async(model):
-                    await asyncio.gather(*(run_async_burst(model, args, b, 0) for b in bufs))
+            results = await asyncio.gather(
+                *(self._warm_worker(w, model, burst, config, pool) for w in range(config.workers_per_model))
+            )
+        wall_ns = perf_counter_ns() - started
+        n = sum(r[0] for r in results)
+        total_ns = sum(r[1] for r in results)
+        error = next((r[2] for r in results if r[2]), None)
+        return (n, total_ns, wall_ns), (f"model raised during warmup: {error}" if error else None)
+
+    async def _warm_worker(
+        self, worker_id: int, model: Callable[..., Any], burst: Callable[..., None], config: RunConfig,
+        pool: ThreadPoolExecutor,
+    ) -> tuple[int, int, str | None]:
+        """One worker's warmup on its spare buffer: ``(inferences, summed ns, first error)``."""
+        buf = self._worker_buffers(worker_id)[1]
+        full = buf.capacity
+        remaining = config.warmup
+        until = perf_counter_ns() + int((config.warmup_s or 0) * 1e9)
+        n = total_ns = 0
+        try:
+            while remaining > 0 if config.warmup_s is None else perf_counter_ns() < until:
+                if config.warmup_s is None:
+                    buf.capacity = min(remaining, full)
+                    deadline = 1 << 62  # stop at the count
                 else:
-                    await asyncio.gather(*(loop.run_in_executor(pool, burst, model, args, b, 0) for b in bufs))
-                durations.extend(int(b.ends[0] - b.starts[0]) for b in bufs)
-                failed = next((b for b in bufs if b.n_errors), None)
-                if failed is not None:
-                    return tuple(durations), f"model raised during warmup: {failed.first_error}"
-        return tuple(durations), None
+                    deadline = min(until, perf_counter_ns() + FLUSH_INTERVAL_NS)
+                await self._run_burst(model, burst, buf, deadline, pool)
+                n += buf.n
+                total_ns += int((buf.ends[: buf.n] - buf.starts[: buf.n]).sum())
+                remaining -= buf.n
+                if buf.n_errors:
+                    return n, total_ns, buf.first_error
+                if buf.n == 0 or buf.ended:
+                    break
+                buf.clear()
+        finally:
+            buf.capacity = full
+            buf.clear()
+        return n, total_ns, None
 
     async def run(self, config: RunConfig, start_wall_ns: int) -> CopyOutcome:
         """Measure from ``start_wall_ns`` for ``config.duration_s``; ship timers as they fill.
 
         All copies of a config get the same ``start_wall_ns`` (the barrier); each converts it
-        to its own monotonic clock, so they start together.
+        to its own monotonic clock, so they start together. With ``min_infs``/``stability`` the
+        copy measures until the collector says the config is done (at most
+        ``max_duration_s``); a dataset run once ends when its items are used up.
         """
         self._stop = False
         model, args = self._model_and_args(config)
         start_pc = start_wall_ns - self._offset_ns
-        end_pc = start_pc + int(config.duration_s * 1e9)
+        end_pc = start_pc + int(config.longest_s * 1e9)
+        schedule = feed = dataset = None
+        if self._fed:
+            dataset = DatasetFeed(self._dataset, config.workers_per_model) if self._dataset is not None else None
+            if self._open_loop:
+                assert config.rate is not None  # validated with the arrival
+                schedule = SendSchedule(config.arrival, config.rate, start_pc, end_pc,
+                                        seed=config.config_id * 1_000_003 + self.copy_id)
+            feed = Feed(
+                next_item=dataset.next_item if dataset is not None else None,
+                take_slot=schedule.take if schedule is not None else None,
+                args=args, prepare=self._prepare if dataset is not None else None,
+                exhausted=DatasetExhausted,
+            )
         ids = {"run_id": self._run_id, "config_id": str(config.config_id), "copy_id": str(self.copy_id),
                "node_id": self._node_id}
         pending: list[Any] = []
@@ -232,14 +305,21 @@ class ModelCopy:
         delay_s = (start_pc - perf_counter_ns()) / 1e9
         if delay_s > 0:
             await asyncio.sleep(delay_s)
+        burst = self._burst_fn(model, feed if feed is not None else Feed(None, None, args))
         with self._executor(config) as pool:
             results = await asyncio.gather(
-                *(self._worker(w, model, args, end_pc, ids, pool, pending)
+                *(self._worker(w, model, burst, end_pc, ids, pool, pending)
                   for w in range(config.workers_per_model))
             )
+        stopped_pc = perf_counter_ns()
         sampler_task.cancel()
         await asyncio.gather(*(_answer(ack) for ack in pending))  # the collector has every batch
-        errors = [e for _, _, e in results if e]
+        errors = [e for _, _, e, _ in results if e]
+        open_loop: dict[str, Any] = {}
+        if schedule is not None:
+            scheduled, taken = schedule.counts(min(stopped_pc, end_pc))
+            open_loop = {"n_scheduled": scheduled, "n_dropped": max(scheduled - taken, 0),
+                         "queue_depth_max": schedule.queue_depth_max}
         return CopyOutcome(
             copy_id=self.copy_id,
             node_id=self._node_id,
@@ -247,11 +327,13 @@ class ModelCopy:
             env_setup_ns=self._env_setup_ns,
             load_ns=self._load_ns,
             setup_ns=self._setup_ns,
-            n_infs=sum(n for n, _, _ in results),
-            n_errors=sum(e for _, e, _ in results),
+            n_infs=sum(r[0] for r in results),
+            n_errors=sum(r[1] for r in results),
             error=errors[0] if errors else None,
             cpu_percent=tuple(cpu),
             mem_percent=tuple(mem),
+            dataset_exhausted=dataset.exhausted if dataset is not None else None,
+            **open_loop,
         )
 
     # -- internals -------------------------------------------------------------------------
@@ -260,29 +342,26 @@ class ModelCopy:
         self,
         worker_id: int,
         model: Callable[..., Any],
-        args: tuple[Any, ...],
+        burst: Callable[..., None],
         end_pc: int,
         ids: dict[str, str],
         pool: ThreadPoolExecutor,
         pending: list[Any],
-    ) -> tuple[int, int, str | None]:
-        """One worker: bursts of inferences until ``end_pc``; returns (n, n_errors, error).
+    ) -> tuple[int, int, str | None, bool]:
+        """One worker: bursts of inferences until ``end_pc``; returns (n, n_errors, error, ran out).
 
         Two buffers per worker: when one is due for shipping, the next burst starts on the
         other first, so encoding and sending happen while the model keeps being measured.
         """
-        loop = asyncio.get_running_loop()
         filling, spare = self._worker_buffers(worker_id)
         ids = {**ids, "worker_id": str(worker_id)}
-        burst = self._burst_fn(model)
 
         def start(buf: TimerBuffer, deadline: int) -> Any:
-            if self._is_async(model):
-                return asyncio.ensure_future(run_async_burst(model, args, buf, deadline))
-            return loop.run_in_executor(pool, burst, model, args, buf, deadline)
+            return asyncio.ensure_future(self._run_burst(model, burst, buf, deadline, pool))
 
         n_total = n_errors = 0
         first_error: str | None = None
+        ran_out = False
         started = perf_counter_ns()
         next_flush = started + FLUSH_INTERVAL_NS
         running = start(filling, min(end_pc, next_flush))
@@ -291,7 +370,8 @@ class ModelCopy:
             now = perf_counter_ns()
             if n_errors + filling.n_errors == n_total + filling.n > 0 and now - started >= FAILING_MODEL_NS:
                 self._stop = True  # every call so far raised: a broken model, not a flaky one
-            done = now >= end_pc or self._stop
+            ran_out = ran_out or filling.ended  # the dataset or the send schedule is used up
+            done = now >= end_pc or self._stop or ran_out
             if not (done or now >= next_flush or filling.n == filling.capacity):
                 running = start(filling, min(end_pc, next_flush))
                 continue
@@ -304,30 +384,55 @@ class ModelCopy:
             first_error = first_error or full.first_error
             if full.n:
                 ack = self._send(self._encoder.encode(full, ids))
-                # The previous batch's answer (long since back): is the run's timer budget used up?
-                if pending and await _answer(pending[-1]):
+                # The previous batch's answer (long since back): may the config go on?
+                verdict = await _answer(pending[-1]) if pending else ""
+                if verdict:
                     self._stop = True
-                    first_error = BUDGET_MESSAGE
+                    if verdict == STOP_BUDGET:
+                        first_error = BUDGET_MESSAGE
                 pending.append(ack)
             full.clear()
             if done:
-                return n_total, n_errors, first_error
+                return n_total, n_errors, first_error, ran_out
 
-    def _burst_fn(self, model: Callable[..., Any]) -> Callable[..., None]:
+    async def _run_burst(
+        self, model: Callable[..., Any], burst: Callable[..., None], buf: TimerBuffer, deadline: int,
+        pool: ThreadPoolExecutor,
+    ) -> None:
+        """One burst: awaited directly for an ``async`` model, else in a worker thread."""
+        if self._is_async(model):
+            await burst(buf, deadline)  # the async burst: a coroutine on this copy's event loop
+        else:
+            await asyncio.get_running_loop().run_in_executor(pool, burst, buf, deadline)
+
+    def _burst_fn(self, model: Callable[..., Any], feed: Feed | None) -> Callable[[TimerBuffer, int], None]:
+        """The loop a worker thread runs for one burst, bound to the model and its input."""
+        if self._fed and feed is not None:
+            stages = self._stages
+
+            def fed(buf: TimerBuffer, deadline: int) -> None:
+                run_fed_burst(model, feed, buf, deadline, stages)
+
+            return fed
+        args = feed.args if feed is not None else ()
+        if self._is_async(model):
+            return lambda buf, deadline: run_async_burst(model, args, buf, deadline)  # type: ignore[return-value]
         if not self._with_stages:
-            return run_plain_burst
-        stages = self._stages
+            return lambda buf, deadline: run_plain_burst(model, args, buf, deadline)
+        staged_stages = self._stages
+        return lambda buf, deadline: run_staged_burst(model, args, buf, deadline, staged_stages)
 
-        def staged(model: Callable[..., Any], args: tuple[Any, ...], buf: TimerBuffer, deadline: int) -> None:
-            run_staged_burst(model, args, buf, deadline, stages)
+    def _prepare(self, args: tuple[Any, ...]) -> tuple[Any, ...]:
+        """A dataset item's model inputs on the model's device (the backend's conversion)."""
+        return self._backend.prepare_inputs(args, self._spec)
 
-        return staged
+    def _new_buffer(self, capacity: int) -> TimerBuffer:
+        return TimerBuffer(capacity, self._with_stages, self._buffer_stages)
 
     def _worker_buffers(self, worker_id: int) -> tuple[TimerBuffer, TimerBuffer]:
         # Buffers outlive configs: a copy reused by the next config does not reallocate.
         while len(self._buffers) <= worker_id:
-            self._buffers.append((TimerBuffer(BUFFER_ROWS, self._with_stages),
-                                  TimerBuffer(BUFFER_ROWS, self._with_stages)))
+            self._buffers.append((self._new_buffer(BUFFER_ROWS), self._new_buffer(BUFFER_ROWS)))
         return self._buffers[worker_id]
 
     def _executor(self, config: RunConfig) -> ThreadPoolExecutor:
@@ -345,7 +450,7 @@ class ModelCopy:
         return self._model, self._inputs[config.input_index]
 
     def _is_async(self, model: Callable[..., Any]) -> bool:
-        return not self._with_stages and is_async_model(model)
+        return not self._with_stages and not self._fed and is_async_model(model)
 
     async def _sample_system(self, cpu: list[float], mem: list[float]) -> None:
         """Append CPU/memory samples every ``stats_interval_s`` until cancelled."""

@@ -15,16 +15,20 @@ constant ``config_id`` is added only when the timers leave the collector.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from raybench._config import RunConfig
 from raybench._devices import bind_neuron_cores
 from raybench._reports import compute_report
 from raybench._schema import STAGE_COLUMNS, TIMER_SCHEMA, ConfigOutcome, timer_schema
+from raybench._stats import linear_percentiles
+from raybench._stopping import StopWatch
 from raybench._wire import decode_message
 
 _ID_KEYS = ("config_id", "copy_id", "worker_id")
@@ -32,6 +36,11 @@ _ID_KEYS = ("config_id", "copy_id", "worker_id")
 #: Raw timers a run may hold at once unless ``max_timer_rows`` says otherwise: 200M rows is
 #: ~3.2 GB while configs run and ~4.4 GB when all are kept for ``return_timers``.
 DEFAULT_MAX_TIMER_ROWS = 200_000_000
+
+#: Answers to ``add`` (the copy's ``_actor.STOP_*``): go on, the budget is used up, enough measured.
+GO_ON, STOP_BUDGET, STOP_DONE = "", "budget", "done"
+#: Rows a live progress update looks at for its p50 (the newest batches).
+_LIVE_SAMPLE_ROWS = 200_000
 
 
 @dataclass
@@ -41,6 +50,8 @@ class _Run:
     rows: int = 0  # held now: batches of running configs plus kept tables
     batches: dict[int, list[tuple[int, int, str, pa.RecordBatch]]] = field(default_factory=dict)
     kept: list[tuple[int, pa.Table]] = field(default_factory=list)
+    watches: dict[int, StopWatch] = field(default_factory=dict)  # adaptive configs
+    live: dict[int, tuple[int, int, int]] = field(default_factory=dict)  # batches seen, ok rows, latest end
 
 
 def _warm_batch() -> pa.RecordBatch:
@@ -77,7 +88,16 @@ class Collector:
         """Forget a run and free its timers."""
         self._runs.pop(run_id, None)
 
-    def add(self, payload: Any) -> bool:
+    def start_config(self, run_id: str, config: RunConfig, start_ns: int) -> None:
+        """Watch an adaptive config (``min_infs``/``stability``) from its common start: its
+        batches then decide when it has measured enough."""
+        if config.adaptive:
+            self._runs[run_id].watches[config.config_id] = StopWatch(
+                start_ns, int(config.duration_s * 1e9), config.min_infs, config.stability,
+                int(config.stability_window_s * 1e9),
+            )
+
+    def add(self, payload: Any) -> str:
         """Store one Arrow IPC stream message from a copy (bytes or a uint8 array).
 
         The stamps are copied out of the message and turned into wall time in the same pass,
@@ -86,13 +106,16 @@ class Collector:
         beyond the run's budget are dropped too.
 
         Returns:
-            True when the run's budget is used up: the copy should stop measuring.
+            ``STOP_BUDGET`` when the run's budget is used up, ``STOP_DONE`` when an adaptive
+            config has measured enough, else ``GO_ON`` (falsy): the copy goes on measuring.
         """
         meta, batches = decode_message(payload)
         run = self._runs.get(meta["run_id"])
         if run is None:
-            return True
+            return STOP_BUDGET
         config_id, copy_id, worker_id = (int(meta[k]) for k in _ID_KEYS)
+        watch = run.watches.get(config_id)
+        done = False
         for batch in batches:
             room = run.max_rows - run.rows
             if room <= 0:
@@ -101,24 +124,92 @@ class Collector:
                 batch = batch.slice(0, room)
             run.rows += batch.num_rows
             run.batches.setdefault(config_id, []).append((copy_id, worker_id, meta["node_id"], batch))
-        return run.rows >= run.max_rows
+            if watch is not None:
+                done = watch.observe(copy_id, worker_id, batch.column("start_ns").to_numpy(),
+                                     batch.column("end_ns").to_numpy(),
+                                     batch.column("ok").to_numpy(zero_copy_only=False))
+        if run.rows >= run.max_rows:
+            return STOP_BUDGET
+        return STOP_DONE if done else GO_ON
+
+    def live(self, run_id: str, config: RunConfig, start_ns: int) -> dict[str, Any]:
+        """Figures of a running config from the batches received so far (for live progress).
+
+        Returns:
+            ``infs`` (ok inferences so far), ``throughput`` (their average per second since
+            ``start_ns``, times the batch size) and ``p50_ms`` (over the newest batches), or
+            None where nothing arrived yet.
+        """
+        run = self._runs.get(run_id)
+        pieces = run.batches.get(config.config_id, []) if run is not None else []
+        seen, ok_rows, latest = run.live.get(config.config_id, (0, 0, start_ns)) if run is not None else (0, 0, 0)
+        fresh = pieces[seen:]
+        for *_, batch in fresh:
+            ok_rows += int(pc.sum(batch.column("ok")).as_py() or 0)
+            if batch.num_rows:
+                latest = max(latest, int(batch.column("end_ns")[-1].as_py()))
+        if run is not None:
+            run.live[config.config_id] = (len(pieces), ok_rows, latest)
+        elapsed_s = (latest - start_ns) / 1e9
+        p50_ms = None
+        sample, rows = [], 0
+        for *_, batch in reversed(fresh or pieces[-4:]):
+            if rows >= _LIVE_SAMPLE_ROWS:
+                break
+            ok = batch.column("ok").to_numpy(zero_copy_only=False)
+            latency = (batch.column("end_ns").to_numpy() - batch.column("start_ns").to_numpy())[ok]
+            sample.append(latency)
+            rows += latency.size
+        if rows:
+            p50_ms = linear_percentiles(np.concatenate(sample), [50])[0] / 1e6
+        return {
+            "infs": ok_rows,
+            "throughput": ok_rows * config.batch_size / elapsed_s if elapsed_s > 0 else None,
+            "p50_ms": p50_ms,
+        }
 
     def finish(
         self, run_id: str, config: RunConfig, outcome: ConfigOutcome, cost_per_hour: float | None = None
-    ) -> dict[str, Any]:
+    ) -> tuple[dict[str, Any], ConfigOutcome]:
         """Build the config's report from every batch received for it.
 
         Call after every copy's ``run`` returned: a copy only returns once the collector
-        acknowledged all its batches.
+        acknowledged all its batches. An adaptive config ends where its stop was decided: rows
+        that ended later are not part of it, and the outcome's ``stop_ns`` and ``converged``
+        say where and why it ended.
+
+        Returns:
+            The report and the outcome as reported (possibly with a new stop and verdict).
         """
         run = self._runs[run_id]
+        run.live.pop(config.config_id, None)
         table = self._timer_table(run.batches.pop(config.config_id, []))
+        watch = run.watches.pop(config.config_id, None)
+        if watch is not None:
+            outcome = self._adaptive_outcome(config, outcome, watch)
+            if watch.stop_ns is not None and table.num_rows:
+                kept = table.filter(pc.less_equal(table.column("end_ns"), watch.stop_ns))
+                run.rows -= table.num_rows - kept.num_rows
+                table = kept
         report = compute_report(config, outcome, table, cost_per_hour=cost_per_hour)
         if run.keep_timers:
             run.kept.append((config.config_id, table))
         else:
             run.rows -= table.num_rows
-        return report
+        return report, outcome
+
+    @staticmethod
+    def _adaptive_outcome(config: RunConfig, outcome: ConfigOutcome, watch: StopWatch) -> ConfigOutcome:
+        """The outcome of an adaptive config: where it stopped, whether it converged, and a note
+        when ``max_duration`` came first."""
+        converged = watch.converged if config.stability is not None else None
+        if watch.stop_ns is not None:
+            return dataclasses.replace(outcome, stop_ns=watch.stop_ns, converged=converged)
+        note = outcome.error
+        if note is None and outcome.status == "finished":
+            wanted = "stability" if config.stability is not None else f"min_infs ({config.min_infs})"
+            note = f"max_duration ({config.max_duration_s:g} s) ended the config before {wanted} was reached"
+        return dataclasses.replace(outcome, converged=converged, error=note)
 
     def timers(self, run_id: str) -> pa.Table:
         """The run's kept raw timers (configs finished so far); see :func:`timer_schema`."""

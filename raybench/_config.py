@@ -27,6 +27,15 @@ class RunConfig:
         multiprocess: Copies run as Ray actors (True) or in the calling process (False).
         multiinterpreter: Accepted for NeuronPerf compatibility; a Ray actor is always a fresh
             interpreter.
+        warmup_s: Warmup by time: seconds each worker warms up (``warmup`` is then 0).
+        arrival: "closed" (call again when the last call returns), or open-loop "constant" /
+            "poisson" sends at ``rate``.
+        rate: Open-loop sends per second of each copy.
+        min_infs: Keep measuring until at least this many ok inferences (and ``duration``).
+        stability: End once the last three windows agree within this fraction on throughput
+            and p50.
+        max_duration_s: The bound on a config that ``min_infs``/``stability`` may extend or end.
+        stability_window_s: Length of one stability window.
     """
 
     config_id: int
@@ -43,10 +52,30 @@ class RunConfig:
     warmup: int = 1
     multiprocess: bool = True
     multiinterpreter: bool = False
+    warmup_s: float | None = None
+    arrival: str = "closed"
+    rate: float | None = None
+    min_infs: int | None = None
+    stability: float | None = None
+    max_duration_s: float | None = None
+    stability_window_s: float = 1.0
+
+    @property
+    def adaptive(self) -> bool:
+        """The collector decides when measuring ends (``min_infs`` or ``stability``)."""
+        return self.min_infs is not None or self.stability is not None
+
+    @property
+    def longest_s(self) -> float:
+        """The longest the measurement can last."""
+        return self.max_duration_s if self.adaptive and self.max_duration_s is not None else self.duration_s
 
 
 DEVICE_TYPES = ("auto", "cpu", "cuda", "gpu", "neuron")
 DEFAULT_DURATION_S = 60.0
+#: ``max_duration`` when ``min_infs``/``stability`` is given without one: this many durations.
+DEFAULT_MAX_DURATION_FACTOR = 10
+RATE_PER = ("copy", "config")
 
 
 @dataclass(frozen=True)
@@ -66,6 +95,14 @@ class SweepOptions:
     device_type: str
     multiprocess: bool
     multiinterpreter: bool
+    warmup_s: float | None = None
+    arrival: str = "closed"
+    rate: float | None = None
+    rate_per: str = "copy"
+    min_infs: int | None = None
+    stability: float | None = None
+    max_duration_s: float | None = None
+    stability_window_s: float = 1.0
 
 
 def _fail(msg: str) -> None:
@@ -158,6 +195,69 @@ def normalise_inputs(inputs: object, batch_sizes: object) -> tuple[list[tuple[ob
     return input_sets, sizes
 
 
+def parse_warmup(warmup: object) -> tuple[int, float | None]:
+    """``warmup`` as ``(inferences per worker, seconds or None)``: an int counts inferences, a
+    string like ``"2s"`` or ``"500ms"`` is a time each worker warms up for.
+
+    Raises:
+        ConfigError: neither a non-negative int nor such a time.
+    """
+    import re
+
+    if _is_int(warmup) and int(warmup) >= 0:  # type: ignore[call-overload]
+        return int(warmup), None  # type: ignore[call-overload]
+    match = re.fullmatch(r"\s*(\d+(?:\.\d*)?|\.\d+)\s*(s|ms)\s*", warmup) if isinstance(warmup, str) else None
+    if match is None:
+        _fail(
+            "warmup must be a non-negative int number of inferences per worker or a time like "
+            f"'2s' or '500ms' (got {warmup!r})"
+        )
+    assert match is not None  # _fail raised otherwise
+    seconds = float(match.group(1)) / (1000 if match.group(2) == "ms" else 1)
+    return 0, seconds
+
+
+def _open_loop_options(arrival: object, rate: object, rate_per: object) -> tuple[str, float | None, str]:
+    from raybench._feeds import ARRIVALS
+
+    if not isinstance(arrival, str) or arrival.lower() not in ARRIVALS:
+        _fail(f"arrival must be one of {', '.join(repr(a) for a in ARRIVALS)} (got {arrival!r})")
+    arrival = arrival.lower()  # type: ignore[union-attr]
+    if not isinstance(rate_per, str) or rate_per not in RATE_PER:
+        _fail(f"rate_per must be 'copy' or 'config' (got {rate_per!r})")
+    if arrival == "closed":
+        if rate is not None:
+            _fail(f"rate needs an open-loop arrival ('constant' or 'poisson'); arrival is 'closed' (got rate={rate!r})")
+        return "closed", None, str(rate_per)
+    if rate is None:
+        _fail(f"rate must be given for arrival {arrival!r}: sends per second (got None)")
+    return str(arrival), check_number("rate", rate, minimum=0, inclusive=False, unit="sends per second"), str(rate_per)
+
+
+def _stop_options(
+    min_infs: object, stability: object, max_duration: object, stability_window: object, duration_s: float
+) -> tuple[int | None, float | None, float | None, float]:
+    if min_infs is not None and not (_is_int(min_infs) and int(min_infs) > 0):  # type: ignore[call-overload]
+        _fail(f"min_infs must be a positive int or None (got {min_infs!r})")
+    stability_f = None
+    if stability is not None:
+        stability_f = check_number("stability", stability, minimum=0, inclusive=False, unit="a fraction like 0.1")
+        if stability_f >= 1:
+            _fail(f"stability must be a fraction between 0 and 1, like 0.1 for 10 % (got {stability!r})")
+    window = check_number("stability_window", stability_window, minimum=0, inclusive=False, unit="seconds")
+    adaptive = min_infs is not None or stability is not None
+    max_s = None
+    if max_duration is not None:
+        max_s = check_number("max_duration", max_duration, minimum=0, inclusive=False, unit="seconds")
+        if not adaptive:
+            _fail(f"max_duration bounds min_infs or stability; give one of them (got max_duration={max_duration!r})")
+        if max_s < duration_s and min_infs is not None:
+            _fail(f"max_duration must be at least duration ({duration_s:g} s) with min_infs (got {max_duration!r})")
+    elif adaptive:
+        max_s = duration_s * DEFAULT_MAX_DURATION_FACTOR
+    return (None if min_infs is None else int(min_infs)), stability_f, max_s, window  # type: ignore[call-overload]
+
+
 def sweep_options(
     *,
     batch_sizes: tuple[int, ...],
@@ -169,6 +269,13 @@ def sweep_options(
     device_type: object,
     multiprocess: object,
     multiinterpreter: object,
+    arrival: object = "closed",
+    rate: object = None,
+    rate_per: object = "copy",
+    min_infs: object = None,
+    stability: object = None,
+    max_duration: object = None,
+    stability_window: object = 1.0,
 ) -> SweepOptions:
     """Validate the sweep arguments (everything that does not need the cluster)."""
     if not isinstance(device_type, str) or device_type.lower() not in DEVICE_TYPES:
@@ -177,8 +284,10 @@ def sweep_options(
     for flag_name, flag in (("multiprocess", multiprocess), ("multiinterpreter", multiinterpreter)):
         if not isinstance(flag, bool):
             _fail(f"{flag_name} must be True or False (got {flag!r})")
-    if not (_is_int(warmup) and int(warmup) >= 0):  # type: ignore[call-overload]
-        _fail(f"warmup must be a non-negative int number of inferences per worker (got {warmup!r})")
+    warmup_n, warmup_s = parse_warmup(warmup)
+    duration_s = check_number("duration", duration, minimum=0, inclusive=False, unit="seconds")
+    arrival_mode, rate_value, rate_scope = _open_loop_options(arrival, rate, rate_per)
+    min_n, stability_f, max_s, window_s = _stop_options(min_infs, stability, max_duration, stability_window, duration_s)
     return SweepOptions(
         batch_sizes=batch_sizes,
         n_models=None if n_models is None else positive_ints("n_models", n_models, allow_max=True),
@@ -186,11 +295,19 @@ def sweep_options(
         if workers_per_model is None
         else positive_ints("workers_per_model", workers_per_model),  # type: ignore[arg-type]
         pipeline_sizes=(1,) if pipeline_sizes is None else positive_ints("pipeline_sizes", pipeline_sizes),  # type: ignore[arg-type]
-        duration_s=check_number("duration", duration, minimum=0, inclusive=False, unit="seconds"),
-        warmup=int(warmup),  # type: ignore[call-overload]
+        duration_s=duration_s,
+        warmup=warmup_n,
         device_type=device_type.lower(),
         multiprocess=bool(multiprocess),
         multiinterpreter=bool(multiinterpreter),
+        warmup_s=warmup_s,
+        arrival=arrival_mode,
+        rate=rate_value,
+        rate_per=rate_scope,
+        min_infs=min_n,
+        stability=stability_f,
+        max_duration_s=max_s,
+        stability_window_s=window_s,
     )
 
 
@@ -268,6 +385,20 @@ def expand_sweep(
                         warmup=options.warmup,
                         multiprocess=options.multiprocess,
                         multiinterpreter=options.multiinterpreter,
+                        warmup_s=options.warmup_s,
+                        arrival=options.arrival,
+                        rate=_rate_per_copy(options, n_models),
+                        min_infs=options.min_infs,
+                        stability=options.stability,
+                        max_duration_s=options.max_duration_s,
+                        stability_window_s=options.stability_window_s,
                     )
                 )
     return configs
+
+
+def _rate_per_copy(options: SweepOptions, n_models: int) -> float | None:
+    """Each copy's open-loop rate: ``rate`` per copy, or a config's ``rate`` shared by its copies."""
+    if options.rate is None:
+        return None
+    return options.rate / n_models if options.rate_per == "config" else options.rate

@@ -10,6 +10,7 @@ while the model does not raise.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from time import perf_counter_ns
@@ -17,11 +18,21 @@ from typing import Any
 
 import numpy as np
 
+#: The stage columns of a staged loop (preprocess and/or postprocess around the model call).
+STAGED_COLUMNS = ("preprocess_ns", "infer_ns", "postprocess_ns")
+
 
 class TimerBuffer:
-    """Preallocated columns for one worker: reused burst after burst, never reallocated."""
+    """Preallocated columns for one worker: reused burst after burst, never reallocated.
 
-    def __init__(self, capacity: int, with_stages: bool) -> None:
+    Args:
+        capacity: Rows. ``capacity`` may later be lowered to stop a burst after fewer rows
+            (warmup by count); the arrays keep their size.
+        with_stages: Allocate the staged loop's stage columns.
+        stage_names: Allocate exactly these stage columns instead (the fed loop's).
+    """
+
+    def __init__(self, capacity: int, with_stages: bool = False, stage_names: tuple[str, ...] | None = None) -> None:
         self.capacity = capacity
         # np.ones, not np.zeros: zeros come from calloc and would page-fault on first write,
         # inside the measured loop; ones are written (and so faulted in) here.
@@ -29,14 +40,15 @@ class TimerBuffer:
         self.ends = np.ones(capacity, np.int64)
         self.ok = np.ones(capacity, np.bool_)
         # Stage columns exist only when a preprocess/postprocess stage exists.
+        if stage_names is None:
+            stage_names = STAGED_COLUMNS if with_stages else ()
         self.stages: dict[str, np.ndarray] | None = (
-            {name: np.ones(capacity, np.int64) for name in ("preprocess_ns", "infer_ns", "postprocess_ns")}
-            if with_stages
-            else None
+            {name: np.ones(capacity, np.int64) for name in stage_names} if stage_names else None
         )
         self.n = 0
         self.n_errors = 0
         self.first_error: str | None = None
+        self.ended = False  # the fed loop ran out of work (dataset exhausted, schedule over)
 
     def clear(self) -> None:
         """Forget the rows (after they were shipped)."""
@@ -45,6 +57,7 @@ class TimerBuffer:
         self.n = 0
         self.n_errors = 0
         self.first_error = None
+        self.ended = False
 
     def note_error(self, index: int, exc: BaseException) -> None:
         self.ok[index] = False
@@ -167,6 +180,105 @@ async def run_async_burst(
             ends[i] = t1
         i += 1
         if t1 >= deadline:
+            break
+    buf.n = i
+
+
+@dataclass(frozen=True)
+class Feed:
+    """Where the fed loop's calls come from (see :mod:`raybench._feeds`).
+
+    Attributes:
+        next_item: Returns the next dataset item (raises ``DatasetExhausted`` at the end), or
+            None for the fixed ``args``.
+        take_slot: Returns the next scheduled send time (``perf_counter_ns``) given the current
+            time, or None when the schedule is over; None for a closed loop.
+        args: The fixed input, when there is no dataset.
+        prepare: Turns the model's input tuple into what it is called with (the backend's
+            device placement).
+        exhausted: The exception ``next_item`` raises at the end of the data.
+    """
+
+    next_item: Callable[[], Any] | None
+    take_slot: Callable[[int], int | None] | None
+    args: tuple[Any, ...] = ()
+    prepare: Callable[[tuple[Any, ...]], tuple[Any, ...]] | None = None
+    exhausted: type[BaseException] = StopIteration
+
+
+def run_fed_burst(
+    model: Callable[..., Any], feed: Feed, buf: TimerBuffer, deadline: int, stages: Stages
+) -> None:
+    """Dataset items and/or open-loop sends: one call per item or scheduled slot.
+
+    Slower per call than the fixed-input loops (a lock per item or slot, one ``try`` per call),
+    which is irrelevant next to the models these modes are for. Open loop: the row's
+    ``start_ns`` is the *scheduled* send time, so latency counts the time a send waited for a
+    free worker (no coordinated omission), and ``queue_ns`` records that wait. A dataset item is
+    passed to ``preprocess(item)``; without one, a tuple item is unpacked into the call.
+    ``input_ns`` is the time to fetch the item; without a schedule it is outside the latency.
+    """
+    pc = perf_counter_ns
+    sleep = time.sleep
+    columns = buf.stages
+    assert columns is not None  # a fed buffer always has stage columns; an internal invariant
+    queue_ns, input_ns = columns.get("queue_ns"), columns.get("input_ns")
+    pre_ns, infer_ns, post_ns = columns.get("preprocess_ns"), columns["infer_ns"], columns.get("postprocess_ns")
+    pre, post, prepare = stages.preprocess, stages.postprocess, feed.prepare
+    next_item, take_slot = feed.next_item, feed.take_slot
+    starts, ends, cap = buf.starts, buf.ends, buf.capacity
+    i = buf.n
+    while i < cap:
+        due = 0
+        if take_slot is not None:
+            due = take_slot(pc())
+            if due is None:
+                buf.ended = True
+                break
+            wait = due - pc()
+            if wait > 0:
+                sleep(wait / 1e9)
+        t_in = pc()
+        try:
+            if next_item is not None:
+                try:
+                    item = next_item()
+                except feed.exhausted:
+                    buf.ended = True
+                    break
+                t0 = pc()
+                x = pre(item) if pre is not None else item
+                args = x if type(x) is tuple else (x,)
+            else:
+                t0 = t_in
+                args = pre(*feed.args) if pre is not None else feed.args
+                if type(args) is not tuple:
+                    args = (args,)
+            if prepare is not None:
+                args = prepare(args)
+            t1 = pc()
+            y = model(*args)
+            t2 = pc()
+            if post is not None:
+                post(y)
+            t3 = pc()
+        except Exception as exc:  # the model's (or the data's) error is data: record it, go on
+            t3 = pc()
+            t0 = t1 = t2 = t3
+            buf.note_error(i, exc)
+        starts[i] = due if take_slot is not None else t0
+        ends[i] = t3
+        if queue_ns is not None:
+            queue_ns[i] = t_in - due
+        if input_ns is not None:
+            input_ns[i] = t0 - t_in
+        if pre_ns is not None:
+            pre_ns[i] = t1 - t0
+        infer_ns[i] = t2 - t1
+        if post_ns is not None:
+            post_ns[i] = t3 - t2
+        i += 1
+        if t3 >= deadline:
             break
     buf.n = i
 

@@ -10,7 +10,12 @@ timeout_s=...)`` (call a ``ModelCopy`` method on the first ``n`` copies and gath
 from __future__ import annotations
 
 import asyncio
+import time
+from collections.abc import Callable
 from typing import Any
+
+#: How often a waiting ``call_each`` calls its ``on_wait`` (live progress).
+WAIT_TICK_S = 0.5
 
 from raybench._actor import ModelCopy
 from raybench._config import RunConfig
@@ -46,8 +51,11 @@ class LocalPool:
                 copy.stop()
             raise TimeoutError(f"{method} did not return within {timeout_s:.1f} s") from exc
 
-    def call_each(self, method: str, n: int, *args: Any, timeout_s: float) -> list[Any]:
-        """Like :meth:`call`, but each copy's result or error on its own.
+    def call_each(
+        self, method: str, n: int, *args: Any, timeout_s: float, on_wait: Callable[[], None] | None = None
+    ) -> list[Any]:
+        """Like :meth:`call`, but each copy's result or error on its own; ``on_wait()`` is
+        called every ``WAIT_TICK_S`` while the copies run.
 
         Returns:
             One entry per copy: its result, or the ``RunError``/``TimeoutError`` it ended with.
@@ -56,7 +64,14 @@ class LocalPool:
 
         async def gather() -> list[Any]:
             tasks = [asyncio.ensure_future(getattr(copy, method)(*args)) for copy in self.copies[:n]]
-            await asyncio.wait(tasks, timeout=timeout_s)
+            deadline = asyncio.get_running_loop().time() + timeout_s
+            while True:
+                left = deadline - asyncio.get_running_loop().time()
+                _, running = await asyncio.wait(tasks, timeout=max(0.0, min(left, WAIT_TICK_S)))
+                if not running or left <= WAIT_TICK_S:
+                    break
+                if on_wait is not None:
+                    on_wait()
             out: list[Any] = []
             for copy_id, task in enumerate(tasks):
                 if not task.done():
@@ -122,10 +137,13 @@ class RayPool:
         """Call ``method(*args)`` on the first ``n`` actors; return their results in order."""
         return self._get([getattr(a, method).remote(*args) for a in self.copies[:n]], timeout_s)
 
-    def call_each(self, method: str, n: int, *args: Any, timeout_s: float) -> list[Any]:
+    def call_each(
+        self, method: str, n: int, *args: Any, timeout_s: float, on_wait: Callable[[], None] | None = None
+    ) -> list[Any]:
         """Like :meth:`call`, but a copy that dies or hangs does not lose the others' results.
 
-        Waits until every copy answered or died, or ``timeout_s`` passed.
+        Waits until every copy answered or died, or ``timeout_s`` passed, calling ``on_wait()``
+        every ``WAIT_TICK_S`` meanwhile.
 
         Returns:
             One entry per copy, in order: its result, or the error it ended with
@@ -133,7 +151,14 @@ class RayPool:
         """
         ray = self._ray
         refs = [getattr(a, method).remote(*args) for a in self.copies[:n]]
-        ready, _ = ray.wait(refs, num_returns=len(refs), timeout=timeout_s)
+        deadline = time.monotonic() + timeout_s
+        while True:
+            left = deadline - time.monotonic()
+            ready, running = ray.wait(refs, num_returns=len(refs), timeout=max(0.0, min(left, WAIT_TICK_S)))
+            if not running or left <= WAIT_TICK_S:
+                break
+            if on_wait is not None:
+                on_wait()
         ready_ids = {ref.hex() for ref in ready}
         out: list[Any] = []
         for copy_id, ref in enumerate(refs):

@@ -23,7 +23,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from raybench._config import RunConfig
-from raybench._schema import STAGE_COLUMNS, ConfigOutcome
+from raybench._schema import STAGE_COLUMNS, ConfigOutcome, CopyOutcome
 from raybench._stats import bucket_throughput, linear_percentiles
 
 _NS_PER_S = 1_000_000_000
@@ -38,10 +38,11 @@ REPORT_FIELDS: tuple[str, ...] = (
     "config_id", "model_filename", "model_name", "device_type", "instance_type", "batch_size",
     "n_models", "workers_per_model", "pipeline_size", "n_devices", "performance_level",
     "multiprocess", "multiinterpreter", "start_dts", "stop_dts", "duration", "status", "error",
-    "n_errors", "n_nodes",
+    "n_errors", "n_nodes", "arrival", "target_rate", "converged", "dataset_exhausted",
     # stage and timing averages
-    "load_avg_ms", "warmup_avg_ms", "env_setup_avg_ms", "setup_avg_ms", "input_avg_ms",
-    "preprocess_avg_ms", "infer_avg_ms", "postprocess_avg_ms", "e2e_avg_ms", "worker_avg_s",
+    "load_avg_ms", "warmup_avg_ms", "warmup_infs", "warmup_s", "env_setup_avg_ms", "setup_avg_ms",
+    "queue_avg_ms", "input_avg_ms", "preprocess_avg_ms", "infer_avg_ms", "postprocess_avg_ms",
+    "e2e_avg_ms", "worker_avg_s",
     # totals
     "total_infs", "total_s",
     # system
@@ -51,7 +52,12 @@ REPORT_FIELDS: tuple[str, ...] = (
     *(f"latency_ms_p{q}" for q in _PERCENTILES),
     # throughput and cost
     "throughput_avg", "throughput_peak", "cost_per_1m_inf",
+    # open-loop load
+    "delayed_pct", "dropped", "queue_depth_max", "rate_met",
 )  # fmt: skip
+
+#: A send that went out more than this after its scheduled time counts in ``delayed_pct``.
+LATE_NS = 1_000_000
 
 
 def compute_report(
@@ -105,10 +111,13 @@ def compute_report(
     }
     copies = outcome.copies
     report["load_avg_ms"] = _mean_ms(c.load_ns for c in copies)
-    report["warmup_avg_ms"] = _mean_ms(ns for c in copies for ns in c.warmup_ns)
+    report.update(_warmup_fields(copies))
+    report.update(_load_fields(config, outcome))
     report["env_setup_avg_ms"] = _mean_ms(c.env_setup_ns for c in copies)
     report["setup_avg_ms"] = _mean_ms(c.setup_ns for c in copies)
     report.update(_timer_fields(timers, outcome, config.batch_size))
+    if config.arrival == "closed":
+        report["delayed_pct"] = None
     report.update(_sample_fields("cpu", [x for c in copies for x in c.cpu_percent]))
     report.update(_sample_fields("mem", [x for c in copies for x in c.mem_percent]))
     throughput = report["throughput_avg"]
@@ -205,12 +214,47 @@ def compute_node_reports(
     return rows
 
 
+def _warmup_fields(copies: Sequence[CopyOutcome]) -> dict[str, object]:
+    """Warmup, its own timer: inferences, mean latency and the longest copy's wall time."""
+    n = sum(c.warmup_infs for c in copies)
+    walls = [c.warmup_wall_ns for c in copies if c.warmup_wall_ns is not None]
+    return {
+        "warmup_avg_ms": sum(c.warmup_sum_ns for c in copies) / n / _NS_PER_MS if n else None,
+        "warmup_infs": n if copies else None,
+        "warmup_s": max(walls) / _NS_PER_S if walls else None,
+    }
+
+
+def _load_fields(config: RunConfig, outcome: ConfigOutcome) -> dict[str, object]:
+    """How the load was offered and whether it was met: arrival process, target rate, open-loop
+    drops and queue depth, dataset exhaustion and convergence."""
+    copies = outcome.copies
+    exhausted = [c.dataset_exhausted for c in copies if c.dataset_exhausted is not None]
+    fields: dict[str, object] = {
+        "arrival": config.arrival,
+        "target_rate": config.rate * config.n_models if config.rate is not None else None,
+        "converged": outcome.converged,
+        "dataset_exhausted": any(exhausted) if exhausted else None,
+        "dropped": None, "queue_depth_max": None, "rate_met": None,
+    }  # fmt: skip
+    scheduled = [c.n_scheduled for c in copies if c.n_scheduled is not None]
+    if scheduled:
+        dropped = sum(c.n_dropped or 0 for c in copies)
+        fields["dropped"] = dropped
+        fields["queue_depth_max"] = max(c.queue_depth_max or 0 for c in copies)
+        # A copy that keeps up has at most about one send per worker waiting when time is up;
+        # more than that (beyond 1 % of the sends) means the target rate was not served.
+        slack = 0.01 * sum(scheduled) + config.n_models * config.workers_per_model
+        fields["rate_met"] = dropped <= slack
+    return fields
+
+
 def _timer_fields(timers: pa.Table, outcome: ConfigOutcome, batch_size: int) -> dict[str, object]:
     """Everything derived from the timer rows: counts, stage means, latency and throughput."""
     n_rows = timers.num_rows
     fields: dict[str, object] = dict.fromkeys(
-        ("input_avg_ms", "preprocess_avg_ms", "infer_avg_ms", "postprocess_avg_ms", "e2e_avg_ms",
-         "worker_avg_s", "total_s", "throughput_avg", "throughput_peak"),
+        ("queue_avg_ms", "input_avg_ms", "preprocess_avg_ms", "infer_avg_ms", "postprocess_avg_ms",
+         "e2e_avg_ms", "worker_avg_s", "total_s", "throughput_avg", "throughput_peak", "delayed_pct"),
     )  # fmt: skip
     fields.update({f"latency_ms_p{q}": None for q in _PERCENTILES})
     fields.update(n_errors=0, total_infs=0)
@@ -228,6 +272,9 @@ def _timer_fields(timers: pa.Table, outcome: ConfigOutcome, batch_size: int) -> 
             continue
         mean_ms = _stage_mean_ms(timers.column(column), errors)
         fields[column.replace("_ns", "_avg_ms")] = mean_ms
+    if "queue_ns" in timers.column_names:  # open loop: the share of sends that went out late
+        late = pc.sum(pc.greater(timers.column("queue_ns"), LATE_NS)).as_py() or 0
+        fields["delayed_pct"] = 100.0 * late / n_rows
 
     # Chunk by chunk over zero-copy views: a table of many batches (one per worker flush) is
     # never concatenated; the one array allocated is the latencies of the ok rows.

@@ -4,6 +4,7 @@ collect, report — with a deadline on every wait and cancellation that keeps wh
 from __future__ import annotations
 
 import dataclasses
+import logging
 import time
 import uuid
 from dataclasses import dataclass
@@ -18,6 +19,7 @@ from raybench._exceptions import ModelLoadError, RunError
 from raybench._instance import instance_type
 from raybench._logging import logger
 from raybench._pool import LocalPool, RayPool
+from raybench._progress import SweepProgress
 from raybench._schema import STATUS_ERROR, STATUS_FINISHED, STATUS_TIMEOUT, ConfigOutcome, CopyOutcome
 
 #: Margin between "all copies warmed up" and the common start, so every copy gets the
@@ -97,6 +99,7 @@ class SweepRunner:
         keep_timers: Return raw timers (``return_timers=True``).
         cost_per_hour: For ``cost_per_1m_inf``.
         max_timer_rows: Raw timers the run may hold at once (the collector's memory budget).
+        progress: Show live progress (a bar on a terminal; nothing otherwise).
     """
 
     def __init__(
@@ -111,6 +114,7 @@ class SweepRunner:
         keep_timers: bool,
         cost_per_hour: float | None,
         max_timer_rows: int = DEFAULT_MAX_TIMER_ROWS,
+        progress: bool = False,
     ) -> None:
         self._configs = configs
         self._specs = specs
@@ -123,6 +127,8 @@ class SweepRunner:
         self._cost_per_hour = cost_per_hour
         self._instance_type = instance_type()
         self._run_id = uuid.uuid4().hex
+        self._progress = SweepProgress(len(configs), enabled=None if progress else False)
+        self._log_level = logging.DEBUG if self._progress.enabled else logging.INFO
 
     def run(self) -> SweepResult:
         """Run every config; Ctrl-C stops the sweep and returns the configs that finished."""
@@ -130,7 +136,7 @@ class SweepRunner:
             if self._multiprocess:
                 check_fits(config.n_models, self._requests[config.pipeline_size], self._nodes,
                            pipeline_size=config.pipeline_size)
-        collector, finish, fetch_timers, end_run = self._start_collector()
+        collector = self._start_collector()
         outcomes: list[ConfigOutcome] = []
         reports: list[dict[str, Any]] = []
         interrupted = False
@@ -139,47 +145,43 @@ class SweepRunner:
         try:
             try:
                 for config in self._configs:
+                    self._progress.config_started(config.config_id, _label(config), _planned_s(config))
                     # Copies are reused by consecutive configs of the same model and pipeline size.
                     if pool is None or pool_key != (config.model_filename, config.pipeline_size):
                         if pool is not None:
                             pool.close()
-                        pool = self._new_pool(collector, config)
+                        pool = self._new_pool(collector.handle, config)
                         pool_key = (config.model_filename, config.pipeline_size)
-                    outcome = self._run_config(pool, config)
-                    report = finish(config, outcome)
+                    outcome = self._run_config(pool, config, collector)
+                    report, outcome = collector.finish(config, outcome)
                     outcomes.append(outcome)
                     reports.append(report)
-                    _log_report(config, report)
+                    self._progress.config_finished(report["status"], report["throughput_avg"],
+                                                   report["latency_ms_p50"], report["latency_ms_p99"])
+                    _log_report(config, report, self._log_level)
             except KeyboardInterrupt:
                 interrupted = True
+                self._progress.close()
                 logger.warning("interrupted: returning the %d configs that finished", len(reports))
-            timers = fetch_timers() if self._keep_timers else None
+            timers = collector.timers() if self._keep_timers else None
         finally:
+            self._progress.close()
             if pool is not None:
                 pool.close()
-            end_run()
+            collector.end_run()
         return SweepResult(self._configs[: len(outcomes)], outcomes, reports, timers, interrupted)
 
     # -- pieces ----------------------------------------------------------------------------
 
-    def _start_collector(self) -> tuple[Any, Any, Any, Any]:
-        """The collector and this run's ``finish``, ``timers`` and ``end`` calls on it."""
-        run_id = self._run_id
-        if not self._multiprocess:
-            local = Collector()
-            local.start_run(run_id, self._keep_timers, self._max_timer_rows)
-            return (local, lambda c, o: local.finish(run_id, c, o, self._cost_per_hour),
-                    lambda: local.timers(run_id), lambda: local.end_run(run_id))
-        import ray
-
-        remote = shared_collector()
-        ray.get(remote.start_run.remote(run_id, self._keep_timers, self._max_timer_rows), timeout=LOAD_TIMEOUT_S)
-        return (
-            remote,
-            lambda c, o: ray.get(remote.finish.remote(run_id, c, o, self._cost_per_hour)),
-            lambda: ray.get(remote.timers.remote(run_id)),
-            lambda: remote.end_run.remote(run_id),
-        )
+    def _start_collector(self) -> CollectorCalls:
+        """The collector (shared, or in-process without Ray), with this run opened on it."""
+        if self._multiprocess:
+            handle = shared_collector()
+        else:
+            handle = Collector()
+        calls = CollectorCalls(handle, self._run_id, self._cost_per_hour)
+        calls.call("start_run", self._run_id, self._keep_timers, self._max_timer_rows)
+        return calls
 
     def _new_pool(self, collector: Any, config: RunConfig) -> Any:
         kwargs = {**self._copy_kwargs, "spec": self._specs[config.model_filename], "collector": collector,
@@ -188,17 +190,20 @@ class SweepRunner:
             return RayPool(remote_class(ModelCopy), kwargs, self._requests[config.pipeline_size])
         return LocalPool(kwargs)
 
-    def _run_config(self, pool: Any, config: RunConfig) -> ConfigOutcome:
+    def _run_config(self, pool: Any, config: RunConfig, collector: CollectorCalls) -> ConfigOutcome:
         """Load (or reuse) copies, warm up, start together, measure; never raises for the model."""
         n = config.n_models
-        logger.info(
+        # On a terminal the progress bar shows the same; log lines would break it up.
+        logger.log(
+            self._log_level,
             "config %d/%d: n_models=%d workers_per_model=%d batch_size=%d pipeline_size=%d",
             config.config_id + 1, len(self._configs), n, config.workers_per_model,
             config.batch_size, config.pipeline_size,
         )
         try:
             pool.ensure(n, config, LOAD_TIMEOUT_S)
-            warm = pool.call("warmup", n, config, timeout_s=WARMUP_TIMEOUT_S + config.warmup)
+            warm = pool.call("warmup", n, config,
+                             timeout_s=WARMUP_TIMEOUT_S + config.warmup + 2 * (config.warmup_s or 0))
         except (ModelLoadError, RunError, TimeoutError) as exc:
             pool.discard()
             return self._failed(config, STATUS_ERROR, str(exc))
@@ -206,13 +211,21 @@ class SweepRunner:
         if warm_error:
             return self._failed(config, STATUS_ERROR, warm_error)
         start_ns = time.time_ns() + BARRIER_NS
-        stop_ns = start_ns + int(config.duration_s * 1e9)
-        timeout_s = BARRIER_NS / 1e9 + config.duration_s + GRACE_S
+        stop_ns = start_ns + int(config.longest_s * 1e9)
+        timeout_s = BARRIER_NS / 1e9 + config.longest_s + GRACE_S
+        collector.call("start_config", self._run_id, config, start_ns)
+
+        def show_live() -> None:
+            if self._progress.enabled:
+                live = collector.call("live", self._run_id, config, start_ns)
+                self._progress.update(elapsed_s=max(0.0, (time.time_ns() - start_ns) / 1e9), infs=live["infs"],
+                                      throughput=live["throughput"], p50_ms=live["p50_ms"])
+
         # Each copy on its own: one that dies or hangs fails the config, but the outcomes of the
         # copies that did report (and every batch already flushed to the collector) are kept.
-        answers = pool.call_each("run", n, config, start_ns, timeout_s=timeout_s)
+        answers = pool.call_each("run", n, config, start_ns, timeout_s=timeout_s, on_wait=show_live)
         copies: list[CopyOutcome] = [
-            dataclasses.replace(a, warmup_ns=w)
+            dataclasses.replace(a, warmup_infs=w[0], warmup_sum_ns=w[1], warmup_wall_ns=w[2])
             for a, (w, _) in zip(answers, warm) if not isinstance(a, BaseException)
         ]
         failures = [a for a in answers if isinstance(a, BaseException)]
@@ -235,12 +248,56 @@ class SweepRunner:
         return ConfigOutcome(config.config_id, status, error, start_ns, stop_ns, self._instance_type)
 
 
-def _log_report(config: RunConfig, report: dict[str, Any]) -> None:
+class CollectorCalls:
+    """This run's calls on the collector, the same whether it is a Ray actor or in-process."""
+
+    def __init__(self, handle: Any, run_id: str, cost_per_hour: float | None) -> None:
+        self.handle = handle
+        self._run_id = run_id
+        self._cost_per_hour = cost_per_hour
+        self._remote = hasattr(handle.add, "remote")
+
+    def call(self, method: str, *args: Any) -> Any:
+        """``collector.method(*args)``, waited for (a deadline: a dead collector must not hang)."""
+        if not self._remote:
+            return getattr(self.handle, method)(*args)
+        import ray
+
+        return ray.get(getattr(self.handle, method).remote(*args), timeout=LOAD_TIMEOUT_S)
+
+    def finish(self, config: RunConfig, outcome: ConfigOutcome) -> tuple[dict[str, Any], ConfigOutcome]:
+        """The config's report, and its outcome as the collector settled it."""
+        return self.call("finish", self._run_id, config, outcome, self._cost_per_hour)  # type: ignore[no-any-return]
+
+    def timers(self) -> Any:
+        """The run's kept raw timers."""
+        return self.call("timers", self._run_id)
+
+    def end_run(self) -> None:
+        """Free the run's data on the collector (not waited for)."""
+        if self._remote:
+            self.handle.end_run.remote(self._run_id)
+        else:
+            self.handle.end_run(self._run_id)
+
+
+def _label(config: RunConfig) -> str:
+    return (f"n_models={config.n_models} workers={config.workers_per_model} batch={config.batch_size} "
+            f"pipeline={config.pipeline_size}")
+
+
+def _planned_s(config: RunConfig) -> float:
+    """Expected seconds of a config: its measurement, plus about a second of set-up."""
+    return config.duration_s + 1.0
+
+
+def _log_report(config: RunConfig, report: dict[str, Any], level: int) -> None:
     def show(key: str) -> str:
         value = report.get(key)
         return "N/A" if value is None else f"{value:.3f}"
 
-    logger.info(
+    logger.log(
+        level,
         "config %d %s: throughput_avg=%s latency_ms_p50=%s latency_ms_p99=%s",
         config.config_id + 1, report.get("status"), show("throughput_avg"),
         show("latency_ms_p50"), show("latency_ms_p99"),

@@ -30,8 +30,9 @@ ID_FIELDS: tuple[pa.Field, ...] = (
 )
 
 #: Per-stage durations, present only when the stage exists (e.g. ``preprocess_ns`` needs a
-#: ``preprocess_fn``); null otherwise.
-STAGE_COLUMNS: tuple[str, ...] = ("input_ns", "preprocess_ns", "infer_ns", "postprocess_ns")
+#: ``preprocess_fn``); null otherwise. ``queue_ns`` (open-loop load) is how late a send went out
+#: after its scheduled time; ``input_ns`` is fetching a dataset item.
+STAGE_COLUMNS: tuple[str, ...] = ("queue_ns", "input_ns", "preprocess_ns", "infer_ns", "postprocess_ns")
 
 #: Columns measured per inference.
 MEASUREMENT_FIELDS: tuple[pa.Field, ...] = (
@@ -72,12 +73,19 @@ class CopyOutcome:
         env_setup_ns: Time spent in the user's ``env_setup_fn``, if any.
         load_ns: Time to load/construct the model.
         setup_ns: Time spent in the user's ``setup_fn``, if any.
-        warmup_ns: Duration of each warmup inference of this config.
+        warmup_infs: Warmup inferences this copy ran before the config (all workers).
+        warmup_sum_ns: Their summed durations (for the mean warmup latency).
+        warmup_wall_ns: Wall time of the copy's warmup.
         n_infs: Inferences measured (errors included).
         n_errors: Measured inferences that raised.
         error: The first error message, or None.
         cpu_percent: System CPU utilisation samples (0-100) taken during the measurement.
         mem_percent: System memory utilisation samples (0-100) taken during the measurement.
+        dataset_exhausted: The copy ran out of dataset items before ``duration`` (None without
+            a dataset).
+        n_scheduled: Open-loop sends due before the measurement ended (None in a closed loop).
+        n_dropped: Of those, sends never made: still queued when the measurement ended.
+        queue_depth_max: Most sends due but not yet made at once (1 = the copy kept up).
     """
 
     copy_id: int
@@ -86,12 +94,18 @@ class CopyOutcome:
     env_setup_ns: int | None = None
     load_ns: int | None = None
     setup_ns: int | None = None
-    warmup_ns: tuple[int, ...] = ()
+    warmup_infs: int = 0
+    warmup_sum_ns: int = 0
+    warmup_wall_ns: int | None = None
     n_infs: int = 0
     n_errors: int = 0
     error: str | None = None
     cpu_percent: tuple[float, ...] = ()
     mem_percent: tuple[float, ...] = ()
+    dataset_exhausted: bool | None = None
+    n_scheduled: int | None = None
+    n_dropped: int | None = None
+    queue_depth_max: int | None = None
 
 
 @dataclass(frozen=True)
@@ -106,6 +120,8 @@ class ConfigOutcome:
         stop_ns: Wall-clock ns at which measuring was due to stop.
         instance_type: The host's instance type, or ``"unknown"``.
         copies: One outcome per copy that reported back.
+        converged: With ``stability``: whether the last windows agreed before ``max_duration``
+            (None without ``stability``).
     """
 
     config_id: int
@@ -115,3 +131,4 @@ class ConfigOutcome:
     stop_ns: int | None = None
     instance_type: str = "unknown"
     copies: tuple[CopyOutcome, ...] = field(default_factory=tuple)
+    converged: bool | None = None

@@ -10,7 +10,7 @@ import pytest
 
 from raybench._actor import ModelCopy, wall_anchor_ns
 from raybench._backends import ModelSpec
-from raybench._collector import Collector
+from raybench._collector import GO_ON, STOP_BUDGET, Collector
 from raybench._config import RunConfig
 from raybench._exceptions import ModelLoadError
 from raybench._hotloop import TimerBuffer
@@ -47,7 +47,7 @@ def test_encoded_batch_round_trips_through_the_collector():
     collector = Collector()
     collector.start_run("run", keep_timers=True)
     collector.add(BatchEncoder(("infer_ns",), 1000).encode(buf, {"run_id": "run", "config_id": "7", "copy_id": "2", "worker_id": "1", "node_id": "n1"}))
-    report = collector.finish("run", config(config_id=7), ConfigOutcome(7, "finished"))
+    report, _ = collector.finish("run", config(config_id=7), ConfigOutcome(7, "finished"))
     table = collector.timers("run")
     assert table.schema == timer_schema()
     assert table.column("start_ns").to_pylist() == [1010, 1020, 1030]
@@ -110,11 +110,13 @@ def test_copy_runs_for_duration_and_ships_every_row():
     collector.start_run("run", keep_timers=True)
     copy = make_copy(make_simulated_device(0.005), collector)
     cfg = config(workers_per_model=2, duration_s=0.4)
-    durations, error = asyncio.run(copy.warmup(cfg))
-    assert error is None and len(durations) == 2
+    (n_warm, warm_ns, wall_ns), error = asyncio.run(copy.warmup(cfg))
+    assert error is None and n_warm == 2  # one inference per worker
+    assert warm_ns >= 2 * 5_000_000 and wall_ns >= 5_000_000
     start = time.time_ns() + 50_000_000
     outcome = asyncio.run(copy.run(cfg, start))
-    report = collector.finish("run", cfg, ConfigOutcome(0, "finished", None, start, start + 400_000_000, copies=(outcome,)))
+    report, _ = collector.finish("run", cfg, ConfigOutcome(0, "finished", None, start, start + 400_000_000,
+                                                           copies=(outcome,)))
     table = collector.timers("run")
     assert outcome.n_infs == table.num_rows == report["total_infs"]
     assert set(table.column("worker_id").to_pylist()) == {0, 1}
@@ -127,9 +129,9 @@ def test_copy_runs_for_duration_and_ships_every_row():
 
 def test_warmup_reports_the_model_error():
     copy = make_copy(FailingModel, Collector())
-    durations, error = asyncio.run(copy.warmup(config()))
+    (n_warm, _, _), error = asyncio.run(copy.warmup(config()))
     assert error == "model raised during warmup: RuntimeError: FailingModel always fails"
-    assert len(durations) == 1
+    assert n_warm == 1
 
 
 def test_load_reports_a_constructor_error():
@@ -175,9 +177,9 @@ def test_collector_keeps_exactly_its_budget_and_says_when_it_is_used_up():
     buf.ends[:4] = [2, 3, 4, 5]
     buf.n = 4
     ids = {"run_id": "run", "config_id": "0", "copy_id": "0", "worker_id": "0", "node_id": "n"}
-    assert collector.add(encoder.encode(buf, ids)) is False
-    assert collector.add(encoder.encode(buf, ids)) is True  # 4 + 1 of 4: the budget is reached
-    assert collector.add(encoder.encode(buf, ids)) is True  # dropped whole
+    assert collector.add(encoder.encode(buf, ids)) == GO_ON
+    assert collector.add(encoder.encode(buf, ids)) == STOP_BUDGET  # 4 + 1 of 4: the budget is reached
+    assert collector.add(encoder.encode(buf, ids)) == STOP_BUDGET  # dropped whole
     collector.finish("run", config(), ConfigOutcome(0, "finished"))
     assert collector.timers("run").column("start_ns").to_pylist() == [1, 2, 3, 4, 1]
 
@@ -189,6 +191,6 @@ def test_budget_frees_with_each_report_when_timers_are_not_kept():
     buf.n = 4
     for config_id in ("0", "1"):
         ids = {"run_id": "run", "config_id": config_id, "copy_id": "0", "worker_id": "0", "node_id": "n"}
-        assert collector.add(BatchEncoder((), 0).encode(buf, ids)) is True
-        report = collector.finish("run", config(config_id=int(config_id)), ConfigOutcome(int(config_id), "finished"))
+        assert collector.add(BatchEncoder((), 0).encode(buf, ids)) == STOP_BUDGET
+        report, _ = collector.finish("run", config(config_id=int(config_id)), ConfigOutcome(int(config_id), "finished"))
         assert report["total_infs"] == 4

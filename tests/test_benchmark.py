@@ -199,7 +199,7 @@ def test_generic_benchmark_calls_load_fn_with_the_filename(ray_session):
         ({"cost_per_hour": -1}, "cost_per_hour must be a finite number >= 0 (got -1)"),
         ({"verbosity": 5}, "verbosity must be 0, 1 or 2 (got 5)"),
         ({"performance_levels": [4]}, "performance_levels must be an int from 0 to 3 or a list of them (got [4])"),
-        ({"warmup": -1}, "warmup must be a non-negative int number of inferences per worker (got -1)"),
+        ({"warmup": -1}, "warmup must be a non-negative int number of inferences per worker or a time like '2s' or '500ms' (got -1)"),
         ({"device_type": "neuron", "multiprocess": False},
          "multiprocess=False runs copies in this process, on the CPU only (got device_type 'neuron')"),
     ],

@@ -43,7 +43,7 @@ def options(**overrides):
         ("duration", -3.0, "duration must be a finite number > 0 (seconds) (got -3.0)"),
         ("duration", "10", "duration must be a finite number > 0 (seconds) (got '10')"),
         ("duration", float("nan"), "duration must be a finite number > 0 (seconds) (got nan)"),
-        ("warmup", -1, "warmup must be a non-negative int number of inferences per worker (got -1)"),
+        ("warmup", -1, "warmup must be a non-negative int number of inferences per worker or a time like '2s' or '500ms' (got -1)"),
         ("device_type", "tpu", "device_type must be one of 'auto', 'cpu', 'cuda', 'gpu', 'neuron' (got 'tpu')"),
     ],
 )

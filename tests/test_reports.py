@@ -46,6 +46,7 @@ def make_timers(
     copy_id: int | list[int] = 0,
     worker_id: int | list[int] = 0,
     node_id: str | list[str] = "node-a",
+    queue_ns: int | None | list[int | None] = None,
     input_ns: int | None | list[int | None] = None,
     preprocess_ns: int | None | list[int | None] = None,
     infer_ns: int | None | list[int | None] = None,
@@ -66,6 +67,7 @@ def make_timers(
         nodes,
         pa.array(start_ns, pa.int64()),
         pa.array(end_ns, pa.int64()),
+        pa.array(column(queue_ns), pa.int64()),
         pa.array(column(input_ns), pa.int64()),
         pa.array(column(preprocess_ns), pa.int64()),
         pa.array(column(infer_ns), pa.int64()),
@@ -122,9 +124,10 @@ EXPECTED_FIELDS = (
     "config_id", "model_filename", "model_name", "device_type", "instance_type", "batch_size",
     "n_models", "workers_per_model", "pipeline_size", "n_devices", "performance_level",
     "multiprocess", "multiinterpreter", "start_dts", "stop_dts", "duration", "status", "error",
-    "n_errors", "n_nodes",
-    "load_avg_ms", "warmup_avg_ms", "env_setup_avg_ms", "setup_avg_ms", "input_avg_ms",
-    "preprocess_avg_ms", "infer_avg_ms", "postprocess_avg_ms", "e2e_avg_ms", "worker_avg_s",
+    "n_errors", "n_nodes", "arrival", "target_rate", "converged", "dataset_exhausted",
+    "load_avg_ms", "warmup_avg_ms", "warmup_infs", "warmup_s", "env_setup_avg_ms", "setup_avg_ms",
+    "queue_avg_ms", "input_avg_ms", "preprocess_avg_ms", "infer_avg_ms", "postprocess_avg_ms",
+    "e2e_avg_ms", "worker_avg_s",
     "total_infs", "total_s",
     "cpu_avg_percent", "cpu_percent_p0", "cpu_percent_p50", "cpu_percent_p90", "cpu_percent_p95",
     "cpu_percent_p99", "cpu_percent_p100",
@@ -133,7 +136,14 @@ EXPECTED_FIELDS = (
     "latency_ms_p0", "latency_ms_p50", "latency_ms_p90", "latency_ms_p95", "latency_ms_p99",
     "latency_ms_p100",
     "throughput_avg", "throughput_peak", "cost_per_1m_inf",
+    "delayed_pct", "dropped", "queue_depth_max", "rate_met",
 )  # fmt: skip
+
+
+def fields_from(first: str, count: int | None = None) -> tuple[str, ...]:
+    """``count`` report fields starting at ``first`` (all the rest without ``count``)."""
+    start = EXPECTED_FIELDS.index(first)
+    return EXPECTED_FIELDS[start : None if count is None else start + count]
 
 
 def test_report_fields_are_declared_in_order() -> None:
@@ -319,17 +329,18 @@ def test_infer_mean_falls_back_to_e2e_without_infer_column() -> None:
 
 def test_copy_stage_means_pool_the_known_values() -> None:
     copies = (
-        CopyOutcome(0, "n", load_ns=1 * MS, warmup_ns=(1 * MS, 2 * MS, 3 * MS), setup_ns=5 * MS),
-        CopyOutcome(1, "n", load_ns=None, warmup_ns=(6 * MS,)),
+        CopyOutcome(0, "n", load_ns=1 * MS, warmup_infs=3, warmup_sum_ns=6 * MS, warmup_wall_ns=4 * MS,
+                    setup_ns=5 * MS),
+        CopyOutcome(1, "n", load_ns=None, warmup_infs=1, warmup_sum_ns=6 * MS, warmup_wall_ns=7 * MS),
         CopyOutcome(2, "n", load_ns=3 * MS),
     )
 
     report = report_for(from_latencies_ms([1.0]), outcome=make_outcome(copies=copies))
 
-    # Warmup pooled: (1 + 2 + 3 + 6) / 4 = 3; a mean of per-copy means would give 4.
-    assert [report[key] for key in EXPECTED_FIELDS[20:24]] == [
-        approx(2.0), approx(3.0), None, approx(5.0),
-    ]  # fmt: skip
+    # Warmup pooled: (1 + 2 + 3 + 6) / 4 = 3; a mean of per-copy means would give 4. Its wall
+    # time is the slowest copy's.
+    fields = ("load_avg_ms", "warmup_avg_ms", "warmup_infs", "warmup_s", "env_setup_avg_ms", "setup_avg_ms")
+    assert [report[key] for key in fields] == [approx(2.0), approx(3.0), 4, approx(0.007), None, approx(5.0)]
 
 
 def test_worker_avg_s_groups_by_copy_and_worker() -> None:
@@ -461,11 +472,11 @@ def test_system_percentiles_pool_all_copy_samples() -> None:
 
     report = report_for(from_latencies_ms([1.0]), outcome=make_outcome(copies=copies))
 
-    assert [report[key] for key in EXPECTED_FIELDS[32:39]] == [
+    assert [report[key] for key in fields_from("cpu_avg_percent", 7)] == [
         approx(30.0), approx(10.0), approx(30.0), approx(46.0), approx(48.0), approx(49.6),
         approx(50.0),
     ]  # fmt: skip
-    assert [report[key] for key in EXPECTED_FIELDS[39:46]] == [None] * 7
+    assert [report[key] for key in fields_from("mem_avg_percent", 7)] == [None] * 7
 
 
 def test_cost_per_million_inferences() -> None:
@@ -494,7 +505,7 @@ def test_empty_table_gives_none_metrics(timers: pa.Table) -> None:
     report = report_for(timers, cost_per_hour=1.0)
 
     assert (report["total_infs"], report["n_errors"], report["n_nodes"]) == (0, 0, 0)
-    metrics = [key for key in EXPECTED_FIELDS[20:] if key != "total_infs"]
+    metrics = [key for key in fields_from("load_avg_ms") if key != "total_infs"]
     assert {key: report[key] for key in metrics} == dict.fromkeys(metrics)
 
 
@@ -503,7 +514,7 @@ def test_only_error_rows_give_none_latency_and_throughput() -> None:
 
     assert (report["total_infs"], report["n_errors"]) == (0, 2)
     assert latency_percentiles(report) == [None] * 6
-    assert [report[key] for key in EXPECTED_FIELDS[-3:]] == [None, None, None]
+    assert [report[key] for key in fields_from("throughput_avg", 3)] == [None, None, None]
 
 
 def test_numbers_are_plain_python_values() -> None:

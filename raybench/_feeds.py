@@ -1,0 +1,199 @@
+"""What the workers call the model with, and when: dataset items and open-loop send schedules.
+
+A fixed input in a closed loop needs neither (the fast loops of ``_hotloop`` handle it). A
+*dataset* hands each call the next item; a *schedule* says when each call is due (open-loop
+load, as a real service receives requests whether or not the model has kept up). Both are
+shared by the worker threads of one copy, behind a lock, so no item and no send slot is handed
+out twice. The lock is held only to take an index: fetching the item happens outside it.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+#: Arrival processes: "closed" (a worker calls again as soon as its call returns), or open-loop
+#: sends at fixed intervals ("constant") or with exponential gaps ("poisson").
+ARRIVALS = ("closed", "constant", "poisson")
+
+@dataclass(frozen=True)
+class DatasetInput:
+    """The ``inputs`` of a dataset benchmark, as shipped to every copy.
+
+    Attributes:
+        source: A map-style dataset (``len`` + ``[i]``), an iterable dataset, or whatever
+            ``loader_fn`` accepts.
+        loop: Cycle through the data until ``duration`` (True) or run it once per copy.
+        loader_fn: NeuronPerf's ``dataset_loader_fn(source, workers_per_model)``, called in each
+            copy; it returns the iterable the items come from.
+    """
+
+    source: Any
+    loop: bool = False
+    loader_fn: Callable[[Any, int], Iterable[Any]] | None = None
+
+
+class DatasetExhausted(Exception):
+    """The dataset has no item left (``loop_dataset=False``)."""
+
+
+def is_map_style(source: Any) -> bool:
+    """A dataset read by index (``len`` and ``[i]``); a torch IterableDataset is not one."""
+    if any(cls.__name__ == "IterableDataset" for cls in type(source).__mro__):
+        return False
+    return hasattr(source, "__len__") and hasattr(source, "__getitem__")
+
+
+def looks_like_dataset(inputs: Any) -> bool:
+    """True for inputs that are a dataset without being declared one: a torch ``Dataset`` or
+    ``DataLoader``, or any iterable that is not a list, tuple, mapping, string or array.
+
+    Lists and tuples keep NeuronPerf's meaning (one input set per batch size, multi-input);
+    ``loop_dataset=`` or ``dataset_loader_fn=`` declare them a dataset.
+    """
+    if type(inputs).__module__.startswith("torch.utils.data"):
+        return True
+    if isinstance(inputs, (list, tuple, dict, str, bytes)) or hasattr(inputs, "shape"):
+        return False
+    return hasattr(inputs, "__iter__") or is_map_style(inputs)
+
+
+class DatasetFeed:
+    """One copy's pass (or endless passes) over its dataset, shared by its worker threads.
+
+    Args:
+        dataset: What the copy received.
+        workers: ``workers_per_model`` (given to ``loader_fn``).
+    """
+
+    def __init__(self, dataset: DatasetInput, workers: int) -> None:
+        self._lock = threading.Lock()
+        self._loop = dataset.loop
+        self._data = dataset.loader_fn(dataset.source, workers) if dataset.loader_fn else dataset.source
+        self._map_style = dataset.loader_fn is None and is_map_style(self._data)
+        self._length = len(self._data) if self._map_style else 0
+        self._next_index = 0
+        self._iterator: Any = None if self._map_style else iter(self._data)
+        self.exhausted = False
+
+    def first_item(self) -> Any:
+        """The dataset's first item, without consuming it from the pass (for warmup)."""
+        if self._map_style:
+            if self._length == 0:
+                raise DatasetExhausted("the dataset is empty")
+            return self._data[0]
+        for item in self._data:
+            return item
+        raise DatasetExhausted("the dataset is empty")
+
+    def next_item(self) -> Any:
+        """The next item; thread-safe, never the same item twice within a pass.
+
+        Raises:
+            DatasetExhausted: ``loop`` is False and every item was handed out.
+        """
+        if self._map_style:
+            with self._lock:
+                index = self._next_index
+                if index >= self._length:
+                    if not self._loop or self._length == 0:
+                        self.exhausted = True
+                        raise DatasetExhausted
+                    index = 0
+                self._next_index = index + 1
+            return self._data[index]  # outside the lock: workers fetch in parallel
+        with self._lock:  # an iterator is not thread-safe: the whole step is under the lock
+            try:
+                return next(self._iterator)
+            except StopIteration:
+                if not self._loop:
+                    self.exhausted = True
+                    raise DatasetExhausted from None
+                self._iterator = iter(self._data)
+                for item in self._iterator:
+                    return item
+                self.exhausted = True
+                raise DatasetExhausted from None
+
+
+class SendSchedule:
+    """Open-loop send times of one copy, in its ``perf_counter_ns`` clock, up to ``end_ns``.
+
+    Times are generated in chunks as they are needed (a high rate over a long run would
+    otherwise be millions of values up front). Poisson gaps come from a generator seeded per
+    config and copy, so a rerun sends at the same offsets.
+
+    Args:
+        arrival: "constant" or "poisson".
+        rate: Sends per second for this copy.
+        start_ns: The first send (the common start).
+        end_ns: No send is scheduled at or after this time.
+        seed: Seeds the Poisson gaps.
+    """
+
+    _CHUNK = 65_536
+
+    def __init__(self, arrival: str, rate: float, start_ns: int, end_ns: int, seed: int = 0) -> None:
+        self._arrival = arrival
+        self._gap_ns = 1e9 / rate
+        self._rng = np.random.default_rng(seed)
+        self._end_ns = end_ns
+        self._times = np.empty(0, np.int64)
+        self._base = 0  # index of self._times[0] in the whole schedule
+        self._next = 0  # the next slot to hand out
+        self._last = float(start_ns)
+        self._first_pending = True
+        self._lock = threading.Lock()
+        self.queue_depth_max = 0
+
+    def _extend(self) -> None:
+        """Drop the handed-out times and generate the next chunk."""
+        keep = self._times[self._next - self._base:]
+        if self._arrival == "constant":
+            gaps = np.full(self._CHUNK, self._gap_ns)
+        else:
+            gaps = self._rng.exponential(self._gap_ns, self._CHUNK)
+        if self._first_pending:  # the first send is at the start itself
+            gaps[0] = 0.0
+            self._first_pending = False
+        offsets = np.cumsum(gaps) + self._last
+        self._last = float(offsets[-1])
+        self._base = self._next
+        self._times = np.concatenate([keep, offsets.astype(np.int64)])
+
+    def take(self, now_ns: int) -> int | None:
+        """The next send time, or None when the schedule has ended; notes the queue depth.
+
+        The queue depth at ``now_ns`` is how many sends were due by then and not yet taken
+        (this one included): 1 means the copy keeps up.
+        """
+        with self._lock:
+            if self._next - self._base >= self._times.size:
+                self._extend()
+            due = int(self._times[self._next - self._base])
+            if due >= self._end_ns:
+                return None
+            self._next += 1
+            depth = 1
+            if due < now_ns:  # late: count the sends that are due as well
+                pending = self._times[self._next - self._base:]
+                while (pending.size == 0 or pending[-1] <= now_ns) and self._last < self._end_ns:
+                    self._extend()
+                    pending = self._times[self._next - self._base:]
+                depth += int(np.searchsorted(pending, min(now_ns, self._end_ns - 1), side="right"))
+            if depth > self.queue_depth_max:
+                self.queue_depth_max = depth
+            return due
+
+    def counts(self, until_ns: int) -> tuple[int, int]:
+        """``(scheduled, taken)``: sends due before ``min(until_ns, end)`` and sends handed out."""
+        limit = min(until_ns, self._end_ns)
+        with self._lock:
+            while self._last < limit:
+                self._extend()
+            pending = self._times[self._next - self._base:]
+            return self._next + int(np.searchsorted(pending, limit, side="left")), self._next
