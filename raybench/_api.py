@@ -24,6 +24,7 @@ from raybench._config import (
     sweep_options,
 )
 from raybench._exceptions import ConfigError
+from raybench._feeds import DatasetInput, is_map_style, looks_like_dataset
 from raybench._instance import instance_type
 from raybench._logging import logger, set_verbosity
 from raybench._results import Results, run_metadata
@@ -113,6 +114,15 @@ def run_benchmark(
     address: str | None = None,
     ray_init_kwargs: dict[str, Any] | None = None,
     max_timer_rows: int = DEFAULT_MAX_TIMER_ROWS,
+    loop_dataset: bool | None = None,
+    dataset_loader_fn: Callable[[Any, int], Any] | None = None,
+    arrival: str = "closed",
+    rate: float | None = None,
+    rate_per: str = "copy",
+    min_infs: int | None = None,
+    stability: float | None = None,
+    max_duration: float | None = None,
+    stability_window: float = 1.0,
     **unknown: Any,
 ) -> list[dict[str, Any]] | Results:
     """The shared body of every ``benchmark`` entry point (see :func:`raybench.benchmark`)."""
@@ -121,10 +131,16 @@ def run_benchmark(
     set_verbosity(verbosity)
     _check_model(framework, model, model_filename)
     for name, fn in (("preprocess_fn", preprocess_fn), ("postprocess_fn", postprocess_fn),
-                     ("env_setup_fn", env_setup_fn), ("setup_fn", setup_fn)):
+                     ("env_setup_fn", env_setup_fn), ("setup_fn", setup_fn),
+                     ("dataset_loader_fn", dataset_loader_fn)):
         check_callable(name, fn)
     index_file = _index_file(framework, model)
-    if index_file is not None:
+    dataset = dataset_input(inputs, loop_dataset, dataset_loader_fn)
+    if dataset is not None:
+        if index_file is not None:
+            raise ConfigError("inputs must be fixed input sets with a model index, not a dataset")
+        input_sets, sizes = [dataset], dataset_batch_size(batch_sizes)
+    elif index_file is not None:
         variants, input_sets, sizes, index_model_name = _index_variants(
             index_file, inputs, batch_sizes, pipeline_sizes, performance_levels
         )
@@ -134,7 +150,9 @@ def run_benchmark(
     options = sweep_options(
         batch_sizes=sizes, n_models=n_models, workers_per_model=workers_per_model,
         pipeline_sizes=pipeline_sizes, duration=duration, warmup=warmup, device_type=device_type,
-        multiprocess=multiprocess, multiinterpreter=multiinterpreter,
+        multiprocess=multiprocess, multiinterpreter=multiinterpreter, arrival=arrival, rate=rate,
+        rate_per=rate_per, min_infs=min_infs, stability=stability, max_duration=max_duration,
+        stability_window=stability_window,
     )
     _check_performance_levels(performance_levels)
     if not (isinstance(max_timer_rows, int) and not isinstance(max_timer_rows, bool) and max_timer_rows > 0):
@@ -179,10 +197,12 @@ def run_benchmark(
     sweep = SweepRunner(
         configs, specs, copy_kwargs, requests, nodes, multiprocess=options.multiprocess,
         keep_timers=bool(return_timers), cost_per_hour=cost_per_hour, max_timer_rows=max_timer_rows,
+        progress=verbosity >= 1,
     ).run()
     if not return_timers:
         return sweep.reports
     metadata = run_metadata(
+        started_ns=min((o.start_ns for o in sweep.outcomes if o.start_ns is not None), default=None),
         cost_per_hour=cost_per_hour, instance_type=instance_type(), device_type=resolved,
         n_nodes=len(nodes), cluster=[{"node_id": n.node_id, "resources": n.resources} for n in nodes],
         interrupted=sweep.interrupted,
@@ -269,6 +289,46 @@ def _check_performance_levels(levels: object) -> None:
         raise ConfigError(f"performance_levels must be an int from 0 to 3 or a list of them (got {levels!r})")
 
 
+def dataset_input(inputs: Any, loop_dataset: Any, loader_fn: Any) -> DatasetInput | None:
+    """The dataset ``inputs`` stands for, or None for NeuronPerf's fixed input sets.
+
+    Raises:
+        ConfigError: ``loop_dataset`` is not a bool, or the data cannot be shipped to copies.
+    """
+    if loop_dataset is not None and not isinstance(loop_dataset, bool):
+        raise ConfigError(f"loop_dataset must be True, False or None (got {loop_dataset!r})")
+    if loop_dataset is None and loader_fn is None and not looks_like_dataset(inputs):
+        return None
+    if loader_fn is None:
+        if iter_is_self(inputs):
+            msg = (f"inputs must be a dataset every copy can read from the start: a sequence, a torch Dataset "
+                   f"or an iterable, not a one-shot iterator or generator (got {type(inputs).__name__}); "
+                   "or give dataset_loader_fn")
+            raise ConfigError(msg)
+        if is_map_style(inputs) and len(inputs) == 0:
+            raise ConfigError("inputs must not be an empty dataset (got 0 items)")
+    return DatasetInput(inputs, bool(loop_dataset), loader_fn)
+
+
+def iter_is_self(value: Any) -> bool:
+    """True for iterators and generators: consumed once, and not shippable to copies."""
+    try:
+        return iter(value) is value
+    except TypeError:
+        return False
+
+
+def dataset_batch_size(batch_sizes: Any) -> tuple[int, ...]:
+    """A dataset's one batch size (one item is one call of that many samples)."""
+    if batch_sizes is None:
+        return (1,)
+    sizes = positive_ints("batch_sizes", batch_sizes)
+    if len(sizes) != 1:
+        msg = f"batch_sizes must be one size with a dataset: how many samples one item holds (got {batch_sizes!r})"
+        raise ConfigError(msg)
+    return sizes  # type: ignore[return-value]
+
+
 def _share(input_sets: list[tuple[Any, ...]], multiprocess: bool) -> Any:
     """Put the inputs in Ray's object store once; every copy reads the same object."""
     if not multiprocess:
@@ -293,8 +353,11 @@ def benchmark(load_fn: Callable[[str], Any], model_filename: str, inputs: Any, *
         workers_per_model: Concurrent callers per copy (default [1, 2]; [1, p-1] for p > 1).
         pipeline_sizes: NeuronCores per copy (default [1]).
         performance_levels: Accepted for NeuronPerf compatibility (0-3).
-        warmup: Warmup inferences per worker before measuring (default 1); not in the results.
-        preprocess_fn: ``preprocess_fn(*inputs)`` returns the model's inputs; timed apart.
+        warmup: Before measuring, each worker warms up for this many inferences (default 1), or
+            for a time given as a string: ``"2s"``, ``"500ms"``. Not in the results; the
+            reports' ``warmup_*`` fields describe it.
+        preprocess_fn: ``preprocess_fn(*inputs)`` returns the model's inputs; timed apart. With
+            a dataset, ``preprocess_fn(item)`` turns one item into the model's input(s).
         postprocess_fn: ``postprocess_fn(outputs)``; timed apart.
         env_setup_fn: ``env_setup_fn(copy_id, config_dict)``, in each copy before loading.
         setup_fn: ``setup_fn(copy_id, config_dict, model)``, in each copy after loading.
@@ -312,6 +375,24 @@ def benchmark(load_fn: Callable[[str], Any], model_filename: str, inputs: Any, *
         max_timer_rows: Memory budget: raw timers a run may hold at once (default 200M, about
             3.2 GB while configs run, 4.4 GB when kept). A config that reaches it stops
             measuring early; its report's ``error`` says so and the rows recorded are exact.
+        loop_dataset: ``inputs`` is a dataset: run it once per copy (False; ``duration`` is then
+            an upper bound and the report says when the data ran out) or cycle through it until
+            ``duration`` (True). A torch ``Dataset``/``DataLoader`` or any iterable that is not
+            a list, tuple or array is a dataset anyway (run once, as NeuronPerf does); a list
+            is a dataset only when ``loop_dataset`` or ``dataset_loader_fn`` says so.
+        dataset_loader_fn: ``dataset_loader_fn(inputs, workers_per_model)`` returns the iterable
+            of items, in each copy (NeuronPerf's). One item is one call of ``batch_sizes``
+            samples; a copy's workers share its items, none is handed out twice.
+        arrival: "closed" (default: each worker calls again as soon as its call returns), or
+            open-loop load: "constant" (evenly spaced sends) or "poisson" (exponential gaps) at
+            ``rate``. Latency then counts from each send's scheduled time.
+        rate: Open-loop sends per second, per copy (or per config with ``rate_per="config"``).
+        rate_per: "copy" (default) or "config" (the copies share ``rate``).
+        min_infs: Keep measuring past ``duration`` until at least this many ok inferences.
+        stability: End a config once its last three windows agree within this fraction (0.1 =
+            10 %) on throughput and p50; ``duration`` is then not a minimum.
+        max_duration: Bound for ``min_infs``/``stability`` (default 10 x ``duration``).
+        stability_window: Seconds per stability window (default 1).
 
     Returns:
         One report dict per config, or a :class:`~raybench.Results` with ``return_timers``.
