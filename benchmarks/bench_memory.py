@@ -33,7 +33,7 @@ def main() -> None:
     budget = rows // 10
     t0 = time.monotonic()
     capped, capped_peak = run_with_collector_polling(args.duration, max_timer_rows=budget)
-    (report,) = capped.reports
+    (report,) = capped.reports.to_pylist()
     print(f"same run with max_timer_rows={budget:,}: {capped.timers.num_rows:,} rows kept, stopped after "
           f"{time.monotonic() - t0:.1f} s, collector timer data at peak {capped_peak['held'] / 1e6:.0f} MB; "
           f"report error: {report['error']!r}")

@@ -4,8 +4,13 @@ A :class:`Results` is what ``benchmark(..., return_timers=True)`` returns. It is
 ``(config, results)`` pairs, as NeuronPerf returned, so code written for NeuronPerf keeps working.
 
 The Parquet file holds the timer table (``TIMER_SCHEMA``) and, in the schema's key/value
-metadata, the configs, outcomes and run metadata as JSON — one self-describing file that
-pyarrow, pandas, polars and duckdb open directly.
+metadata under the key ``raybench``, the configs, outcomes and run metadata as JSON — one
+self-describing file that pyarrow, pandas, polars and duckdb open directly (duckdb:
+``read_parquet(path)`` for the timers, ``parquet_kv_metadata(path)`` for the JSON).
+
+Reports are recomputed from the timers on demand (:func:`get_reports`, a list of dicts as
+NeuronPerf returned; :attr:`Results.reports`, the same rows as an Arrow table with a declared
+schema).
 """
 
 from __future__ import annotations
@@ -15,8 +20,11 @@ import json
 import os
 import platform
 import socket
+import subprocess
 import sys
 import time
+from collections.abc import Sequence
+from datetime import datetime, timezone
 from typing import Any
 
 import pyarrow as pa
@@ -25,7 +33,7 @@ import pyarrow.compute as pc
 from raybench._config import RunConfig
 from raybench._exceptions import ConfigError
 from raybench._output import atomic_write_path
-from raybench._reports import compute_node_reports, compute_reports
+from raybench._reports import REPORT_FIELDS, compute_node_reports, compute_reports
 from raybench._schema import ConfigOutcome, CopyOutcome, stages_of, timer_schema
 
 _META_KEY = b"raybench"
@@ -40,23 +48,90 @@ def parquet() -> Any:
     return pyarrow.parquet
 
 
-def run_metadata(**extra: Any) -> dict[str, Any]:
-    """Versions, host and start time of a run (stored with the results)."""
+#: Packages whose version a run records when the run's process has imported them.
+_VERSIONED_PACKAGES: tuple[str, ...] = ("ray", "numpy", "torch", "tensorflow", "mxnet")
+#: Seconds each ``git`` call may take before the commit is recorded as unknown.
+GIT_TIMEOUT_S = 2.0
+
+
+def run_metadata(*, started_ns: int | None = None, **extra: Any) -> dict[str, Any]:
+    """Describe the run: versions, Python, host, start time and the working directory's commit.
+
+    Args:
+        started_ns: Wall-clock ns at which the run started; defaults to now. ``run_benchmark``
+            passes the first config's common measurement start (its barrier), so
+            ``started_at`` says when measuring began, not when the sweep ended and this
+            dict was built. Model loading before that instant is not included.
+        **extra: More keys (``run_benchmark`` adds ``instance_type``, ``device_type``,
+            ``n_nodes``, ``cluster`` — one ``{"node_id", "resources"}`` per node —,
+            ``cost_per_hour`` and ``interrupted``).
+
+    Returns:
+        ``format_version``; ``versions`` (raybench, pyarrow, and ray, numpy, torch,
+        tensorflow, mxnet when imported); ``python`` (``version``, ``implementation``);
+        ``host``; ``platform``; ``started_ns`` and ``started_at`` (ISO-8601 UTC, ms);
+        ``created_ns``; ``git`` (see :func:`git_state`); then ``extra``. Plain JSON data.
+    """
     from raybench import __version__
 
-    versions = {"raybench": __version__, "python": platform.python_version(), "pyarrow": pa.__version__}
-    for package in ("ray", "numpy", "torch", "tensorflow"):
+    created_ns = time.time_ns()
+    started_ns = created_ns if started_ns is None else started_ns
+    versions = {"raybench": __version__, "pyarrow": pa.__version__}
+    for package in _VERSIONED_PACKAGES:
         module = sys.modules.get(package)
         if module is not None:
             versions[package] = getattr(module, "__version__", "?")
     return {
         "format_version": FORMAT_VERSION,
         "versions": versions,
+        "python": {"version": platform.python_version(), "implementation": platform.python_implementation()},
         "host": socket.gethostname(),
         "platform": platform.platform(),
-        "created_ns": time.time_ns(),
+        "started_ns": started_ns,
+        "started_at": _iso_utc(started_ns),
+        "created_ns": created_ns,
+        "git": git_state(),
         **extra,
     }
+
+
+def git_state(cwd: str | os.PathLike[str] | None = None) -> dict[str, Any] | None:
+    """The git commit of the working directory, so a result can be traced to the code that made it.
+
+    Args:
+        cwd: Where to ask (default: the current working directory).
+
+    Returns:
+        ``{"commit": HEAD's full sha, "dirty": bool}`` inside a git work tree with a commit, or
+        None (no git, not a repository, no commit yet, or git took longer than
+        :data:`GIT_TIMEOUT_S`). ``dirty`` is whether tracked files differ from the commit, as
+        ``git describe --dirty`` has it: untracked files (earlier results, say) do not count;
+        it is None when ``git status`` fails. Never raises.
+    """
+    where = os.fspath(cwd) if cwd is not None else os.getcwd()
+    commit = _git(where, "rev-parse", "--verify", "HEAD")
+    if commit is None:
+        return None
+    status = _git(where, "status", "--porcelain", "--untracked-files=no")
+    return {"commit": commit, "dirty": None if status is None else status != ""}
+
+
+def _git(cwd: str, *args: str) -> str | None:
+    """``git args`` run in ``cwd``: its stripped stdout, or None when it fails in any way."""
+    try:
+        done = subprocess.run(
+            ["git", *args], cwd=cwd, capture_output=True, text=True, timeout=GIT_TIMEOUT_S, check=False
+        )
+    except (OSError, subprocess.SubprocessError, ValueError):
+        return None
+    return done.stdout.strip() if done.returncode == 0 else None
+
+
+def _iso_utc(ns: int) -> str:
+    """Wall-clock ns as ISO-8601 UTC, to the millisecond (the reports' ``start_dts`` format)."""
+    seconds, rest_ns = divmod(ns, 1_000_000_000)
+    stamp = datetime.fromtimestamp(seconds, tz=timezone.utc).replace(microsecond=rest_ns // 1_000_000 * 1000)
+    return stamp.isoformat(timespec="milliseconds")
 
 
 class Results(list):  # type: ignore[type-arg]
@@ -89,9 +164,13 @@ class Results(list):  # type: ignore[type-arg]
         super().__init__(_pairs(self.configs, self.outcomes, timers))
 
     @property
-    def reports(self) -> list[dict[str, Any]]:
-        """One report per config (see :func:`get_reports`)."""
-        return get_reports(self)
+    def reports(self) -> pa.Table:
+        """One row per config, columns in ``REPORT_FIELDS`` order (see :func:`reports_table`).
+
+        Computed from the timers on every access (``.to_pandas()`` gives a DataFrame,
+        ``.to_pylist()`` the dicts of :func:`get_reports`).
+        """
+        return reports_table(get_reports(self))
 
 
 def _pairs(configs: list[RunConfig], outcomes: list[ConfigOutcome], timers: pa.Table) -> list[tuple[dict, dict]]:
@@ -131,6 +210,64 @@ def get_reports(results: Results, cost_per_hour: float | None = None) -> list[di
     if cost_per_hour is None:
         cost_per_hour = results.metadata.get("cost_per_hour")
     return compute_reports(results.configs, results.outcomes, results.timers, cost_per_hour=cost_per_hour)
+
+
+#: Arrow types of the report fields that are not float64 (every other field of
+#: ``REPORT_FIELDS`` is float64), so a column's type never depends on its values — an
+#: all-None ``error`` column is still a string column.
+#: A name here that ``REPORT_FIELDS`` does not hold is simply unused.
+REPORT_TYPES: dict[str, pa.DataType] = {
+    **dict.fromkeys(
+        ("model_filename", "model_name", "device_type", "instance_type", "start_dts", "stop_dts", "status",
+         "error", "arrival"),
+        pa.string(),
+    ),
+    **dict.fromkeys(
+        ("config_id", "batch_size", "n_models", "workers_per_model", "pipeline_size", "n_devices",
+         "performance_level", "n_errors", "n_nodes", "total_infs", "warmup_infs", "dropped",
+         "queue_depth_max"),
+        pa.int64(),
+    ),
+    **dict.fromkeys(("multiprocess", "multiinterpreter", "converged", "dataset_exhausted", "rate_met"), pa.bool_()),
+}  # fmt: skip
+
+
+def reports_table(reports: Sequence[dict[str, Any]]) -> pa.Table:
+    """Report dicts as an Arrow table: one row per report, one column per field.
+
+    Columns follow ``REPORT_FIELDS``, then any other key the reports hold (in the order first
+    seen). Types come from :data:`REPORT_TYPES`; any other field of ``REPORT_FIELDS`` whose
+    values are all numbers or None is float64; any other field is typed from its values.
+
+    Args:
+        reports: Report dicts (from :func:`get_reports` or a run); a missing key is None.
+
+    Returns:
+        The table (zero rows, all ``REPORT_FIELDS`` columns, when ``reports`` is empty).
+
+    Raises:
+        pyarrow.ArrowInvalid, pyarrow.ArrowTypeError: A value does not fit its field's declared type.
+    """
+    names = list(REPORT_FIELDS)
+    for report in reports:
+        for key in report:
+            if key not in names:
+                names.append(key)
+    columns = [[report.get(name) for report in reports] for name in names]
+    fields = [pa.field(name, _report_type(name, values)) for name, values in zip(names, columns)]
+    schema = pa.schema(fields)
+    return pa.table([pa.array(values, field.type) for values, field in zip(columns, schema)], schema=schema)
+
+
+def _report_type(name: str, values: list[Any]) -> pa.DataType:
+    """The declared type of a report field, else float64 for numbers, else inferred."""
+    declared = REPORT_TYPES.get(name)
+    if declared is not None:
+        return declared
+    numeric = all(v is None or (isinstance(v, (int, float)) and not isinstance(v, bool)) for v in values)
+    if name in REPORT_FIELDS and numeric:
+        return pa.float64()
+    return pa.array(values).type
 
 
 def get_node_reports(results: Results) -> list[dict[str, Any]]:
@@ -218,9 +355,9 @@ def read_results(filename: str | os.PathLike[str]) -> Results:
 
 
 def _outcome_from_dict(data: dict[str, Any]) -> ConfigOutcome:
+    """Rebuild an outcome from its JSON form (JSON has lists where the dataclasses hold tuples)."""
     copies = tuple(
-        CopyOutcome(**{**c, "warmup_ns": tuple(c["warmup_ns"]), "cpu_percent": tuple(c["cpu_percent"]),
-                       "mem_percent": tuple(c["mem_percent"])})
+        CopyOutcome(**{key: tuple(value) if isinstance(value, list) else value for key, value in c.items()})
         for c in data["copies"]
     )
     return ConfigOutcome(**{**data, "copies": copies})

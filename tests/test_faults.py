@@ -67,7 +67,7 @@ def test_a_copy_that_dies_fails_its_config_keeps_its_timers_and_the_next_config_
     DyingModel.marker = str(tmp_path / "died")
     results = raybench.cpu.benchmark(DyingModel, 1, n_models=[1], workers_per_model=[1, 2], duration=2,
                                      verbosity=0, return_timers=True)
-    died, after = results.reports
+    died, after = raybench.get_reports(results)
     assert died["status"] == "error"
     assert died["error"].startswith("a model copy died: "), died["error"]
     assert died["total_infs"] > 0  # the batches it flushed before dying
@@ -93,7 +93,7 @@ def test_a_model_call_that_never_returns_times_out_and_the_next_config_runs(ray_
     results = raybench.cpu.benchmark(HangingModel, 1, n_models=[1], workers_per_model=[1, 2], duration=1,
                                      verbosity=0, return_timers=True)
     elapsed = time.monotonic() - t0
-    hung, after = results.reports
+    hung, after = raybench.get_reports(results)
     assert hung["status"] == "timeout"
     assert hung["error"] == "copy 0 did not answer within 3.1 s"
     assert after["status"] == "finished", after

@@ -168,7 +168,7 @@ def test_four_copy_timers_hold_two_node_ids(sweeps: dict[str, raybench.Results])
 
 
 def test_report_counts_two_nodes(sweeps: dict[str, raybench.Results]) -> None:
-    reports = sweeps["explicit"].reports
+    reports = raybench.get_reports(sweeps["explicit"])
 
     assert [(r["n_models"], r["n_nodes"], r["status"]) for r in reports] == [
         (1, 1, STATUS_FINISHED), (4, 2, STATUS_FINISHED),
@@ -177,7 +177,7 @@ def test_report_counts_two_nodes(sweeps: dict[str, raybench.Results]) -> None:
 
 def test_node_totals_add_up_to_the_config_total(sweeps: dict[str, raybench.Results]) -> None:
     results = sweeps["explicit"]
-    (report,) = [r for r in results.reports if r["n_models"] == 4]
+    (report,) = [r for r in raybench.get_reports(results) if r["n_models"] == 4]
     _, result = four_copy(results)
 
     rows = [row for row in get_node_reports(results) if row["config_id"] == report["config_id"]]
@@ -192,14 +192,15 @@ def test_two_node_results_have_the_single_node_shape(sweeps: dict[str, raybench.
     single, multi = sweeps["single"], sweeps["explicit"]
 
     assert single.timers.schema == multi.timers.schema == timer_schema()
-    assert list(single.reports[0]) == list(multi.reports[-1]) == list(REPORT_FIELDS)
+    assert single.reports.schema == multi.reports.schema
+    assert single.reports.column_names == list(REPORT_FIELDS)
     assert sorted(single[0][1]) == sorted(multi[-1][1])
     assert sorted(single.metadata) == sorted(multi.metadata)
     assert (single.metadata["n_nodes"], multi.metadata["n_nodes"]) == (1, 2)
 
 
 def test_max_counts_every_node(sweeps: dict[str, raybench.Results]) -> None:
-    reports = sweeps["default"].reports
+    reports = raybench.get_reports(sweeps["default"])
 
     assert [(r["n_models"], r["n_devices"]) for r in reports] == [(1, 1), (4, 4)]
     assert reports[-1]["n_nodes"] == 2
@@ -211,11 +212,12 @@ def test_removed_node_fails_its_config_and_the_sweep_goes_on(tmp_path: Path) -> 
     results = raybench.read_results(tmp_path / "removal.parquet")
     removed_ns = json.loads((tmp_path / "removed.json").read_text())["removed_ns"]
 
-    assert [(o.status, r["n_models"]) for o, r in zip(results.outcomes, results.reports)] == [
+    reports = raybench.get_reports(results)
+    assert [(o.status, r["n_models"]) for o, r in zip(results.outcomes, reports)] == [
         (STATUS_ERROR, 4), (STATUS_FINISHED, 2),
     ]  # fmt: skip
     assert results.outcomes[0].error.startswith("a model copy died: ")
-    assert results.reports[1]["n_nodes"] == 1
-    assert results.reports[1]["total_infs"] > 0
+    assert reports[1]["n_nodes"] == 1
+    assert reports[1]["total_infs"] > 0
     # The second config started after the node was gone.
     assert results.outcomes[1].start_ns > removed_ns

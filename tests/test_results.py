@@ -1,16 +1,37 @@
-"""Tests for raybench._results: per-node rows on hand-made two-node results, and their round trip."""
+"""Tests for raybench._results: per-node rows on hand-made two-node results, the reports table,
+run metadata (git commit included), and the Parquet round trip (read back by pyarrow and duckdb)."""
 
 from __future__ import annotations
 
 import functools
+import json
+import platform
+import shutil
+import subprocess
+import sys
+import types
 from pathlib import Path
 
+import numpy as np
+import pandas as pd
 import pyarrow as pa
 import pytest
 
+import raybench
+from raybench import _results
 from raybench._config import RunConfig
 from raybench._exceptions import ConfigError
-from raybench._results import Results, get_node_reports, read_results, write_results
+from raybench._reports import REPORT_FIELDS
+from raybench._results import (
+    Results,
+    get_node_reports,
+    get_reports,
+    git_state,
+    read_results,
+    reports_table,
+    run_metadata,
+    write_results,
+)
 from raybench._schema import ConfigOutcome, CopyOutcome, timer_schema
 
 MS = 1_000_000
@@ -38,7 +59,7 @@ def make_timers(latencies_ms: list[float], **columns: list) -> pa.Table:
         "node_id": pa.array(columns["node_id"]).dictionary_encode().cast(pa.dictionary(pa.int16(), pa.string())),
         "start_ns": pa.array(starts, pa.int64()),
         "end_ns": pa.array([s + round(x * MS) for s, x in zip(starts, latencies_ms)], pa.int64()),
-        "ok": pa.array([True] * len(starts)),
+        "ok": pa.array(columns.get("ok", [True] * len(starts))),
     }
     return pa.table(data, schema=timer_schema())
 
@@ -86,7 +107,7 @@ def test_each_pair_carries_its_config_node_rows() -> None:
 def test_node_totals_match_the_reports() -> None:
     results = two_config_results()
 
-    per_config = {r["config_id"]: r["total_infs"] for r in results.reports}
+    per_config = {r["config_id"]: r["total_infs"] for r in get_reports(results)}
     summed: dict[int, int] = {}
     for row in get_node_reports(results):
         summed[row["config_id"]] = summed.get(row["config_id"], 0) + row["total_infs"]
@@ -118,3 +139,210 @@ def test_get_node_reports_requires_an_outcome_per_config() -> None:
 
     with pytest.raises(ValueError, match=r"^outcomes must include one for every config \(none for config_id 0\)$"):
         get_node_reports(results)
+
+
+# -- the reports table -------------------------------------------------------------------------
+
+
+def test_reports_is_a_table_of_one_row_per_config_in_report_field_order() -> None:
+    results = two_config_results()
+
+    table = results.reports
+
+    assert isinstance(table, pa.Table)
+    assert table.column_names == list(REPORT_FIELDS)
+    assert table.column("config_id").to_pylist() == [1, 0]
+    assert table.to_pylist() == get_reports(results)
+
+
+def test_reports_columns_have_their_declared_types_even_when_all_none() -> None:
+    schema = two_config_results().reports.schema
+
+    assert schema.field("error").type == pa.string()  # every config finished: all None
+    assert schema.field("performance_level").type == pa.int64()  # all None
+    assert schema.field("multiprocess").type == pa.bool_()
+    assert schema.field("cost_per_1m_inf").type == pa.float64()  # all None
+    assert schema.field("latency_ms_p50").type == pa.float64()
+    assert all(schema.field(name).type == kind for name, kind in _results.REPORT_TYPES.items() if name in schema.names)
+    assert all(field.type == pa.float64() for field in schema if field.name not in _results.REPORT_TYPES)
+
+
+def test_reports_to_pandas_gives_one_row_per_config() -> None:
+    frame = two_config_results().reports.to_pandas()
+
+    assert isinstance(frame, pd.DataFrame)
+    assert list(frame.columns) == list(REPORT_FIELDS)
+    assert frame["total_infs"].tolist() == [5, 1]
+    assert frame["latency_ms_p50"].tolist() == [approx(10.0), approx(7.0)]
+
+
+def test_reports_table_of_no_reports_has_every_column_and_no_row() -> None:
+    table = reports_table([])
+
+    assert table.num_rows == 0
+    assert table.column_names == list(REPORT_FIELDS)
+    assert table.schema.field("status").type == pa.string()
+
+
+def test_reports_table_types_an_undeclared_numeric_report_field_as_float64(monkeypatch) -> None:
+    monkeypatch.setattr(_results, "REPORT_FIELDS", ("config_id", "queue_avg_ms"))
+
+    table = reports_table([{"config_id": 0, "queue_avg_ms": 1}, {"config_id": 1, "queue_avg_ms": None}])
+
+    assert table.schema == pa.schema([("config_id", pa.int64()), ("queue_avg_ms", pa.float64())])
+    assert table.column("queue_avg_ms").to_pylist() == [1.0, None]
+
+
+def test_reports_table_infers_a_field_it_does_not_know_and_puts_it_last() -> None:
+    table = reports_table([{"config_id": 0, "note": "warm"}, {"config_id": 1}])
+
+    assert table.column_names == [*REPORT_FIELDS, "note"]
+    assert table.schema.field("note").type == pa.string()
+    assert table.column("note").to_pylist() == ["warm", None]
+
+
+def test_reports_survive_the_parquet_round_trip(tmp_path: Path) -> None:
+    results = two_config_results()
+
+    again = read_results(write_results(results, tmp_path / "r.parquet"))
+
+    assert again.reports.equals(results.reports)
+
+
+# -- run metadata --------------------------------------------------------------------------------
+
+
+def test_run_metadata_names_python_and_the_start_in_iso_utc() -> None:
+    metadata = run_metadata(started_ns=1_700_000_000_123_456_789, n_nodes=1)
+
+    assert metadata["python"] == {
+        "version": platform.python_version(), "implementation": platform.python_implementation(),
+    }  # fmt: skip
+    assert metadata["started_ns"] == 1_700_000_000_123_456_789
+    assert metadata["started_at"] == "2023-11-14T22:13:20.123+00:00"
+    assert metadata["created_ns"] >= metadata["started_ns"]
+    assert metadata["versions"]["raybench"] == raybench.__version__
+    assert metadata["versions"]["pyarrow"] == pa.__version__
+    assert metadata["n_nodes"] == 1
+
+
+def test_run_metadata_starts_now_by_default() -> None:
+    metadata = run_metadata()
+
+    assert metadata["started_ns"] == metadata["created_ns"]
+
+
+def test_run_metadata_records_mxnet_when_imported(monkeypatch) -> None:
+    monkeypatch.setitem(sys.modules, "mxnet", types.SimpleNamespace(__version__="1.9.1"))
+
+    assert run_metadata()["versions"]["mxnet"] == "1.9.1"
+
+
+def test_run_metadata_survives_the_parquet_round_trip(tmp_path: Path) -> None:
+    results = two_config_results()
+    results.metadata = run_metadata(
+        started_ns=T0, n_nodes=2, cluster=[{"node_id": "node-a", "resources": {"CPU": 4.0}},
+                                           {"node_id": "node-b", "resources": {"CPU": 4.0}}],
+    )  # fmt: skip
+
+    again = read_results(write_results(results, tmp_path / "r.parquet"))
+
+    assert again.metadata == results.metadata
+
+
+def test_benchmark_metadata_has_the_cluster_and_starts_at_the_first_measurement() -> None:
+    results = raybench.cpu.benchmark(
+        raybench.testing.SimulatedDevice, np.zeros(4), batch_sizes=[1], n_models=[1], workers_per_model=[1, 2],
+        duration=0.2, multiprocess=False, return_timers=True, verbosity=0,
+    )  # fmt: skip
+
+    assert results.metadata["started_ns"] == results.outcomes[0].start_ns
+    assert results.metadata["n_nodes"] == 1
+    assert [node["node_id"] for node in results.metadata["cluster"]] == ["local"]
+    assert results.metadata["cluster"][0]["resources"]["CPU"] >= 1
+
+
+def _git(repo: Path, *args: str) -> str:
+    done = subprocess.run(["git", *args], cwd=repo, capture_output=True, text=True, check=True)
+    return done.stdout.strip()
+
+
+@pytest.fixture
+def git_repo(tmp_path: Path, monkeypatch) -> Path:
+    """A one-commit repository in a temporary folder, made the working directory."""
+    if shutil.which("git") is None:
+        pytest.skip("git is not installed")
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    _git(repo, "init", "-q")
+    (repo / "model.py").write_text("x = 1\n")
+    _git(repo, "add", "model.py")
+    _git(repo, "-c", "user.name=t", "-c", "user.email=t@example.com", "commit", "-q", "-m", "model")
+    monkeypatch.chdir(repo)
+    return repo
+
+
+def test_run_metadata_records_the_working_directory_commit(git_repo: Path) -> None:
+    assert run_metadata()["git"] == {"commit": _git(git_repo, "rev-parse", "HEAD"), "dirty": False}
+
+
+def test_git_state_is_dirty_when_a_tracked_file_changed_but_not_for_untracked_files(git_repo: Path) -> None:
+    (git_repo / "results.parquet").write_bytes(b"untracked")
+    assert git_state()["dirty"] is False
+
+    (git_repo / "model.py").write_text("x = 2\n")
+    assert git_state()["dirty"] is True
+
+
+def test_git_state_is_none_outside_a_repository(tmp_path: Path, monkeypatch) -> None:
+    # Git must not find a repository in a parent folder of the temporary one.
+    monkeypatch.setenv("GIT_CEILING_DIRECTORIES", str(tmp_path.parent))
+    monkeypatch.chdir(tmp_path)
+
+    assert run_metadata()["git"] is None
+
+
+def test_git_state_is_none_without_git(git_repo: Path, monkeypatch) -> None:
+    monkeypatch.setenv("PATH", "")
+
+    assert git_state() is None
+
+
+# -- opening the file with duckdb --------------------------------------------------------------
+
+
+def results_with_errors() -> Results:
+    """two_config_results with the second and fifth rows (configs 1 and 1) failed."""
+    results = two_config_results()
+    ok = [True, False, True, True, False, True]
+    timers = results.timers.set_column(6, "ok", pa.array(ok))
+    return Results(results.configs, results.outcomes, timers, run_metadata(started_ns=T0))
+
+
+def test_duckdb_counts_each_config_rows_as_its_inferences_plus_errors(tmp_path: Path) -> None:
+    duckdb = pytest.importorskip("duckdb")
+    results = results_with_errors()
+    path = write_results(results, tmp_path / "r.parquet")
+
+    counted = duckdb.sql(
+        f"select config_id, count(*) as n_rows, count(*) filter (where not ok) as n_errors "
+        f"from read_parquet('{path}') group by config_id order by config_id"
+    ).fetchall()
+
+    reports = sorted(get_reports(results), key=lambda r: r["config_id"])
+    assert counted == [(r["config_id"], r["total_infs"] + r["n_errors"], r["n_errors"]) for r in reports]
+    assert counted == [(0, 1, 0), (1, 5, 2)]
+
+
+def test_duckdb_reads_the_raybench_metadata(tmp_path: Path) -> None:
+    duckdb = pytest.importorskip("duckdb")
+    results = results_with_errors()
+    path = write_results(results, tmp_path / "r.parquet")
+
+    ((value,),) = duckdb.sql(
+        f"select value from parquet_kv_metadata('{path}') where decode(key) = 'raybench'"
+    ).fetchall()
+
+    payload = json.loads(value)
+    assert payload["metadata"] == results.metadata
+    assert [c["config_id"] for c in payload["configs"]] == [1, 0]
