@@ -242,9 +242,10 @@ def _load_fields(config: RunConfig, outcome: ConfigOutcome) -> dict[str, object]
         dropped = sum(c.n_dropped or 0 for c in copies)
         fields["dropped"] = dropped
         fields["queue_depth_max"] = max(c.queue_depth_max or 0 for c in copies)
-        # A copy that keeps up has at most about one send per worker waiting when time is up;
-        # more than that (beyond 1 % of the sends) means the target rate was not served.
-        slack = 0.01 * sum(scheduled) + config.n_models * config.workers_per_model
+        # A copy that keeps up ends with a short queue that does not grow with the run (a few
+        # sends at high load, from random arrivals); an overloaded one falls behind by a share
+        # of every second. Met: at most 2 % of the sends plus two per worker left waiting.
+        slack = 0.02 * sum(scheduled) + 2 * config.n_models * config.workers_per_model
         fields["rate_met"] = dropped <= slack
     return fields
 
