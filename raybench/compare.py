@@ -1,0 +1,405 @@
+"""Compare two runs config by config — p50, p90, p95, p99 and throughput, their change and
+whether it is significant — for ``raybench compare BASE NEW`` and a CI gate (``--fail-on``).
+
+Configs pair up by (model_name, batch_size, n_models, workers_per_model, pipeline_size); values
+are the reports' (``latency_ms_p*`` in ms, ``throughput_avg``); the change is ``new / base - 1``.
+
+Why not a rank test on the raw latencies: a config holds up to tens of millions of calls, and
+they are not independent — warm-up drift, stalls, other tenants move whole stretches of time
+together. A Mann-Whitney test or an iid bootstrap counts every call as independent evidence and
+calls a 0.1 % difference between two reruns significant. The unit of evidence is a stretch of
+time, so the method is a **block bootstrap** (Künsch 1989, "The jackknife and the bootstrap for
+general stationary observations"):
+
+1. Each side's ok calls are cut into K consecutive time blocks by ``end_ns`` from the config's
+   common start: 1 s blocks, shorter for runs under 10 s (K >= 10), longer beyond 100 s
+   (K <= 100). Per block: the count of calls, and a histogram of log latency (4096 bins over
+   the range of both sides; at most 2^21 calls a side, taken at an even stride).
+2. Each side is resampled on its own, 2000 times (``np.random.default_rng(seed)``): K blocks
+   drawn with replacement. A resample's quantile is the **pooled** quantile of its blocks'
+   summed histograms (the reports pool every call too), interpolated inside the bin; it lies
+   between the smallest and largest per-block quantile, so only that window of bins enters the
+   (2000 × K) @ (K × window) product. A resample's throughput is the mean count of blocks drawn
+   from the interior ones (the first and last hold the ramp-up and the stop; the reports leave
+   them out too).
+3. Each resample's log statistic minus the full sample's, times ``sqrt(K / (K - 1))`` (the
+   bootstrap's variance shrinkage), is that side's sampling error; new's minus base's is the
+   error of the log ratio. Its percentiles around the reports' log ratio give the confidence
+   interval of the change — the percentile interval, shifted by the gap between the binned and
+   the exact estimate — and the change is **significant** when the interval excludes 0.
+   Throughput counts whole calls, so each side's report is known to ±1 of the C calls it
+   counted: a uniform ±1/C joins that side's error. It matters only for short runs of a steady
+   model, whose blocks may all count the same and would give an interval of zero width.
+
+The interval covers the noise within a run. What differs between two runs as a whole (load on
+the machine, its clock speed, another host) is a real difference of the runs, and shows as
+significant once it exceeds that noise; ``--fail-on`` thresholds are the tolerance for it.
+
+Measured on synthetic 10 s reruns (iid and with second-scale drift), 4-8 % of 95 % intervals
+excluded 0: with 10 blocks the interval is a little narrow. Cost: O(n) numpy passes.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from raybench._exceptions import ConfigError
+from raybench._results import Results, get_reports
+from raybench._schema import STATUS_FINISHED, ConfigOutcome
+
+#: What matches a config of one run with a config of the other.
+KEY_FIELDS: tuple[str, ...] = ("model_name", "batch_size", "n_models", "workers_per_model", "pipeline_size")
+#: Compared metrics: latency percentiles in ms and throughput in inferences/s.
+METRICS: tuple[str, ...] = ("p50", "p90", "p95", "p99", "throughput")
+_QUANTILES = {"p50": 0.50, "p90": 0.90, "p95": 0.95, "p99": 0.99}
+_REPORT_FIELD = {**{m: f"latency_ms_{m}" for m in _QUANTILES}, "throughput": "throughput_avg"}
+_RESAMPLES, _BINS, _MAX_LATENCY_SAMPLES = 2000, 4096, 1 << 21
+_BLOCK_NS, _MIN_BLOCKS, _MAX_BLOCKS = 1_000_000_000, 10, 100
+#: The ``method`` of every row.
+METHOD = (
+    f"block bootstrap (Künsch 1989): {_RESAMPLES} resamples of ~1 s time blocks "
+    f"({_MIN_BLOCKS}-{_MAX_BLOCKS} per run), percentile interval of the change"
+)
+_FAIL_ON_FORMAT = "fail_on must be comma-separated metric:percent rules like 'p99:5%,throughput:-5%'"
+_RULE = re.compile(r"\s*([^:\s]+)\s*:\s*([+-]?(?:\d+\.?\d*|\.\d+))\s*%\s*")
+
+
+@dataclass(frozen=True)
+class FailRule:
+    """One ``--fail-on`` rule.
+
+    Attributes:
+        metric: One of :data:`METRICS`.
+        threshold_pct: Positive (or +0): fail when the metric rises by more than this many
+            percent; negative (or -0): fail when it falls by more.
+    """
+
+    metric: str
+    threshold_pct: float
+
+    def __str__(self) -> str:
+        return f"{self.metric}:{self.threshold_pct:+g}%"
+
+
+@dataclass(frozen=True)
+class _Side:
+    """One config of one run."""
+
+    key: tuple[object, ...]
+    config_id: int
+    outcome: ConfigOutcome
+    report: dict[str, Any]
+    timers: pa.Table
+
+
+@dataclass(frozen=True)
+class _Blocks:
+    """One side's ok calls cut into time blocks."""
+
+    counts: np.ndarray  # calls ending in each block
+    latency_ns: np.ndarray  # latencies (an even-stride subsample)
+    block: np.ndarray  # the block of each of those
+    counted: float  # calls behind the report's throughput_avg
+
+
+def compare_results(base: Results, new: Results, *, confidence: float = 0.95, seed: int = 0) -> list[dict[str, Any]]:
+    """Compare two runs config by config (see the module docstring for the statistics).
+
+    Args:
+        base: The reference run (``benchmark(..., return_timers=True)`` or ``read_results``).
+        new: The run to judge against it.
+        confidence: Level of the confidence intervals, in (0, 1).
+        seed: Seed of the bootstrap's random generator (the same inputs give the same rows).
+
+    Returns:
+        One row per config: base's configs in order, then those only in new (configs with the
+        same key pair up in order). Each row has the key fields; ``status`` ("compared", "only
+        in base", "only in new", or "error" when a side did not finish); ``status_base``,
+        ``status_new``, ``error_base``, ``error_new`` (from the outcomes and reports; None for
+        a missing side); per metric m of :data:`METRICS`: ``{m}_base``, ``{m}_new``,
+        ``{m}_change_pct``, ``{m}_ci_low_pct``, ``{m}_ci_high_pct`` (None when unknown) and
+        ``{m}_significant``; ``method`` and ``confidence``.
+
+    Raises:
+        ConfigError: ``base``/``new`` is not a Results, or ``confidence`` is not in (0, 1).
+    """
+    for name, value in (("base", base), ("new", new)):
+        if not isinstance(value, Results):
+            msg = f"{name} must be a raybench Results (from return_timers=True or read_results) (got {type(value).__name__})"
+            raise ConfigError(msg)
+    if isinstance(confidence, bool) or not isinstance(confidence, (int, float)) or not 0 < confidence < 1:
+        msg = f"confidence must be a number between 0 and 1, exclusive (got {confidence!r})"
+        raise ConfigError(msg)
+    rng = np.random.default_rng(seed)
+    waiting: dict[tuple[object, ...], list[_Side]] = {}
+    for side in _sides(new):
+        waiting.setdefault(side.key, []).append(side)
+    pairs = [(side, (waiting.get(side.key) or [None]).pop(0)) for side in _sides(base)]
+    pairs += [(None, side) for sides in waiting.values() for side in sides]
+    return [_row(b, n, rng, confidence) for b, n in pairs]
+
+
+def _sides(results: Results) -> list[_Side]:
+    outcomes = {o.config_id: o for o in results.outcomes}
+    return [
+        _Side(tuple(getattr(c, f) for f in KEY_FIELDS), c.config_id, outcomes[c.config_id], report, results.timers)
+        for c, report in zip(results.configs, get_reports(results))
+    ]
+
+
+def _row(base: _Side | None, new: _Side | None, rng: np.random.Generator, confidence: float) -> dict[str, Any]:
+    row: dict[str, Any] = dict(zip(KEY_FIELDS, (base or new).key))  # type: ignore[union-attr]
+    for name, side in (("base", base), ("new", new)):
+        row[f"status_{name}"] = side.outcome.status if side else None
+        row[f"error_{name}"] = side.report["error"] if side else None
+    if base is None or new is None:
+        row["status"] = "only in new" if base is None else "only in base"
+    else:
+        finished = base.outcome.status == new.outcome.status == STATUS_FINISHED
+        row["status"] = "compared" if finished else "error"
+    for m in METRICS:
+        row[f"{m}_base"] = base.report[_REPORT_FIELD[m]] if base else None
+        row[f"{m}_new"] = new.report[_REPORT_FIELD[m]] if new else None
+        row.update(dict.fromkeys((f"{m}_change_pct", f"{m}_ci_low_pct", f"{m}_ci_high_pct")))
+        row[f"{m}_significant"] = False
+    row.update(method=METHOD, confidence=confidence)
+    if row["status"] != "compared":
+        return row
+    blocks = [_blocks(side) for side in (base, new)]  # type: ignore[arg-type]
+    errors = {**_latency_errors(blocks, rng), "throughput": _throughput_error(blocks, rng)}
+    alpha = 1 - confidence
+    for m in METRICS:
+        b, n = row[f"{m}_base"], row[f"{m}_new"]
+        if b is None or n is None or b <= 0 or n <= 0:
+            continue
+        row[f"{m}_change_pct"] = 100 * (n / b - 1)
+        if errors.get(m) is not None:
+            low, high = np.quantile(errors[m], [alpha / 2, 1 - alpha / 2]) + math.log(n / b)
+            row[f"{m}_ci_low_pct"], row[f"{m}_ci_high_pct"] = 100 * math.expm1(low), 100 * math.expm1(high)
+            row[f"{m}_significant"] = bool(low > 0 or high < 0)
+    return row
+
+
+def _blocks(side: _Side) -> _Blocks | None:
+    """Cut one side's ok calls into time blocks from the common start; None without ok calls."""
+    rows = side.timers.select(["config_id", "start_ns", "end_ns", "ok"])
+    bounds = pc.min_max(rows.column("config_id")).as_py() if rows.num_rows else {}
+    if not bounds.get("min") == bounds.get("max") == side.config_id:  # else: no copy needed
+        rows = rows.filter(pc.equal(rows.column("config_id"), side.config_id))
+    outcome = side.outcome
+    n_ok = int(pc.sum(rows.column("ok")).as_py() or 0)
+    if n_ok == 0:
+        return None
+    origin = outcome.start_ns if outcome.start_ns is not None else pc.min(rows.column("start_ns")).as_py()
+    stop = outcome.stop_ns if outcome.stop_ns is not None else pc.max(rows.column("end_ns")).as_py()
+    span = max(stop - origin, 1)
+    n_blocks = min(max(span // _BLOCK_NS, _MIN_BLOCKS), _MAX_BLOCKS)
+    block_ns, stride = -(-span // n_blocks), -(-n_ok // _MAX_LATENCY_SAMPLES)
+    counts = np.zeros(n_blocks, np.int64)
+    latencies, blocks, last_end = [], [], origin
+    for batch in rows.to_batches():
+        start, end = batch.column("start_ns").to_numpy(), batch.column("end_ns").to_numpy()
+        if n_ok < rows.num_rows:
+            ok = batch.column("ok").to_numpy(zero_copy_only=False)
+            start, end = start[ok], end[ok]
+        block = np.subtract(end, origin)
+        block //= block_ns
+        np.clip(block, 0, n_blocks - 1, out=block)  # calls in flight at the stop join the last block
+        counts += np.bincount(block, minlength=n_blocks)
+        latencies.append(end[::stride] - start[::stride])
+        blocks.append(block[::stride])
+        last_end = max(last_end, int(end.max())) if end.size else last_end
+    # The reports' throughput_avg averages the 1 s buckets between the first and the last.
+    middle_buckets, report = (last_end - origin) // _BLOCK_NS - 1, side.report
+    counted = report["total_infs"]
+    if middle_buckets >= 1 and report["throughput_avg"] is not None:
+        counted = report["throughput_avg"] / report["batch_size"] * middle_buckets
+    return _Blocks(counts, np.concatenate(latencies), np.concatenate(blocks), max(counted, 1))
+
+
+def _draws(rng: np.random.Generator, k: int) -> np.ndarray:
+    """How often each of k blocks is drawn in each resample: (resamples, k) float64."""
+    return rng.multinomial(k, np.full(k, 1 / k), size=_RESAMPLES).astype(np.float64)
+
+
+def _latency_errors(blocks: list[_Blocks | None], rng: np.random.Generator) -> dict[str, np.ndarray]:
+    """Per quantile: the bootstrap error of log(new/base); empty without two blocks a side."""
+    if blocks[0] is None or blocks[1] is None:
+        return {}
+    logs = [np.log(np.maximum(side.latency_ns, 1)) for side in blocks]  # type: ignore[union-attr]
+    low = min(values.min() for values in logs)
+    width = max(max(values.max() for values in logs) - low, 1e-9) / _BINS
+    errors: dict[str, np.ndarray] = {m: np.zeros(_RESAMPLES) for m in _QUANTILES}
+    for sign, side, values in zip((-1, 1), blocks, logs):
+        n_blocks = side.counts.size  # type: ignore[union-attr]
+        bins = np.minimum(((values - low) / width).astype(np.int64), _BINS - 1)
+        hist = np.bincount(side.block * _BINS + bins, minlength=n_blocks * _BINS)  # type: ignore[union-attr]
+        hist = hist.reshape(n_blocks, _BINS)
+        cumulative = np.cumsum(hist[hist.sum(axis=1) > 0], axis=1)  # empty blocks hold no latency
+        k = cumulative.shape[0]
+        if k < 2:
+            return {}
+        draws = _draws(rng, k)
+        for m, q in _QUANTILES.items():
+            full = _pooled_quantile(cumulative, np.ones((1, k)), q)
+            errors[m] += sign * (_pooled_quantile(cumulative, draws, q) - full) * width * math.sqrt(k / (k - 1))
+    return errors
+
+
+def _pooled_quantile(cumulative: np.ndarray, weights: np.ndarray, q: float) -> np.ndarray:
+    """Quantile q, in fractional bins, of the calls of each weighted pool of blocks.
+
+    ``cumulative`` holds each block's cumulative bin counts. A pool's quantile lies between the
+    smallest and the largest per-block quantile bin, so only those columns are summed.
+    """
+    totals = cumulative[:, -1].astype(np.float64)
+    first = (cumulative >= q * totals[:, None]).argmax(axis=1)
+    lo, hi = int(first.min()), int(first.max())
+    below = cumulative[:, lo - 1] if lo else np.zeros(len(totals), np.int64)
+    pooled = weights @ np.column_stack([below, cumulative[:, lo : hi + 1]]).astype(np.float64)
+    target = q * (weights @ totals)
+    # Columns below the target, so the first one at or above it; clipped against rounding.
+    j = np.minimum((pooled[:, 1:] < target[:, None]).sum(axis=1), hi - lo)
+    before, at = np.take_along_axis(pooled, np.stack([j, j + 1], axis=1), axis=1).T
+    return lo + j + np.clip((target - before) / np.maximum(at - before, 1e-12), 0, 1)
+
+
+def _throughput_error(blocks: list[_Blocks | None], rng: np.random.Generator) -> np.ndarray | None:
+    """The bootstrap error of log(new/base throughput), from the interior blocks' counts."""
+    if blocks[0] is None or blocks[1] is None:
+        return None
+    error = np.zeros(_RESAMPLES)
+    for sign, side in zip((-1, 1), blocks):
+        interior = side.counts[1:-1].astype(np.float64)  # type: ignore[union-attr]
+        k, full = interior.size, interior.mean()
+        if full <= 0:
+            return None
+        resampled = np.maximum(_draws(rng, k) @ interior / k, 1e-12)
+        error += sign * np.log(resampled / full) * math.sqrt(k / (k - 1))
+        error += sign * rng.uniform(-1, 1, _RESAMPLES) / side.counted  # type: ignore[union-attr]
+    return error
+
+
+def parse_fail_on(spec: str) -> list[FailRule]:
+    """Parse ``--fail-on`` rules: comma-separated ``metric:±N%``, metric one of :data:`METRICS`.
+
+    Args:
+        spec: Like ``"p99:5%,throughput:-5%"``: fail when p99 rises by more than 5 % or
+            throughput falls by more than 5 % (see :func:`failed_rules`).
+
+    Returns:
+        The rules, in the order given.
+
+    Raises:
+        ConfigError: ``spec`` is not such a list; the message quotes the bad rule.
+    """
+    if not isinstance(spec, str):
+        msg = f"{_FAIL_ON_FORMAT} (got {spec!r})"
+        raise ConfigError(msg)
+    rules = []
+    for item in spec.split(","):
+        where = f"{item!r}" if item.strip() == spec.strip() else f"{item!r} in {spec!r}"
+        match = _RULE.fullmatch(item)
+        if match is None:
+            msg = f"{_FAIL_ON_FORMAT} (got {where})"
+            raise ConfigError(msg)
+        if match.group(1) not in METRICS:
+            msg = f"fail_on metrics must be one of {', '.join(METRICS)} (got {match.group(1)!r} in {item.strip()!r})"
+            raise ConfigError(msg)
+        rules.append(FailRule(match.group(1), float(match.group(2))))
+    return rules
+
+
+def failed_rules(rows: Sequence[dict[str, Any]], rules: Sequence[FailRule]) -> list[str]:
+    """The rules the new run violates, for a CI exit code.
+
+    A rule is violated by a compared config when the change lies beyond the threshold in the
+    rule's direction **and** is significant: a CI gate must not fail on noise. A config that
+    finished in base but is missing in new or did not finish there violates every rule — a
+    regression that crashed must not pass. A config that did not finish in base is no baseline
+    and violates nothing; nor does one only in new.
+
+    Args:
+        rows: From :func:`compare_results`.
+        rules: From :func:`parse_fail_on`.
+
+    Returns:
+        One message per violated rule per config (empty when everything passes).
+    """
+    messages = []
+    for row in rows:
+        label = f"{row['model_name']} ({', '.join(f'{k}={row[k]}' for k in KEY_FIELDS[1:])})"
+        for rule in rules:
+            reason = _violation(row, rule)
+            if reason is not None:
+                messages.append(f"{label}: {reason} (rule {rule})")
+    return messages
+
+
+def _violation(row: dict[str, Any], rule: FailRule) -> str | None:
+    if row["status_base"] != STATUS_FINISHED:
+        return None
+    if row["status_new"] is None:
+        return "missing in new"
+    if row["status_new"] != STATUS_FINISHED:
+        return f"did not finish in new ({row['status_new']}: {row['error_new']})"
+    change = row[f"{rule.metric}_change_pct"]
+    if change is None or not row[f"{rule.metric}_significant"]:
+        return None
+    rising = math.copysign(1.0, rule.threshold_pct) > 0
+    if (change > rule.threshold_pct) if rising else (change < rule.threshold_pct):
+        interval = f"{row[f'{rule.metric}_ci_low_pct']:+.1f}% .. {row[f'{rule.metric}_ci_high_pct']:+.1f}%"
+        return (
+            f"{rule.metric} {'rose' if change > 0 else 'fell'} {change:+.1f}% "
+            f"({row['confidence']:.0%} CI {interval}), beyond {rule.threshold_pct:+g}%"
+        )
+    return None
+
+
+def format_comparison(rows: Sequence[dict[str, Any]]) -> str:
+    """An aligned text table of the comparison, one line per config, and the method.
+
+    Args:
+        rows: From :func:`compare_results`.
+
+    Returns:
+        The table: key, status, and for p50/p99 (ms) and throughput (inferences/s) base ->
+        new and the change, marked ``*`` when significant; then a line stating the method.
+    """
+    header = ["model", "batch", "models", "workers", "pipeline", "status"]
+    header += [h for title in ("p50 ms", "p99 ms", "throughput/s") for h in (title, "", "change")]
+    table = [header]
+    for row in rows:
+        cells = [str(row[k]) for k in KEY_FIELDS] + [row["status"]]
+        for m in ("p50", "p99", "throughput"):
+            change = row[f"{m}_change_pct"]
+            mark = "*" if row[f"{m}_significant"] else " "
+            cells += [_number(row[f"{m}_base"]), _number(row[f"{m}_new"])]
+            cells.append("-  " if change is None else f"{change:+.1f}% {mark}")
+        table.append(cells)
+    widths = [max(len(line[i]) for line in table) for i in range(len(header))]
+    lines = []
+    for n, line in enumerate(table):
+        parts = [cell.ljust(w) if i in (0, 5) else cell.rjust(w) for i, (cell, w) in enumerate(zip(line, widths))]
+        arrow = "    " if n == 0 else " -> "
+        text = "  ".join(parts[:6])
+        for i in range(6, len(parts), 3):
+            text += f"  {parts[i]}{arrow}{parts[i + 1]}  {parts[i + 2]}"
+        lines.append(text.rstrip())
+    confidence = rows[0]["confidence"] if rows else 0.95
+    lines.append(f"* significant: the {confidence:.0%} confidence interval of the change excludes 0; {METHOD}")
+    return "\n".join(lines)
+
+
+def _number(value: float | None) -> str:
+    if value is None:
+        return "-"
+    return f"{value:.4g}" if abs(value) < 1e4 else f"{value:.0f}"
