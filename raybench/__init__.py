@@ -26,6 +26,9 @@ from raybench._schema import TIMER_SCHEMA
 from raybench._timer import Timer, timestamp_convert
 from raybench.testing import DummyModel
 
+# Last: both import names defined above. matplotlib is imported only when a plot is drawn.
+from raybench import compare, plot  # noqa: E402
+
 __all__ = [
     "CSV_COLS",
     "ClusterError",
@@ -42,11 +45,13 @@ __all__ = [
     "TimerError",
     "__version__",
     "benchmark",
+    "compare",
     "cpu",
     "get_node_reports",
     "get_reports",
     "model_index",
     "mxnet",
+    "plot",
     "print_reports",
     "read_results",
     "set_verbosity",

@@ -1,9 +1,26 @@
-"""The ``raybench`` command line (also ``python -m raybench``)."""
+"""The ``raybench`` command line (also ``python -m raybench``).
+
+Commands: ``run`` (benchmark a model; ``raybench._cli_run``), ``report`` (a results file's
+table, CSV, JSON or Markdown), ``compare`` (two results files, config by config, with
+significance), ``plot`` (PNGs), ``index`` (model index files; ``raybench._cli_index``) and
+``demo``. Building the parser imports no Ray, torch, TensorFlow or matplotlib: each command
+imports what it needs when it runs, through raybench's public API.
+
+Exit status: 0 success; 1 the job ran but failed its check (a config did not finish, a
+``--fail-on`` rule was broken); 2 bad usage or arguments, unreadable files, a missing
+dependency or a config the cluster cannot place (one line on stderr, no traceback); 130
+interrupted.
+"""
 
 from __future__ import annotations
 
 import argparse
 import sys
+
+from raybench import _cli_args, _cli_index, _cli_run
+from raybench._cli_run import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE
+
+REPORT_FORMATS: tuple[str, ...] = ("table", "csv", "json", "markdown")
 
 
 def _demo(args: argparse.Namespace) -> int:
@@ -12,48 +29,161 @@ def _demo(args: argparse.Namespace) -> int:
     paths = run_demo(out_dir=args.out, duration=args.duration, verbosity=args.verbosity)
     for kind, path in paths.items():
         print(f"{kind}: {path}")
-    return 0
+    return EXIT_OK
 
 
 def _report(args: argparse.Namespace) -> int:
-    import raybench
+    from raybench._cli_format import check_columns, emit, read_reports, sort_rows
 
-    reports = raybench.get_reports(raybench.read_results(args.results))
-    raybench.print_reports(reports)
-    return 0
+    reports = read_reports(args.results, "RESULTS")
+    if args.cols:
+        check_columns("--cols", args.cols, reports)
+    sort_by = None if args.sort_by.lower() == "none" else args.sort_by
+    emit(sort_rows(reports, sort_by, args.reverse), args.cols, args.format)
+    return EXIT_OK
+
+
+def _compare(args: argparse.Namespace) -> int:
+    from raybench import compare
+    from raybench._cli_format import emit, read_results
+
+    rules = compare.parse_fail_on(args.fail_on) if args.fail_on else []  # a bad spec fails before any work
+    rows = compare.compare_results(read_results(args.base, "BASE"), read_results(args.new, "NEW"),
+                                   confidence=args.confidence, seed=args.seed)
+    if args.format == "json":
+        emit(rows, None, "json")
+    else:
+        print(compare.format_comparison(rows))
+    broken = compare.failed_rules(rows, rules)
+    for message in broken:
+        print(f"raybench compare: {message}", file=sys.stderr)
+    return EXIT_FAILED if broken else EXIT_OK
+
+
+def _plot(args: argparse.Namespace) -> int:
+    from raybench import plot
+    from raybench._cli_format import read_results
+
+    for path in plot.save_plots(read_results(args.results, "RESULTS"), args.out, overwrite=args.overwrite,
+                                dpi=args.dpi):
+        print(path)
+    return EXIT_OK
+
+
+def _add_demo(commands: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    demo = commands.add_parser(
+        "demo", allow_abbrev=False,
+        help="benchmark a small bundled torch model on a local Ray (CPU) and write the results",
+        description="The default sweep (n_models [1, MAX], workers_per_model [1, 2]) of a small "
+        "TorchScript MLP on an embedded local Ray, CPU only. Prints the report table and writes "
+        "CSV, JSON and Parquet into --out, replacing the previous demo's files.",
+    )
+    demo.add_argument("--out", default="results", help="folder for the results (default: results)")
+    demo.add_argument("--duration", type=_cli_args.positive_float, default=5.0,
+                      help="seconds of measurement per config (default: 5)")
+    demo.add_argument("--verbosity", type=int, default=1, choices=(0, 1, 2), help="0 quiet, 1 info, 2 debug")
+    demo.set_defaults(func=_demo)
+
+
+def _add_report(commands: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    report = commands.add_parser(
+        "report", help="print the reports of a results file as a table, CSV, JSON or Markdown", allow_abbrev=False,
+        description="Print one report per config of RESULTS: a Parquet results file (run --out, "
+        "write_results; reports are recomputed from its raw timers) or a reports JSON file (write_json). "
+        "CSV and JSON are exactly what write_csv and write_json write.",
+    )
+    report.add_argument("results", metavar="RESULTS", help="a .parquet results file or a reports .json file")
+    report.add_argument("--format", choices=REPORT_FORMATS, default="table",
+                        help="table (default), csv, json or markdown (a GitHub table)")
+    report.add_argument("--cols", type=_cli_args.names, metavar="COLS",
+                        help="comma-separated columns (default: PRINT_COLS for table and markdown, CSV_COLS "
+                        "for csv, every key for json)")
+    report.add_argument("--sort-by", default="throughput_peak", metavar="COL",
+                        help="sort rows on this column, missing values last (default throughput_peak; "
+                        "none: config order)")
+    report.add_argument("--reverse", action="store_true", help="sort descending")
+    report.set_defaults(func=_report)
+
+
+def _add_compare(commands: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    compare = commands.add_parser(
+        "compare", help="compare two results files config by config, with significance", allow_abbrev=False,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="For every config of BASE and NEW (matched on model_name, batch_size, n_models,\n"
+        "workers_per_model, pipeline_size): p50, p99 and throughput in each, their change in percent,\n"
+        "and whether the change is significant: its confidence interval, from a block bootstrap of\n"
+        "the raw timers (time blocks of ~1 s), excludes 0. The table's last line states the method.",
+        epilog="exit status:\n  0  no --fail-on rule broken\n  1  a --fail-on rule broken (each on stderr)\n"
+        "  2  bad usage, a bad --fail-on spec or an unreadable file\n\n"
+        "example (CI):\n  raybench compare base.results.parquet new.results.parquet --fail-on 'p99:5%,throughput:-5%'",
+    )
+    compare.add_argument("base", metavar="BASE", help="the baseline .parquet results file")
+    compare.add_argument("new", metavar="NEW", help="the .parquet results file to judge")
+    compare.add_argument("--fail-on", metavar="SPEC",
+                         help="comma-separated metric:N%% rules, metric one of p50, p90, p95, p99, throughput; "
+                         "e.g. 'p99:5%%,throughput:-5%%' fails when p99 rises by more than 5%% or throughput "
+                         "falls by more than 5%%, and that change is significant; a config that finished in "
+                         "BASE but not in NEW (or is missing there) breaks every rule")
+    compare.add_argument("--confidence", type=_cli_args.probability, default=0.95,
+                         help="confidence level of the intervals (default 0.95)")
+    compare.add_argument("--seed", type=int, default=0, help="seed of the resampling (default 0)")
+    compare.add_argument("--format", choices=("table", "json"), default="table",
+                         help="table (default) or json (every field of every row)")
+    compare.set_defaults(func=_compare)
+
+
+def _add_plot(commands: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    plot = commands.add_parser(
+        "plot", help="draw PNG charts of a results file", allow_abbrev=False,
+        description="Draw PNG charts of a Parquet results file into --out: latency_cdf.png, "
+        "latency_over_time.png, scaling.png and latency_vs_throughput.png (needs matplotlib: "
+        "pip install 'raybench[plot]'). Prints the path of every file written.",
+    )
+    plot.add_argument("results", metavar="RESULTS", help="a .parquet results file")
+    plot.add_argument("--out", metavar="DIR", required=True, help="directory for the PNG files")
+    plot.add_argument("--overwrite", action="store_true", help="replace PNG files that exist")
+    plot.add_argument("--dpi", type=_cli_args.positive_float, default=100.0,
+                      help="dots per inch; each chart is 10 x 5 inches (default 100)")
+    plot.set_defaults(func=_plot)
 
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser, with one sub-command per job."""
     parser = argparse.ArgumentParser(
-        prog="raybench",
+        prog="raybench", allow_abbrev=False, formatter_class=argparse.RawDescriptionHelpFormatter,
         description="Benchmark model inference across model copies on Ray (NeuronPerf's API).",
+        epilog="exit status: 0 success; 1 a config did not finish or a --fail-on rule broke; "
+        "2 bad usage or arguments;\n130 interrupted. 'raybench COMMAND --help' describes each command.",
     )
-    commands = parser.add_subparsers(dest="command", required=True)
-    demo = commands.add_parser(
-        "demo",
-        help="benchmark a small bundled torch model on a local Ray (CPU) and write the results",
-        description="The default sweep (n_models [1, MAX], workers_per_model [1, 2]) of a small "
-        "TorchScript MLP on an embedded local Ray, CPU only. Prints the report table and writes "
-        "CSV, JSON and Parquet into --out.",
-    )
-    demo.add_argument("--out", default="results", help="folder for the results (default: results)")
-    demo.add_argument("--duration", type=float, default=5.0, help="seconds of measurement per config (default: 5)")
-    demo.add_argument("--verbosity", type=int, default=1, choices=(0, 1, 2), help="0 quiet, 1 info, 2 debug")
-    demo.set_defaults(func=_demo)
-    report = commands.add_parser(
-        "report", help="print the report table of a results file",
-        description="Print the report table computed from a Parquet results file (write_results).",
-    )
-    report.add_argument("results", help="a .parquet file written by raybench")
-    report.set_defaults(func=_report)
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    _cli_run.add_parser(commands)
+    _add_report(commands)
+    _add_compare(commands)
+    _add_plot(commands)
+    _cli_index.add_parser(commands)
+    _add_demo(commands)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run the command line; return the exit code."""
+    """Run the command line; return the exit status (see the module docstring).
+
+    Errors raybench raises on purpose (``RaybenchError``) and file errors are printed as one
+    line on stderr, with status 2; anything else is a bug and keeps its traceback.
+    """
     args = build_parser().parse_args(argv)
-    return int(args.func(args))
+    name = args.command if args.command != "index" else f"index {args.index_command}"
+    try:
+        import raybench
+
+        try:
+            return int(args.func(args))
+        except (raybench.RaybenchError, OSError) as err:
+            print(f"raybench {name}: error: {err}", file=sys.stderr)
+            return EXIT_USAGE
+    except KeyboardInterrupt:
+        print(f"raybench {name}: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
 
 
 if __name__ == "__main__":

@@ -1,0 +1,109 @@
+"""Argument types of the command line: comma-separated lists, bounded numbers, shapes.
+
+Each function parses one option's text for ``argparse`` (``type=``) and raises
+``argparse.ArgumentTypeError`` with the rule and the bad value, so argparse prints
+``argument --n-models: must be ... (got '0')`` and exits with status 2 before anything starts.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+
+
+def _items(text: str) -> list[str]:
+    return [item.strip() for item in text.split(",")]
+
+
+def _positive_int(item: str) -> int | None:
+    try:
+        value = int(item)
+    except ValueError:
+        return None
+    return value if value > 0 else None
+
+
+def positive_ints(text: str) -> list[int]:
+    """``"1,2,4"`` -> ``[1, 2, 4]``; every item a positive int."""
+    values = [_positive_int(item) for item in _items(text)]
+    if any(value is None for value in values):
+        msg = f"must be positive ints, comma-separated, e.g. 1,2 (got {text!r})"
+        raise argparse.ArgumentTypeError(msg)
+    return [value for value in values if value is not None]
+
+
+def counts_or_max(text: str) -> list[int | str]:
+    """``"1,max"`` -> ``[1, "max"]``; every item a positive int or ``max``."""
+    out: list[int | str] = []
+    for item in _items(text):
+        value = "max" if item.lower() == "max" else _positive_int(item)
+        if value is None:
+            msg = f"must be positive ints or 'max', comma-separated, e.g. 1,max (got {text!r})"
+            raise argparse.ArgumentTypeError(msg)
+        out.append(value)
+    return out
+
+
+def levels(text: str) -> list[int]:
+    """``"1,3"`` -> ``[1, 3]``; every item an int from 0 to 3 (a compiler performance level)."""
+    try:
+        values = [int(item) for item in _items(text)]
+    except ValueError:
+        values = [-1]
+    if not all(0 <= value <= 3 for value in values):
+        msg = f"must be ints from 0 to 3, comma-separated (got {text!r})"
+        raise argparse.ArgumentTypeError(msg)
+    return values
+
+
+def shape(text: str) -> tuple[int, ...]:
+    """``"1,3,224,224"`` -> ``(1, 3, 224, 224)``; every dimension a positive int."""
+    values = [_positive_int(item) for item in _items(text)]
+    if any(value is None for value in values):
+        msg = f"must be a shape of positive ints, comma-separated, e.g. 1,3,224,224 (got {text!r})"
+        raise argparse.ArgumentTypeError(msg)
+    return tuple(value for value in values if value is not None)
+
+
+def _finite(text: str) -> float | None:
+    try:
+        value = float(text)
+    except ValueError:
+        return None
+    return value if math.isfinite(value) else None
+
+
+def positive_float(text: str) -> float:
+    """A finite number > 0."""
+    value = _finite(text)
+    if value is None or value <= 0:
+        msg = f"must be a finite number > 0 (got {text!r})"
+        raise argparse.ArgumentTypeError(msg)
+    return value
+
+
+def non_negative_float(text: str) -> float:
+    """A finite number >= 0."""
+    value = _finite(text)
+    if value is None or value < 0:
+        msg = f"must be a finite number >= 0 (got {text!r})"
+        raise argparse.ArgumentTypeError(msg)
+    return value
+
+
+def probability(text: str) -> float:
+    """A number strictly between 0 and 1 (a confidence level)."""
+    value = _finite(text)
+    if value is None or not 0 < value < 1:
+        msg = f"must be a number between 0 and 1, exclusive, e.g. 0.95 (got {text!r})"
+        raise argparse.ArgumentTypeError(msg)
+    return value
+
+
+def names(text: str) -> list[str]:
+    """``"a,b"`` -> ``["a", "b"]``; no empty name."""
+    values = _items(text)
+    if not all(values):
+        msg = f"must be names, comma-separated, e.g. throughput_avg,latency_ms_p50 (got {text!r})"
+        raise argparse.ArgumentTypeError(msg)
+    return values

@@ -1,0 +1,153 @@
+"""Rows out on stdout for the command line: the table, CSV, JSON or a GitHub Markdown table.
+
+CSV and JSON go through ``raybench.write_csv``/``write_json`` into a temporary file that is then
+copied to stdout, so what a command prints is byte for byte what those functions write.
+"""
+
+from __future__ import annotations
+
+import difflib
+import math
+import os
+import sys
+import tempfile
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+FORMATS: tuple[str, ...] = ("table", "csv", "json", "markdown")
+MISSING = "N/A"
+
+
+def _config_error(msg: str) -> Exception:
+    import raybench
+
+    return raybench.ConfigError(msg)
+
+
+def _missing(value: object) -> bool:
+    return value is None or (isinstance(value, float) and math.isnan(value))
+
+
+def _hint(name: str, known: Sequence[str]) -> str:
+    close = difflib.get_close_matches(name, list(known), n=1)
+    return f"; did you mean {close[0]!r}?" if close else ""
+
+
+def check_columns(option: str, wanted: Sequence[str], rows: Sequence[Mapping[str, Any]]) -> None:
+    """Raise ConfigError naming ``option`` when a wanted column is a key of no row."""
+    known = sorted({key for row in rows for key in row})
+    for name in wanted:
+        if rows and name not in known:
+            raise _config_error(f"{option} must name columns of the rows (got {name!r}{_hint(name, known)})")
+
+
+def sort_rows(rows: Sequence[Mapping[str, Any]], sort_by: str | None, reverse: bool) -> list[Mapping[str, Any]]:
+    """Rows sorted on ``sort_by`` (ascending unless ``reverse``); rows missing it come last.
+
+    Raises:
+        ConfigError: ``sort_by`` is a key of no row, or its values do not compare.
+    """
+    rows = list(rows)
+    if sort_by is None:
+        return rows
+    check_columns("--sort-by", [sort_by], rows)
+    present = [row for row in rows if not _missing(row.get(sort_by))]
+    missing = [row for row in rows if _missing(row.get(sort_by))]
+    try:
+        present.sort(key=lambda row: row[sort_by], reverse=reverse)
+    except TypeError as err:
+        raise _config_error(f"--sort-by must name a column whose values compare (got {sort_by!r}: {err})") from None
+    return present + missing
+
+
+def _cell(value: object) -> str:
+    """A Markdown cell: the table's number format (3 decimals at most), N/A when missing."""
+    if hasattr(value, "item"):  # numpy scalar
+        value = value.item()  # type: ignore[union-attr]
+    if _missing(value):
+        return MISSING
+    if isinstance(value, float) and math.isfinite(value):
+        value = round(value, 3)
+    return str(value).replace("|", "\\|").replace("\n", " ")
+
+
+def markdown(rows: Sequence[Mapping[str, Any]], cols: Sequence[str]) -> str:
+    """A GitHub-flavoured Markdown table; columns holding only numbers are right-aligned."""
+    def numeric(col: str) -> bool:
+        values = [row.get(col) for row in rows if not _missing(row.get(col))]
+        return bool(values) and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values)
+
+    lines = ["| " + " | ".join(cols) + " |",
+             "|" + "|".join("---:" if numeric(col) else "---" for col in cols) + "|"]
+    lines += ["| " + " | ".join(_cell(row.get(col)) for col in cols) + " |" for row in rows]
+    return "\n".join(lines) + "\n"
+
+
+def _through_file(write: Any, rows: Sequence[Mapping[str, Any]], suffix: str, **kwargs: Any) -> str:
+    with tempfile.TemporaryDirectory(prefix="raybench-cli-") as tmp:
+        path = write(list(rows), os.path.join(tmp, "rows" + suffix), **kwargs)
+        with open(path, encoding="utf-8", newline="") as f:
+            return f.read()
+
+
+def emit(rows: Sequence[Mapping[str, Any]], cols: Sequence[str] | None, fmt: str) -> None:
+    """Print ``rows`` to stdout in ``fmt`` (one of :data:`FORMATS`).
+
+    Args:
+        rows: Dicts, already sorted.
+        cols: The columns, in order. None: the table's and Markdown's default is
+            ``raybench.PRINT_COLS``, CSV's ``raybench.CSV_COLS``, and JSON writes every key.
+        fmt: "table", "csv", "json" or "markdown".
+    """
+    import raybench
+
+    if fmt == "table":
+        raybench.print_reports(rows, cols=list(cols or raybench.PRINT_COLS), sort_by=None)
+    elif fmt == "markdown":
+        sys.stdout.write(markdown(rows, list(cols or raybench.PRINT_COLS)))
+    elif fmt == "csv":
+        sys.stdout.write(_through_file(raybench.write_csv, rows, ".csv", cols=list(cols or raybench.CSV_COLS)))
+    else:
+        picked = rows if cols is None else [{col: row.get(col) for col in cols} for row in rows]
+        sys.stdout.write(_through_file(raybench.write_json, picked, ".json"))
+
+
+def read_results(path: str, label: str) -> Any:
+    """Read a Parquet results file (``raybench.write_results``); ``label`` names the argument.
+
+    Raises:
+        ConfigError: the file is missing or is not a raybench results file.
+    """
+    import raybench
+
+    if not os.path.isfile(path):
+        raise _config_error(f"{label} must name an existing results file (got {path!r})")
+    try:
+        return raybench.read_results(path)
+    except raybench.ConfigError:
+        raise
+    except (ValueError, OSError, KeyError, TypeError) as err:  # pyarrow's ArrowInvalid is a ValueError
+        msg = f"{label} must be a Parquet results file written by raybench (got {path!r}: {err})"
+        raise _config_error(msg) from None
+
+
+def read_reports(path: str, label: str) -> list[dict[str, Any]]:
+    """Reports from a Parquet results file, or from a reports JSON file (``raybench.write_json``).
+
+    Raises:
+        ConfigError: the file is missing or neither kind of file.
+    """
+    import json
+
+    import raybench
+
+    if path.lower().endswith(".json") and os.path.isfile(path):
+        try:
+            with open(path, encoding="utf-8") as f:
+                rows = json.load(f)
+        except ValueError as err:
+            raise _config_error(f"{label} must be a reports JSON file (got {path!r}: {err})") from None
+        if not (isinstance(rows, list) and all(isinstance(row, dict) for row in rows)):
+            raise _config_error(f"{label} must be a JSON list of report objects (got {path!r})")
+        return rows
+    return raybench.get_reports(read_results(path, label))

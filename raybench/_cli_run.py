@@ -1,0 +1,192 @@
+"""``raybench run``: benchmark one model from the command line and write its results."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from typing import Any
+
+from raybench import _cli_args
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+DEVICES: tuple[str, ...] = ("auto", "neuron", "gpu", "cpu")
+#: Suffixes of the files ``--out`` writes, after ``<model_name>.results``.
+OUT_SUFFIXES: dict[str, str] = {"csv": ".csv", "json": ".json", "parquet": ".parquet"}
+
+_DESCRIPTION = """\
+Benchmark MODEL with raybench's sweep, print the report table, and with --out write
+<model_name>.results.csv, .json (the reports) and .parquet (raw timers, for report/compare/plot).
+
+MODEL is one of:
+  model.pt              a TorchScript file (.pt, .pth, .ts, .torchscript)      -> raybench.torch
+  saved_model_dir/      a TF SavedModel directory, or a .keras/.h5 file          -> raybench.tensorflow
+  index.json            a model index (raybench/NeuronPerf compile); torch or TF told from its files
+  package.module:Class  a class importable from the working directory; an nn.Module subclass
+                        -> raybench.torch, any other class (built with no arguments and called
+                        as model(*inputs)) -> raybench.cpu. A class from a local file is shipped
+                        to the Ray workers by value.
+
+Inputs: --input-shape once per model input (random values, seeded by --seed), or --input once
+per model input (.npy files, used as they are). Torch models get torch tensors, others numpy.
+"""
+
+_EPILOG = """\
+exit status:
+  0    every config finished
+  1    some config did not finish (status error or timeout; the causes are printed on stderr)
+  2    bad usage or arguments, a missing dependency, or a config the cluster cannot place
+  130  interrupted (Ctrl-C): the configs that finished are printed and written to --out
+
+example:
+  raybench run model.pt --input-shape 8,256 --n-models 1,max --workers 1,2 --duration 10 --out results
+"""
+
+
+def add_parser(commands: Any) -> None:
+    """Add the ``run`` sub-command to ``commands`` (argparse's sub-parsers)."""
+    run = commands.add_parser(
+        "run", help="benchmark a model file, a model index or a Python class", description=_DESCRIPTION,
+        epilog=_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter, allow_abbrev=False,
+    )
+    run.add_argument("model", metavar="MODEL", help="what to benchmark (see above)")
+    inputs = run.add_argument_group("inputs (give --input-shape or --input)")
+    inputs.add_argument("--input-shape", action="append", type=_cli_args.shape, metavar="SHAPE",
+                        help="shape of one model input, e.g. 1,3,224,224; repeat once per input. The first "
+                        "dimension is the batch: --batch-sizes replaces it in every input")
+    inputs.add_argument("--dtype", action="append", metavar="DTYPE",
+                        help="numpy dtype of the random inputs, once for all or once per --input-shape "
+                        "(default float32; bfloat16 for torch models). Floats are standard normal, ints "
+                        "and bools 0 or 1")
+    inputs.add_argument("--input", action="append", metavar="FILE.npy",
+                        help="a .npy file holding one model input; repeat once per input")
+    inputs.add_argument("--seed", type=int, default=0, help="seed of the random inputs (default 0)")
+    sweep = run.add_argument_group("sweep (comma-separated lists)")
+    sweep.add_argument("--batch-sizes", type=_cli_args.positive_ints, metavar="LIST",
+                       help="samples per call (default: the first dimension of the first input); with a "
+                       "model index, only its artifacts of these batch sizes run")
+    sweep.add_argument("--n-models", type=_cli_args.counts_or_max, metavar="LIST",
+                       help="model copies: ints or max (default 1,max)")
+    sweep.add_argument("--workers", type=_cli_args.positive_ints, metavar="LIST",
+                       help="concurrent callers per copy, workers_per_model (default 1,2; 1,p-1 for pipeline size p)")
+    sweep.add_argument("--pipeline-sizes", type=_cli_args.positive_ints, metavar="LIST",
+                       help="NeuronCores per copy (default 1)")
+    sweep.add_argument("--performance-levels", type=_cli_args.levels, metavar="LIST",
+                       help="compiler performance levels 0-3 to keep from a model index")
+    sweep.add_argument("--duration", type=_cli_args.positive_float, metavar="SECONDS",
+                       help="seconds of measurement per config, after load and warmup (default 60)")
+    sweep.add_argument("--warmup", type=_warmup, metavar="N|TIME",
+                       help="before measuring, each worker warms up for N inferences, or for a time such "
+                       "as 2s or 500ms (default 1)")
+    load = run.add_argument_group("load and stopping")
+    load.add_argument("--arrival", choices=("closed", "constant", "poisson"),
+                      help="closed loop (default: call again when a call returns) or open-loop sends at --rate")
+    load.add_argument("--rate", type=_cli_args.positive_float, metavar="PER_S",
+                      help="open-loop sends per second, per copy (or per config with --rate-per config)")
+    load.add_argument("--rate-per", choices=("copy", "config"), help="what --rate is for (default copy)")
+    load.add_argument("--min-infs", type=int, metavar="N",
+                      help="keep measuring past --duration until N successful inferences")
+    load.add_argument("--stability", type=_cli_args.positive_float, metavar="FRACTION",
+                      help="end a config once its last three windows agree within FRACTION (0.1 = 10 %%) "
+                      "on throughput and p50")
+    load.add_argument("--max-duration", type=_cli_args.positive_float, metavar="SECONDS",
+                      help="bound for --min-infs / --stability (default 10 x --duration)")
+    load.add_argument("--stability-window", type=_cli_args.positive_float, metavar="SECONDS",
+                      help="seconds per stability window (default 1)")
+    where = run.add_argument_group("where")
+    where.add_argument("--device", choices=DEVICES,
+                       help="device of each copy (default auto: neuron if the cluster has neuron_cores, "
+                       "else gpu if it has GPUs, else cpu; a plain class defaults to cpu)")
+    where.add_argument("--address", help="Ray cluster to use (default: RAY_ADDRESS, else an embedded local Ray)")
+    out = run.add_argument_group("output")
+    out.add_argument("--model-name", help="name in the reports and the file names (default: the class name, "
+                     "the index's model_name, or the file name up to its first dot)")
+    out.add_argument("--cost-per-hour", type=_cli_args.non_negative_float, metavar="USD",
+                     help="instance price per hour, for cost_per_1m_inf")
+    out.add_argument("--verbosity", type=int, default=1, choices=(0, 1, 2),
+                     help="stderr logging: 0 warnings, 1 progress (default), 2 debug and Ray's logs")
+    out.add_argument("--out", metavar="DIR", help="write <model_name>.results.csv/.json/.parquet into DIR")
+    out.add_argument("--overwrite", action="store_true", help="replace existing files in --out")
+    out.add_argument("--sort-by", default="throughput_peak", metavar="COL",
+                     help="sort the table on this report column (default throughput_peak; none: config order)")
+    out.add_argument("--reverse", action="store_true", help="sort descending")
+    run.set_defaults(func=run_command)
+
+
+def _warmup(text: str) -> int | str:
+    """An int counts inferences; anything else (``2s``, ``500ms``) goes to the API as given."""
+    try:
+        return int(text)
+    except ValueError:
+        return text
+
+
+def _options(args: argparse.Namespace) -> dict[str, Any]:
+    """The benchmark keywords the user gave; the others keep the API's defaults."""
+    given = {
+        "n_models": args.n_models, "workers_per_model": args.workers, "pipeline_sizes": args.pipeline_sizes,
+        "performance_levels": args.performance_levels, "duration": args.duration, "warmup": args.warmup,
+        "device_type": args.device, "address": args.address, "cost_per_hour": args.cost_per_hour,
+        "arrival": args.arrival, "rate": args.rate, "rate_per": args.rate_per, "min_infs": args.min_infs,
+        "stability": args.stability, "max_duration": args.max_duration, "stability_window": args.stability_window,
+    }
+    return {key: value for key, value in given.items() if value is not None}
+
+
+def out_paths(out_dir: str, model_name: str, overwrite: bool) -> dict[str, str]:
+    """The files ``--out`` writes; refused up front when one exists, so a run is never wasted.
+
+    Raises:
+        ConfigError: ``model_name`` holds a path separator, or a file exists without ``overwrite``.
+    """
+    import raybench
+
+    if os.sep in model_name or (os.altsep and os.altsep in model_name):
+        raise raybench.ConfigError(f"--model-name must not contain a path separator (got {model_name!r})")
+    paths = {kind: os.path.join(out_dir, f"{model_name}.results{suffix}") for kind, suffix in OUT_SUFFIXES.items()}
+    existing = [path for path in paths.values() if os.path.lexists(path)]
+    if existing and not overwrite:
+        raise raybench.ConfigError(f"--out would replace {existing[0]!r}; pass --overwrite to replace it")
+    return paths
+
+
+def _describe(report: dict[str, Any]) -> str:
+    keys = ("n_models", "workers_per_model", "batch_size", "pipeline_size")
+    return " ".join(f"{key}={report.get(key)}" for key in keys)
+
+
+def run_command(args: argparse.Namespace) -> int:
+    """Run the sweep; print the table; write --out; return the exit status."""
+    import raybench
+    from raybench._cli_format import emit, sort_rows
+    from raybench._cli_model import build_inputs, resolve_model
+
+    target = resolve_model(args.model)
+    model_name = args.model_name or target.name
+    paths = out_paths(args.out, model_name, args.overwrite) if args.out else {}
+    inputs, batch_sizes = build_inputs(target.entry, args.input_shape, args.dtype, args.input,
+                                       args.batch_sizes, args.seed)
+    benchmark = getattr(raybench, target.entry).benchmark
+    # return_timers: the Parquet file (raw timers) is what report/compare/plot read.
+    results = benchmark(target.model, inputs, batch_sizes=batch_sizes, model_name=model_name,
+                        verbosity=args.verbosity, return_timers=True, **_options(args))
+    reports = raybench.get_reports(results)
+    sort_by = None if args.sort_by.lower() == "none" else args.sort_by
+    emit(sort_rows(reports, sort_by, args.reverse), None, "table")
+    if paths and reports:
+        written = {
+            "csv": raybench.write_csv(reports, paths["csv"], overwrite=args.overwrite),
+            "json": raybench.write_json(reports, paths["json"], overwrite=args.overwrite),
+            "parquet": raybench.write_results(results, paths["parquet"], overwrite=args.overwrite),
+        }
+        for kind, path in written.items():
+            print(f"{kind}: {path}")
+    for report in reports:
+        if report.get("status") != "finished":
+            print(f"raybench run: config {_describe(report)} {report.get('status')}: {report.get('error')}",
+                  file=sys.stderr)
+    if results.metadata.get("interrupted"):
+        where = f"written to {args.out}" if paths and reports else "nothing written"
+        print(f"raybench run: interrupted; {len(reports)} configs finished ({where})", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    return EXIT_FAILED if any(r.get("status") != "finished" for r in reports) else EXIT_OK
