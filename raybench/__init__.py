@@ -26,6 +26,7 @@ from raybench._schema import TIMER_SCHEMA
 from raybench._timer import Timer, timestamp_convert
 from raybench.testing import DummyModel
 
+# isort: split
 # Last: both import names defined above. matplotlib is imported only when a plot is drawn.
 from raybench import compare, plot  # noqa: E402
 

@@ -163,6 +163,21 @@ class Results(list):  # type: ignore[type-arg]
         self.metadata = dict(metadata or {})
         super().__init__(_pairs(self.configs, self.outcomes, timers))
 
+    @staticmethod
+    def check(value: object, name: str = "results") -> Results:
+        """Return ``value`` if it is a :class:`Results`, for functions that take one.
+
+        Raises:
+            ConfigError: it is not (the message names ``name`` and what it was).
+        """
+        if not isinstance(value, Results):
+            msg = (
+                f"{name} must be a raybench Results (from return_timers=True or read_results) "
+                f"(got {type(value).__name__})"
+            )
+            raise ConfigError(msg)
+        return value
+
     @property
     def reports(self) -> pa.Table:
         """One row per config, columns in ``REPORT_FIELDS`` order (see :func:`reports_table`).
@@ -206,7 +221,7 @@ def get_reports(results: Results, cost_per_hour: float | None = None) -> list[di
     Returns:
         Report dicts (NeuronPerf's field names), equal to what the run itself reported.
     """
-    _require_results(results)
+    Results.check(results)
     if cost_per_hour is None:
         cost_per_hour = results.metadata.get("cost_per_hour")
     return compute_reports(results.configs, results.outcomes, results.timers, cost_per_hour=cost_per_hour)
@@ -286,7 +301,7 @@ def get_node_reports(results: Results) -> list[dict[str, Any]]:
         ConfigError: ``results`` is not a :class:`Results`.
         ValueError: A config has no outcome.
     """
-    _require_results(results)
+    Results.check(results)
     by_id = {outcome.config_id: outcome for outcome in results.outcomes}
     rows: list[dict[str, Any]] = []
     for config in results.configs:
@@ -297,16 +312,6 @@ def get_node_reports(results: Results) -> list[dict[str, Any]]:
         timers = results.timers.filter(pc.equal(results.timers["config_id"], config.config_id))
         rows.extend(compute_node_reports(config, outcome, timers))
     return rows
-
-
-def _require_results(results: object) -> None:
-    """Raise ConfigError unless ``results`` is a :class:`Results`."""
-    if not isinstance(results, Results):
-        msg = (
-            "results must be a raybench Results (from return_timers=True or read_results) "
-            f"(got {type(results).__name__})"
-        )
-        raise ConfigError(msg)
 
 
 def write_results(results: Results, filename: str | os.PathLike[str], *, overwrite: bool = False) -> str:

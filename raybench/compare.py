@@ -131,10 +131,8 @@ def compare_results(base: Results, new: Results, *, confidence: float = 0.95, se
     Raises:
         ConfigError: ``base``/``new`` is not a Results, or ``confidence`` is not in (0, 1).
     """
-    for name, value in (("base", base), ("new", new)):
-        if not isinstance(value, Results):
-            msg = f"{name} must be a raybench Results (from return_timers=True or read_results) (got {type(value).__name__})"
-            raise ConfigError(msg)
+    Results.check(base, "base")
+    Results.check(new, "new")
     if isinstance(confidence, bool) or not isinstance(confidence, (int, float)) or not 0 < confidence < 1:
         msg = f"confidence must be a number between 0 and 1, exclusive (got {confidence!r})"
         raise ConfigError(msg)

@@ -59,7 +59,7 @@ def latency_cdf(results: Results, ax: Axes | None = None) -> Figure:
         ConfigError: ``results`` is not a :class:`raybench.Results`.
         MissingDependencyError: matplotlib is not installed.
     """
-    results, ax = _check(results), _axes(ax)
+    results, ax = Results.check(results), _axes(ax)
     p50_p99 = {r["config_id"]: (r["latency_ms_p50"], r["latency_ms_p99"]) for r in get_reports(results)}
     rng = np.random.default_rng(0)  # seeded: the same results always draw the same figure
     skipped: list[str] = []
@@ -100,7 +100,7 @@ def latency_over_time(results: Results, ax: Axes | None = None) -> Figure:
         ConfigError: ``results`` is not a :class:`raybench.Results`.
         MissingDependencyError: matplotlib is not installed.
     """
-    results, ax = _check(results), _axes(ax)
+    results, ax = Results.check(results), _axes(ax)
     skipped: list[str] = []
     for config, origin_ns, start_ns, latency_ns in _ok_rows(results, skipped):
         seconds, p50, p99, peak = _binned(start_ns - origin_ns, latency_ns)
@@ -134,7 +134,7 @@ def scaling(results: Results, ax: Axes | None = None) -> Figure:
         ConfigError: ``results`` is not a :class:`raybench.Results`.
         MissingDependencyError: matplotlib is not installed.
     """
-    results, ax = _check(results), _axes(ax)
+    results, ax = Results.check(results), _axes(ax)
     groups: dict[tuple[str, int, int, int], list[tuple[int, float]]] = {}
     skipped = []
     for config, report in _reported(results):
@@ -183,7 +183,7 @@ def latency_vs_throughput(results: Results, ax: Axes | None = None) -> Figure:
         ConfigError: ``results`` is not a :class:`raybench.Results`.
         MissingDependencyError: matplotlib is not installed.
     """
-    results, ax = _check(results), _axes(ax)
+    results, ax = Results.check(results), _axes(ax)
     points: list[tuple[float, float, float, str]] = []
     skipped = []
     for config, report in _reported(results):
@@ -232,7 +232,7 @@ def save_plots(results: Results, out_dir: str | os.PathLike[str], *, overwrite: 
         MissingDependencyError: matplotlib is not installed.
         OSError: ``out_dir`` cannot be created or written.
     """
-    results = _check(results)
+    results = Results.check(results)
     if isinstance(dpi, bool) or not isinstance(dpi, (int, float)) or not (math.isfinite(dpi) and dpi > 0):
         raise ConfigError(f"dpi must be a positive number of dots per inch (got {dpi!r})")
     paths = [os.path.join(os.fspath(out_dir), name) for name, _ in _PLOTS]
@@ -259,16 +259,6 @@ def save_plots(results: Results, out_dir: str | os.PathLike[str], *, overwrite: 
 def _exists_error(paths: list[str]) -> ConfigError:
     listed = ", ".join(repr(path) for path in paths)
     return ConfigError(f"out_dir already holds {listed} (pass overwrite=True to replace)")
-
-
-def _check(results: object) -> Results:
-    if not isinstance(results, Results):
-        msg = (
-            "results must be a raybench Results (from return_timers=True or read_results) "
-            f"(got {type(results).__name__})"
-        )
-        raise ConfigError(msg)
-    return results
 
 
 def _figure_class() -> type[Figure]:
