@@ -24,7 +24,6 @@ import subprocess
 import sys
 import time
 from collections.abc import Sequence
-from datetime import datetime, timezone
 from typing import Any
 
 import pyarrow as pa
@@ -33,7 +32,7 @@ import pyarrow.compute as pc
 from raybench._config import RunConfig
 from raybench._exceptions import ConfigError
 from raybench._output import atomic_write_path
-from raybench._reports import REPORT_FIELDS, compute_node_reports, compute_reports
+from raybench._reports import REPORT_FIELDS, _iso_utc, compute_node_reports, compute_reports
 from raybench._schema import ConfigOutcome, CopyOutcome, stages_of, timer_schema
 
 _META_KEY = b"raybench"
@@ -125,13 +124,6 @@ def _git(cwd: str, *args: str) -> str | None:
     except (OSError, subprocess.SubprocessError, ValueError):
         return None
     return done.stdout.strip() if done.returncode == 0 else None
-
-
-def _iso_utc(ns: int) -> str:
-    """Wall-clock ns as ISO-8601 UTC, to the millisecond (the reports' ``start_dts`` format)."""
-    seconds, rest_ns = divmod(ns, 1_000_000_000)
-    stamp = datetime.fromtimestamp(seconds, tz=timezone.utc).replace(microsecond=rest_ns // 1_000_000 * 1000)
-    return stamp.isoformat(timespec="milliseconds")
 
 
 class Results(list):  # type: ignore[type-arg]
