@@ -15,8 +15,6 @@ import pytest
 import raybench
 from raybench.testing import SimulatedDevice
 
-torch = pytest.importorskip("torch")
-
 SERVICE_MS = SimulatedDevice.service_time_s * 1000
 QUIET = {"verbosity": 0, "multiprocess": False}
 
@@ -40,18 +38,20 @@ class Recorder:
         return x
 
 
-class ImageModel(torch.nn.Module):
-    def forward(self, image):
-        return image.sum()
+def image_model_and_dataset(n: int):
+    """A torch model summing its input, and a TensorDataset of (image, label) items."""
+    torch = pytest.importorskip("torch")
 
+    class ImageModel(torch.nn.Module):
+        def forward(self, image):
+            return image.sum()
 
-def image_label_dataset(n: int):
     images = torch.arange(n, dtype=torch.float32).reshape(n, 1).repeat(1, 4)
-    return torch.utils.data.TensorDataset(images, torch.zeros(n))
+    return ImageModel, torch.utils.data.TensorDataset(images, torch.zeros(n))
 
 
 def test_dataset_runs_once_per_copy_and_says_it_ran_out():
-    dataset = image_label_dataset(25)
+    ImageModel, dataset = image_model_and_dataset(25)
     results = raybench.torch.benchmark(
         ImageModel, dataset, batch_sizes=1, preprocess_fn=lambda item: item[0], n_models=2,
         workers_per_model=3, duration=30, return_timers=True, **QUIET,
@@ -94,7 +94,8 @@ def test_dataset_loader_fn_builds_the_items_in_each_copy():
 
 
 def test_a_torch_dataset_ships_to_ray_copies(ray_session):
-    report = only(raybench.torch.benchmark(ImageModel, image_label_dataset(40), preprocess_fn=lambda item: item[0],
+    ImageModel, dataset = image_model_and_dataset(40)
+    report = only(raybench.torch.benchmark(ImageModel, dataset, preprocess_fn=lambda item: item[0],
                                            n_models=2, workers_per_model=2, duration=30, device_type="cpu", verbosity=0))
     assert report["total_infs"] == 80
     assert report["dataset_exhausted"] is True
