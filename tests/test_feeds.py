@@ -127,3 +127,14 @@ def test_queue_depth_counts_the_sends_due_and_not_taken():
     assert schedule.take(5 * MS + 1) == 1 * MS  # due 1..5 ms at 5 ms: 5 waiting, this one included
     assert schedule.queue_depth_max == 5
     assert schedule.counts(8 * MS) == (8, 2)  # 0..7 ms due, 2 taken
+
+
+def test_a_torch_iterable_dataset_is_read_by_iteration():
+    torch_data = pytest.importorskip("torch.utils.data")
+
+    class Stream(torch_data.IterableDataset):
+        def __iter__(self):
+            return iter(range(100))
+
+    feed = DatasetFeed(DatasetInput(Stream()), workers=2)
+    assert sorted(x for part in drain(feed, 2) for x in part) == list(range(100))

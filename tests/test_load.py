@@ -241,3 +241,14 @@ def test_bad_stop_arguments_are_named():
         with pytest.raises(raybench.ConfigError) as info:
             raybench.cpu.benchmark(SimulatedDevice, np.zeros(2), **QUIET, **kwargs)
         assert str(info.value) == message
+
+
+def test_stability_and_open_loop_through_ray_copies(ray_session):
+    # The stop decision travels back to each Ray copy as the answer to its next batch.
+    report = only(raybench.cpu.benchmark(SimulatedDevice, np.zeros(2), n_models=2, workers_per_model=1, duration=0.5,
+                                         stability=0.1, stability_window=0.25, max_duration=10, arrival="constant",
+                                         rate=40, device_type="cpu", verbosity=0))
+    assert report["converged"] is True
+    assert report["total_s"] < 5
+    assert report["target_rate"] == pytest.approx(80.0)
+    assert report["rate_met"] is True
