@@ -208,7 +208,10 @@ class Collector:
         note = outcome.error
         if note is None and outcome.status == "finished":
             wanted = "stability" if config.stability is not None else f"min_infs ({config.min_infs})"
-            note = f"max_duration ({config.max_duration_s:g} s) ended the config before {wanted} was reached"
+            if any(copy.dataset_exhausted for copy in outcome.copies):
+                note = f"the dataset ran out before {wanted} was reached"
+            else:
+                note = f"max_duration ({config.max_duration_s:g} s) ended the config before {wanted} was reached"
         return dataclasses.replace(outcome, converged=converged, error=note)
 
     def timers(self, run_id: str) -> pa.Table:

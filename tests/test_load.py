@@ -252,3 +252,10 @@ def test_stability_and_open_loop_through_ray_copies(ray_session):
     assert report["total_s"] < 5
     assert report["target_rate"] == pytest.approx(80.0)
     assert report["rate_met"] is True
+
+
+def test_a_dataset_that_runs_out_before_min_infs_says_so():
+    report = only(raybench.cpu.benchmark(SimulatedDevice, [np.zeros(2)] * 20, loop_dataset=False, n_models=1,
+                                         workers_per_model=1, duration=0.1, min_infs=1000, **QUIET))
+    assert report["total_infs"] == 20 and report["dataset_exhausted"] is True
+    assert report["error"] == "the dataset ran out before min_infs (1000) was reached"
