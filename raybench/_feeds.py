@@ -16,6 +16,9 @@ from typing import Any
 
 import numpy as np
 
+from raybench._config import positive_ints
+from raybench._exceptions import ConfigError
+
 #: Arrival processes: "closed" (a worker calls again as soon as its call returns), or open-loop
 #: sends at fixed intervals ("constant") or with exponential gaps ("poisson").
 ARRIVALS = ("closed", "constant", "poisson")
@@ -60,6 +63,46 @@ def looks_like_dataset(inputs: Any) -> bool:
     if isinstance(inputs, (list, tuple, dict, str, bytes)) or hasattr(inputs, "shape"):
         return False
     return hasattr(inputs, "__iter__") or is_map_style(inputs)
+
+
+def dataset_input(inputs: Any, loop_dataset: Any, loader_fn: Any) -> DatasetInput | None:
+    """The dataset ``inputs`` stands for, or None for NeuronPerf's fixed input sets.
+
+    Raises:
+        ConfigError: ``loop_dataset`` is not a bool, or the data cannot be shipped to copies.
+    """
+    if loop_dataset is not None and not isinstance(loop_dataset, bool):
+        raise ConfigError(f"loop_dataset must be True, False or None (got {loop_dataset!r})")
+    if loop_dataset is None and loader_fn is None and not looks_like_dataset(inputs):
+        return None
+    if loader_fn is None:
+        if iter_is_self(inputs):
+            msg = (f"inputs must be a dataset every copy can read from the start: a sequence, a torch Dataset "
+                   f"or an iterable, not a one-shot iterator or generator (got {type(inputs).__name__}); "
+                   "or give dataset_loader_fn")
+            raise ConfigError(msg)
+        if is_map_style(inputs) and len(inputs) == 0:
+            raise ConfigError("inputs must not be an empty dataset (got 0 items)")
+    return DatasetInput(inputs, bool(loop_dataset), loader_fn)
+
+
+def iter_is_self(value: Any) -> bool:
+    """True for iterators and generators: consumed once, and not shippable to copies."""
+    try:
+        return iter(value) is value
+    except TypeError:
+        return False
+
+
+def dataset_batch_size(batch_sizes: Any) -> tuple[int, ...]:
+    """A dataset's one batch size (one item is one call of that many samples)."""
+    if batch_sizes is None:
+        return (1,)
+    sizes = positive_ints("batch_sizes", batch_sizes)
+    if len(sizes) != 1:
+        msg = f"batch_sizes must be one size with a dataset: how many samples one item holds (got {batch_sizes!r})"
+        raise ConfigError(msg)
+    return sizes  # type: ignore[return-value]
 
 
 class DatasetFeed:

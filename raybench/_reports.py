@@ -102,8 +102,8 @@ def compute_report(
         "performance_level": config.performance_level,
         "multiprocess": config.multiprocess,
         "multiinterpreter": config.multiinterpreter,
-        "start_dts": _iso_utc(outcome.start_ns),
-        "stop_dts": _iso_utc(outcome.stop_ns),
+        "start_dts": iso_utc(outcome.start_ns),
+        "stop_dts": iso_utc(outcome.stop_ns),
         "duration": config.duration_s,
         "status": outcome.status,
         "error": _first_error(outcome),
@@ -398,13 +398,6 @@ def _mean_ms(values_ns: Iterable[int | None]) -> float | None:
     return sum(known) / len(known) / _NS_PER_MS if known else None
 
 
-def _int64_view(column: pa.ChunkedArray) -> np.ndarray:
-    """The column as one numpy int64 array: a zero-copy view for one chunk, one copy otherwise."""
-    if column.num_chunks == 1:
-        return column.chunk(0).to_numpy(zero_copy_only=False)
-    return column.to_numpy()
-
-
 def _first_error(outcome: ConfigOutcome) -> str | None:
     """The config's own error, else the first error a copy reported."""
     if outcome.error is not None:
@@ -428,7 +421,7 @@ def _timer_nodes(timers: pa.Table) -> set[str]:
     return nodes
 
 
-def _iso_utc(ns: int | None) -> str | None:
+def iso_utc(ns: int | None) -> str | None:
     """Wall-clock ns as an ISO-8601 UTC string, truncated to milliseconds."""
     if ns is None:
         return None

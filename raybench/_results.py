@@ -32,7 +32,7 @@ import pyarrow.compute as pc
 from raybench._config import RunConfig
 from raybench._exceptions import ConfigError
 from raybench._output import atomic_write_path
-from raybench._reports import REPORT_FIELDS, _iso_utc, compute_node_reports, compute_reports
+from raybench._reports import REPORT_FIELDS, compute_node_reports, compute_reports, iso_utc
 from raybench._schema import ConfigOutcome, CopyOutcome, stages_of, timer_schema
 
 _META_KEY = b"raybench"
@@ -87,7 +87,7 @@ def run_metadata(*, started_ns: int | None = None, **extra: Any) -> dict[str, An
         "host": socket.gethostname(),
         "platform": platform.platform(),
         "started_ns": started_ns,
-        "started_at": _iso_utc(started_ns),
+        "started_at": iso_utc(started_ns),
         "created_ns": created_ns,
         "git": git_state(),
         **extra,
