@@ -138,8 +138,8 @@ class Results(list):  # type: ignore[type-arg]
     As a list it holds NeuronPerf-style ``(config_dict, results_dict)`` pairs; each
     ``results_dict`` has ``status``, ``error``, ``n_infs``, ``total_s``, ``timers`` (that config's
     rows), ``cpu_percents``, ``mem_percents``, ``copies`` (per copy: node, visible NeuronCores,
-    inference and error counts) and ``nodes`` (that config's per-node rows, see
-    :func:`get_node_reports`).
+    inference and error counts, and its warmup — inferences, their summed ms, wall seconds) and
+    ``nodes`` (that config's per-node rows, see :func:`get_node_reports`).
     """
 
     def __init__(
@@ -196,11 +196,17 @@ def _pairs(configs: list[RunConfig], outcomes: list[ConfigOutcome], timers: pa.T
             "cpu_percents": [p for c in outcome.copies for p in c.cpu_percent],
             "mem_percents": [p for c in outcome.copies for p in c.mem_percent],
             "copies": [{"copy_id": c.copy_id, "node_id": c.node_id, "visible_cores": c.visible_cores,
-                        "n_infs": c.n_infs, "n_errors": c.n_errors} for c in outcome.copies],
+                        "n_infs": c.n_infs, "n_errors": c.n_errors, "warmup_infs": c.warmup_infs,
+                        "warmup_ms": c.warmup_sum_ns / 1e6, "warmup_wall_s": _seconds(c.warmup_wall_ns)}
+                       for c in outcome.copies],
             "nodes": compute_node_reports(config, outcome, rows),
         }
         pairs.append((dataclasses.asdict(config), result))
     return pairs
+
+
+def _seconds(ns: int | None) -> float | None:
+    return None if ns is None else ns / 1e9
 
 
 def get_reports(results: Results, cost_per_hour: float | None = None) -> list[dict[str, Any]]:

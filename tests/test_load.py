@@ -259,3 +259,11 @@ def test_a_dataset_that_runs_out_before_min_infs_says_so():
                                          workers_per_model=1, duration=0.1, min_infs=1000, **QUIET))
     assert report["total_infs"] == 20 and report["dataset_exhausted"] is True
     assert report["error"] == "the dataset ran out before min_infs (1000) was reached"
+
+
+def test_each_copys_warmup_is_in_the_results_pairs():
+    results = raybench.cpu.benchmark(SimulatedDevice, np.zeros(2), n_models=2, workers_per_model=1, duration=0.3,
+                                     warmup=2, return_timers=True, **QUIET)
+    (_, result), = results
+    assert [c["warmup_infs"] for c in result["copies"]] == [2, 2]
+    assert all(c["warmup_ms"] >= 2 * SERVICE_MS and c["warmup_wall_s"] >= 0.02 for c in result["copies"])
