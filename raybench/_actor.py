@@ -26,6 +26,7 @@ import numpy as np
 from raybench._backends import ModelSpec, get_backend, is_async_model
 from raybench._config import RunConfig
 from raybench._devices import bind_neuron_cores
+from raybench._exceptions import ModelLoadError
 from raybench._feeds import DatasetExhausted, DatasetFeed, DatasetInput, SendSchedule
 from raybench._hotloop import (
     Feed,
@@ -92,6 +93,16 @@ BUDGET_MESSAGE = (
 async def _answer(reply: Any) -> Any:
     """The collector's answer to ``add``: awaited from a Ray actor, as is in-process."""
     return await reply if hasattr(reply, "__await__") else reply
+
+
+def _user_setup(name: str, fn: Callable[..., Any], *args: Any) -> None:
+    """Run a user's setup function; its exception fails the copy's load with a clear message
+    (in-process as through Ray), rather than ending the whole sweep."""
+    try:
+        fn(*args)
+    except Exception as exc:
+        msg = f"{name} raised in copy {args[0]}: {type(exc).__name__}: {exc}"
+        raise ModelLoadError(msg) from exc
 
 
 class ModelCopy:
@@ -179,7 +190,7 @@ class ModelCopy:
         config_dict = asdict(self._first_config) if self._first_config else {}
         if self._env_setup_fn is not None:
             t0 = perf_counter_ns()
-            self._env_setup_fn(self.copy_id, config_dict)
+            _user_setup("env_setup_fn", self._env_setup_fn, self.copy_id, config_dict)
             self._env_setup_ns = perf_counter_ns() - t0
         t0 = perf_counter_ns()
         self._model = self._backend.load(self._spec)
@@ -188,7 +199,7 @@ class ModelCopy:
         self._load_ns = perf_counter_ns() - t0
         if self._setup_fn is not None:
             t0 = perf_counter_ns()
-            self._setup_fn(self.copy_id, config_dict, self._model)
+            _user_setup("setup_fn", self._setup_fn, self.copy_id, config_dict, self._model)
             self._setup_ns = perf_counter_ns() - t0
         # The first Arrow encode and the first call to the collector cost ~0.5 s in a fresh
         # process (imports, resolving the actor handle): pay that now, not while measuring.

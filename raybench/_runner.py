@@ -127,6 +127,7 @@ class SweepRunner:
         self._cost_per_hour = cost_per_hour
         self._instance_type = instance_type()
         self._run_id = uuid.uuid4().hex
+        self._pool_copies = 0  # copies the current pool will need at most (spawned at once)
         self._progress = SweepProgress(len(configs), enabled=None if progress else False)
         self._log_level = logging.DEBUG if self._progress.enabled else logging.INFO
 
@@ -152,6 +153,7 @@ class SweepRunner:
                             pool.close()
                         pool = self._new_pool(collector.handle, config)
                         pool_key = (config.model_filename, config.pipeline_size)
+                        self._pool_copies = self._most_copies_from(config)
                     outcome = self._run_config(pool, config, collector)
                     report, outcome = collector.finish(config, outcome)
                     outcomes.append(outcome)
@@ -201,7 +203,7 @@ class SweepRunner:
             config.batch_size, config.pipeline_size,
         )
         try:
-            pool.ensure(n, config, LOAD_TIMEOUT_S)
+            self._ensure_copies(pool, config)
             warm = pool.call("warmup", n, config,
                              timeout_s=WARMUP_TIMEOUT_S + config.warmup + 2 * (config.warmup_s or 0))
         except (ModelLoadError, RunError, TimeoutError) as exc:
@@ -241,6 +243,34 @@ class SweepRunner:
             status = STATUS_ERROR
             error = next((c.error for c in copies if c.error), "no inference completed")
         return ConfigOutcome(config.config_id, status, error, start_ns, stop_ns, self._instance_type, tuple(copies))
+
+    def _most_copies_from(self, config: RunConfig) -> int:
+        """The most copies any config of the pool that starts at ``config`` runs."""
+        key = (config.model_filename, config.pipeline_size)
+        most = 0
+        for later in self._configs[config.config_id:]:
+            if (later.model_filename, later.pipeline_size) != key:
+                break
+            most = max(most, later.n_models)
+        return most
+
+    def _ensure_copies(self, pool: Any, config: RunConfig) -> None:
+        """Have the copies ``config`` needs loaded, spawning all the pool will need at once:
+        Ray starts their processes in parallel, instead of one batch per growing config.
+
+        If the larger set cannot load, the config's own count is tried alone, so a failure
+        that only more copies hit is the failure of the configs that use them.
+        """
+        target = max(config.n_models, self._pool_copies)
+        if target > config.n_models and len(pool.copies) < target:
+            try:
+                pool.ensure(target, config, LOAD_TIMEOUT_S)
+                return
+            except (ModelLoadError, RunError, TimeoutError) as exc:
+                logger.debug("loading %d copies at once failed (%s); loading %d", target, exc, config.n_models)
+                pool.discard()
+                self._pool_copies = config.n_models
+        pool.ensure(config.n_models, config, LOAD_TIMEOUT_S)
 
     def _failed(self, config: RunConfig, status: str, error: str, start_ns: int | None = None,
                 stop_ns: int | None = None) -> ConfigOutcome:

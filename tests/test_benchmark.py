@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 
+import numpy as np
 import pyarrow.compute as pc
 import pytest
 
@@ -248,3 +249,19 @@ def test_a_run_over_its_timer_budget_stops_early_and_says_so(ray_session):
     assert report["total_infs"] == 50_000
     assert report["status"] == "finished"
     assert report["error"].startswith("stopped early: the run holds max_timer_rows raw timers")
+
+
+def test_a_pool_spawns_its_copies_at_once_and_a_failure_only_more_copies_hit_fails_only_their_configs():
+    loads = []
+
+    def env_setup(copy_id, config):
+        loads.append((copy_id, config["n_models"]))
+        if copy_id >= 2:
+            raise RuntimeError("no core left for copy 2")
+
+    reports = raybench.cpu.benchmark(SimulatedDevice, np.zeros(1), n_models=[1, 3], workers_per_model=1,
+                                     duration=0.2, env_setup_fn=env_setup, multiprocess=False, verbosity=0)
+    assert [(r["n_models"], r["status"]) for r in reports] == [(1, "finished"), (3, "error")]
+    assert reports[1]["error"] == "env_setup_fn raised in copy 2: RuntimeError: no core left for copy 2"
+    # The first config tried to load all three copies its pool will need, then fell back to one.
+    assert loads[:4] == [(0, 1), (1, 1), (2, 1), (0, 1)]
