@@ -4,39 +4,13 @@ whether it is significant — for ``raybench compare BASE NEW`` and a CI gate (`
 Configs pair up by (model_name, batch_size, n_models, workers_per_model, pipeline_size); values
 are the reports' (``latency_ms_p*`` in ms, ``throughput_avg``); the change is ``new / base - 1``.
 
-Why not a rank test on the raw latencies: a config holds up to tens of millions of calls, and
-they are not independent — warm-up drift, stalls, other tenants move whole stretches of time
-together. A Mann-Whitney test or an iid bootstrap counts every call as independent evidence and
-calls a 0.1 % difference between two reruns significant. The unit of evidence is a stretch of
-time, so the method is a **block bootstrap** (Künsch 1989, "The jackknife and the bootstrap for
-general stationary observations"):
-
-1. Each side's ok calls are cut into K consecutive time blocks by ``end_ns`` from the config's
-   common start: 1 s blocks, shorter for runs under 10 s (K >= 10), longer beyond 100 s
-   (K <= 100). Per block: the count of calls, and a histogram of log latency (4096 bins over
-   the range of both sides; at most 2^21 calls a side, taken at an even stride).
-2. Each side is resampled on its own, 2000 times (``np.random.default_rng(seed)``): K blocks
-   drawn with replacement. A resample's quantile is the **pooled** quantile of its blocks'
-   summed histograms (the reports pool every call too), interpolated inside the bin; it lies
-   between the smallest and largest per-block quantile, so only that window of bins enters the
-   (2000 × K) @ (K × window) product. A resample's throughput is the mean count of blocks drawn
-   from the interior ones (the first and last hold the ramp-up and the stop; the reports leave
-   them out too).
-3. Each resample's log statistic minus the full sample's, times ``sqrt(K / (K - 1))`` (the
-   bootstrap's variance shrinkage), is that side's sampling error; new's minus base's is the
-   error of the log ratio. Its percentiles around the reports' log ratio give the confidence
-   interval of the change — the percentile interval, shifted by the gap between the binned and
-   the exact estimate — and the change is **significant** when the interval excludes 0.
-   Throughput counts whole calls, so each side's report is known to ±1 of the C calls it
-   counted: a uniform ±1/C joins that side's error. It matters only for short runs of a steady
-   model, whose blocks may all count the same and would give an interval of zero width.
+Whether a change is significant comes from a **block bootstrap** over ~1 s stretches of each
+run (Künsch 1989), since calls are not independent; :mod:`raybench._bootstrap` explains why
+and how, and what coverage was measured.
 
 The interval covers the noise within a run. What differs between two runs as a whole (load on
 the machine, its clock speed, another host) is a real difference of the runs, and shows as
 significant once it exceeds that noise; ``--fail-on`` thresholds are the tolerance for it.
-
-Measured on synthetic 10 s reruns (iid and with second-scale drift), 4-8 % of 95 % intervals
-excluded 0: with 10 blocks the interval is a little narrow. Cost: O(n) numpy passes.
 """
 
 from __future__ import annotations
@@ -51,6 +25,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from raybench._bootstrap import MAX_BLOCKS, MIN_BLOCKS, RESAMPLES, Blocks, cut_blocks, latency_errors, throughput_error
 from raybench._exceptions import ConfigError
 from raybench._results import Results, get_reports
 from raybench._schema import STATUS_FINISHED, ConfigOutcome
@@ -61,12 +36,10 @@ KEY_FIELDS: tuple[str, ...] = ("model_name", "batch_size", "n_models", "workers_
 METRICS: tuple[str, ...] = ("p50", "p90", "p95", "p99", "throughput")
 _QUANTILES = {"p50": 0.50, "p90": 0.90, "p95": 0.95, "p99": 0.99}
 _REPORT_FIELD = {**{m: f"latency_ms_{m}" for m in _QUANTILES}, "throughput": "throughput_avg"}
-_RESAMPLES, _BINS, _MAX_LATENCY_SAMPLES = 2000, 4096, 1 << 21
-_BLOCK_NS, _MIN_BLOCKS, _MAX_BLOCKS = 1_000_000_000, 10, 100
 #: The ``method`` of every row.
 METHOD = (
-    f"block bootstrap (Künsch 1989): {_RESAMPLES} resamples of ~1 s time blocks "
-    f"({_MIN_BLOCKS}-{_MAX_BLOCKS} per run), percentile interval of the change"
+    f"block bootstrap (Künsch 1989): {RESAMPLES} resamples of ~1 s time blocks "
+    f"({MIN_BLOCKS}-{MAX_BLOCKS} per run), percentile interval of the change"
 )
 _FAIL_ON_FORMAT = "fail_on must be comma-separated metric:percent rules like 'p99:5%,throughput:-5%'"
 _RULE = re.compile(r"\s*([^:\s]+)\s*:\s*([+-]?(?:\d+\.?\d*|\.\d+))\s*%\s*")
@@ -98,16 +71,6 @@ class _Side:
     outcome: ConfigOutcome
     report: dict[str, Any]
     timers: pa.Table
-
-
-@dataclass(frozen=True)
-class _Blocks:
-    """One side's ok calls cut into time blocks."""
-
-    counts: np.ndarray  # calls ending in each block
-    latency_ns: np.ndarray  # latencies (an even-stride subsample)
-    block: np.ndarray  # the block of each of those
-    counted: float  # calls behind the report's throughput_avg
 
 
 def compare_results(base: Results, new: Results, *, confidence: float = 0.95, seed: int = 0) -> list[dict[str, Any]]:
@@ -171,8 +134,11 @@ def _row(base: _Side | None, new: _Side | None, rng: np.random.Generator, confid
     row.update(method=METHOD, confidence=confidence)
     if row["status"] != "compared":
         return row
-    blocks = [_blocks(side) for side in (base, new)]  # type: ignore[arg-type]
-    errors = {**_latency_errors(blocks, rng), "throughput": _throughput_error(blocks, rng)}
+    base_blocks, new_blocks = _blocks(base), _blocks(new)  # type: ignore[arg-type]
+    errors = {
+        **latency_errors(base_blocks, new_blocks, rng, _QUANTILES),
+        "throughput": throughput_error(base_blocks, new_blocks, rng),
+    }
     alpha = 1 - confidence
     for m in METRICS:
         b, n = row[f"{m}_base"], row[f"{m}_new"]
@@ -186,104 +152,21 @@ def _row(base: _Side | None, new: _Side | None, rng: np.random.Generator, confid
     return row
 
 
-def _blocks(side: _Side) -> _Blocks | None:
-    """Cut one side's ok calls into time blocks from the common start; None without ok calls."""
+def _blocks(side: _Side) -> Blocks | None:
+    """This side's config's ok calls in time blocks from the common start; None without ok calls."""
     rows = side.timers.select(["config_id", "start_ns", "end_ns", "ok"])
     bounds = pc.min_max(rows.column("config_id")).as_py() if rows.num_rows else {}
     if not bounds.get("min") == bounds.get("max") == side.config_id:  # else: no copy needed
         rows = rows.filter(pc.equal(rows.column("config_id"), side.config_id))
-    outcome = side.outcome
-    n_ok = int(pc.sum(rows.column("ok")).as_py() or 0)
-    if n_ok == 0:
-        return None
-    origin = outcome.start_ns if outcome.start_ns is not None else pc.min(rows.column("start_ns")).as_py()
-    stop = outcome.stop_ns if outcome.stop_ns is not None else pc.max(rows.column("end_ns")).as_py()
-    span = max(stop - origin, 1)
-    n_blocks = min(max(span // _BLOCK_NS, _MIN_BLOCKS), _MAX_BLOCKS)
-    block_ns, stride = -(-span // n_blocks), -(-n_ok // _MAX_LATENCY_SAMPLES)
-    counts = np.zeros(n_blocks, np.int64)
-    latencies, blocks, last_end = [], [], origin
-    for batch in rows.to_batches():
-        start, end = batch.column("start_ns").to_numpy(), batch.column("end_ns").to_numpy()
-        if n_ok < rows.num_rows:
-            ok = batch.column("ok").to_numpy(zero_copy_only=False)
-            start, end = start[ok], end[ok]
-        block = np.subtract(end, origin)
-        block //= block_ns
-        np.clip(block, 0, n_blocks - 1, out=block)  # calls in flight at the stop join the last block
-        counts += np.bincount(block, minlength=n_blocks)
-        latencies.append(end[::stride] - start[::stride])
-        blocks.append(block[::stride])
-        last_end = max(last_end, int(end.max())) if end.size else last_end
-    # The reports' throughput_avg averages the 1 s buckets between the first and the last.
-    middle_buckets, report = (last_end - origin) // _BLOCK_NS - 1, side.report
-    counted = report["total_infs"]
-    if middle_buckets >= 1 and report["throughput_avg"] is not None:
-        counted = report["throughput_avg"] / report["batch_size"] * middle_buckets
-    return _Blocks(counts, np.concatenate(latencies), np.concatenate(blocks), max(counted, 1))
-
-
-def _draws(rng: np.random.Generator, k: int) -> np.ndarray:
-    """How often each of k blocks is drawn in each resample: (resamples, k) float64."""
-    return rng.multinomial(k, np.full(k, 1 / k), size=_RESAMPLES).astype(np.float64)
-
-
-def _latency_errors(blocks: list[_Blocks | None], rng: np.random.Generator) -> dict[str, np.ndarray]:
-    """Per quantile: the bootstrap error of log(new/base); empty without two blocks a side."""
-    if blocks[0] is None or blocks[1] is None:
-        return {}
-    logs = [np.log(np.maximum(side.latency_ns, 1)) for side in blocks]  # type: ignore[union-attr]
-    low = min(values.min() for values in logs)
-    width = max(max(values.max() for values in logs) - low, 1e-9) / _BINS
-    errors: dict[str, np.ndarray] = {m: np.zeros(_RESAMPLES) for m in _QUANTILES}
-    for sign, side, values in zip((-1, 1), blocks, logs):
-        n_blocks = side.counts.size  # type: ignore[union-attr]
-        bins = np.minimum(((values - low) / width).astype(np.int64), _BINS - 1)
-        hist = np.bincount(side.block * _BINS + bins, minlength=n_blocks * _BINS)  # type: ignore[union-attr]
-        hist = hist.reshape(n_blocks, _BINS)
-        cumulative = np.cumsum(hist[hist.sum(axis=1) > 0], axis=1)  # empty blocks hold no latency
-        k = cumulative.shape[0]
-        if k < 2:
-            return {}
-        draws = _draws(rng, k)
-        for m, q in _QUANTILES.items():
-            full = _pooled_quantile(cumulative, np.ones((1, k)), q)
-            errors[m] += sign * (_pooled_quantile(cumulative, draws, q) - full) * width * math.sqrt(k / (k - 1))
-    return errors
-
-
-def _pooled_quantile(cumulative: np.ndarray, weights: np.ndarray, q: float) -> np.ndarray:
-    """Quantile q, in fractional bins, of the calls of each weighted pool of blocks.
-
-    ``cumulative`` holds each block's cumulative bin counts. A pool's quantile lies between the
-    smallest and the largest per-block quantile bin, so only those columns are summed.
-    """
-    totals = cumulative[:, -1].astype(np.float64)
-    first = (cumulative >= q * totals[:, None]).argmax(axis=1)
-    lo, hi = int(first.min()), int(first.max())
-    below = cumulative[:, lo - 1] if lo else np.zeros(len(totals), np.int64)
-    pooled = weights @ np.column_stack([below, cumulative[:, lo : hi + 1]]).astype(np.float64)
-    target = q * (weights @ totals)
-    # Columns below the target, so the first one at or above it; clipped against rounding.
-    j = np.minimum((pooled[:, 1:] < target[:, None]).sum(axis=1), hi - lo)
-    before, at = np.take_along_axis(pooled, np.stack([j, j + 1], axis=1), axis=1).T
-    return lo + j + np.clip((target - before) / np.maximum(at - before, 1e-12), 0, 1)
-
-
-def _throughput_error(blocks: list[_Blocks | None], rng: np.random.Generator) -> np.ndarray | None:
-    """The bootstrap error of log(new/base throughput), from the interior blocks' counts."""
-    if blocks[0] is None or blocks[1] is None:
-        return None
-    error = np.zeros(_RESAMPLES)
-    for sign, side in zip((-1, 1), blocks):
-        interior = side.counts[1:-1].astype(np.float64)  # type: ignore[union-attr]
-        k, full = interior.size, interior.mean()
-        if full <= 0:
-            return None
-        resampled = np.maximum(_draws(rng, k) @ interior / k, 1e-12)
-        error += sign * np.log(resampled / full) * math.sqrt(k / (k - 1))
-        error += sign * rng.uniform(-1, 1, _RESAMPLES) / side.counted  # type: ignore[union-attr]
-    return error
+    report = side.report
+    return cut_blocks(
+        rows,
+        side.outcome.start_ns,
+        side.outcome.stop_ns,
+        total_infs=report["total_infs"],
+        throughput_avg=report["throughput_avg"],
+        batch_size=report["batch_size"],
+    )
 
 
 def parse_fail_on(spec: str) -> list[FailRule]:

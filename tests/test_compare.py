@@ -13,6 +13,7 @@ import pyarrow as pa
 import pytest
 
 import raybench
+from raybench._bootstrap import pooled_quantile  # the statistical core, checked on a hand-made case
 from raybench._config import RunConfig
 from raybench._results import Results
 from raybench._schema import ConfigOutcome, timer_schema
@@ -20,7 +21,6 @@ from raybench.compare import (
     METHOD,
     METRICS,
     FailRule,
-    _pooled_quantile,  # the statistical core, checked on a hand-made case
     compare_results,
     failed_rules,
     format_comparison,
@@ -143,9 +143,9 @@ def test_a_pooled_quantile_is_read_off_the_summed_histograms() -> None:
     # 2 × A it is the top of bin 0, of 2 × B the top of bin 2; a quarter of the way, 1.0.
     cumulative = np.cumsum([[2, 2, 0, 0], [0, 0, 2, 2]], axis=1)
     weights = np.array([[1.0, 1.0], [2.0, 0.0], [0.0, 2.0]])
-    assert _pooled_quantile(cumulative, weights, 0.5).tolist() == [2.0, 1.0, 3.0]
-    assert _pooled_quantile(cumulative, weights[:1], 0.25).tolist() == [1.0]
-    assert _pooled_quantile(cumulative, weights[:1], 0.75).tolist() == [3.0]
+    assert pooled_quantile(cumulative, weights, 0.5).tolist() == [2.0, 1.0, 3.0]
+    assert pooled_quantile(cumulative, weights[:1], 0.25).tolist() == [1.0]
+    assert pooled_quantile(cumulative, weights[:1], 0.75).tolist() == [3.0]
 
 
 def test_the_seed_makes_the_intervals_reproducible(base: Results) -> None:
