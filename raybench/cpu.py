@@ -14,7 +14,8 @@ def benchmark(model_class: type, inputs: Any, **kwargs: Any) -> list[dict[str, A
     Args:
         model_class: A top-level class whose no-argument constructor builds the model and whose
             instances are called as ``model(*inputs)`` (an ``async def __call__`` is awaited).
-        inputs: One input; a tuple for a multi-input call; a list with one per batch size.
+        inputs: One input; a tuple for a multi-input call; a list with one per batch size; or a
+            dataset (see ``loop_dataset`` and ``dataset_loader_fn``).
         **kwargs: Every option of :func:`raybench.benchmark` (``device_type`` is "cpu").
 
     Returns:

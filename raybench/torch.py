@@ -26,7 +26,7 @@ def benchmark(model: str | os.PathLike[str] | type, inputs: Any, **kwargs: Any) 
             ``device_type="neuron"``), a model index JSON file (from :func:`compile`), or a
             top-level ``nn.Module`` class with a no-argument constructor.
         inputs: One tensor; a tuple of tensors for ``model(*inputs)``; a list with one per
-            batch size.
+            batch size; or a dataset (a torch ``Dataset``/``DataLoader``, see ``loop_dataset``).
         **kwargs: Every option of :func:`raybench.benchmark`.
 
     Returns:
