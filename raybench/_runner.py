@@ -14,8 +14,8 @@ from raybench._actor import ModelCopy
 from raybench._backends import ModelSpec
 from raybench._collector import DEFAULT_MAX_TIMER_ROWS, Collector
 from raybench._config import RunConfig
-from raybench._devices import CopyRequest, NodeResources, check_fits
-from raybench._exceptions import ModelLoadError, RunError
+from raybench._devices import CopyRequest, NodeResources, alive_nodes, check_fits
+from raybench._exceptions import ClusterError, ModelLoadError, RunError
 from raybench._instance import instance_type
 from raybench._logging import logger
 from raybench._pool import LocalPool, RayPool
@@ -206,8 +206,9 @@ class SweepRunner:
             self._ensure_copies(pool, config)
             warm = pool.call("warmup", n, config,
                              timeout_s=WARMUP_TIMEOUT_S + config.warmup + 2 * (config.warmup_s or 0))
-        except (ModelLoadError, RunError, TimeoutError) as exc:
+        except (ModelLoadError, RunError, TimeoutError, ClusterError) as exc:
             pool.discard()
+            self._pool_copies = 0  # after a failure, spawn only what each config needs
             return self._failed(config, STATUS_ERROR, str(exc))
         warm_error = next((err for _, err in warm if err), None)
         if warm_error:
@@ -235,6 +236,7 @@ class SweepRunner:
         if failures:
             # A copy stuck in a model call, or dead: the pool's processes cannot be trusted.
             pool.discard()
+            self._pool_copies = 0  # a node may be gone: later configs spawn only what they need
             timed_out = any(isinstance(f, TimeoutError) for f in failures)
             status = STATUS_TIMEOUT if timed_out else STATUS_ERROR
             error = str(next((f for f in failures if isinstance(f, TimeoutError)), failures[0]))
@@ -262,7 +264,7 @@ class SweepRunner:
         that only more copies hit is the failure of the configs that use them.
         """
         target = max(config.n_models, self._pool_copies)
-        if target > config.n_models and len(pool.copies) < target:
+        if target > config.n_models and len(pool.copies) < target and self._fits_now(target, config):
             try:
                 pool.ensure(target, config, LOAD_TIMEOUT_S)
                 return
@@ -270,7 +272,24 @@ class SweepRunner:
                 logger.debug("loading %d copies at once failed (%s); loading %d", target, exc, config.n_models)
                 pool.discard()
                 self._pool_copies = config.n_models
+        if len(pool.copies) < config.n_models:
+            self._check_fits_now(config.n_models, config)  # fail the config, never queue forever
         pool.ensure(config.n_models, config, LOAD_TIMEOUT_S)
+
+    def _fits_now(self, n: int, config: RunConfig) -> bool:
+        """Whether ``n`` copies fit on the nodes alive now (see :meth:`_check_fits_now`)."""
+        try:
+            self._check_fits_now(n, config)
+        except ClusterError:
+            self._pool_copies = config.n_models
+            return False
+        return True
+
+    def _check_fits_now(self, n: int, config: RunConfig) -> None:
+        """Raise ClusterError unless ``n`` copies fit on the nodes alive now: Ray would queue
+        the ones that do not forever, and a node may have left since the sweep was checked."""
+        if self._multiprocess:
+            check_fits(n, self._requests[config.pipeline_size], alive_nodes(), pipeline_size=config.pipeline_size)
 
     def _failed(self, config: RunConfig, status: str, error: str, start_ns: int | None = None,
                 stop_ns: int | None = None) -> ConfigOutcome:
