@@ -128,8 +128,9 @@ class SweepRunner:
         self._instance_type = instance_type()
         self._run_id = uuid.uuid4().hex
         self._pool_copies = 0  # copies the current pool will need at most (spawned at once)
-        self._progress = SweepProgress(len(configs), enabled=None if progress else False)
-        self._log_level = logging.DEBUG if self._progress.enabled else logging.INFO
+        self._show_progress = progress
+        self._progress = SweepProgress(0, enabled=False)  # drawn from run(), once the sweep is accepted
+        self._log_level = logging.INFO
 
     def run(self) -> SweepResult:
         """Run every config; Ctrl-C stops the sweep and returns the configs that finished."""
@@ -138,6 +139,9 @@ class SweepRunner:
                 check_fits(config.n_models, self._requests[config.pipeline_size], self._nodes,
                            pipeline_size=config.pipeline_size)
         collector = self._start_collector()
+        self._progress = SweepProgress(len(self._configs), enabled=None if self._show_progress else False)
+        # On a terminal the progress line shows each config; log lines would break it up.
+        self._log_level = logging.DEBUG if self._progress.enabled else logging.INFO
         outcomes: list[ConfigOutcome] = []
         reports: list[dict[str, Any]] = []
         interrupted = False
@@ -195,7 +199,6 @@ class SweepRunner:
     def _run_config(self, pool: Any, config: RunConfig, collector: CollectorCalls) -> ConfigOutcome:
         """Load (or reuse) copies, warm up, start together, measure; never raises for the model."""
         n = config.n_models
-        # On a terminal the progress bar shows the same; log lines would break it up.
         logger.log(
             self._log_level,
             "config %d/%d: n_models=%d workers_per_model=%d batch_size=%d pipeline_size=%d",
