@@ -228,16 +228,19 @@ def run_fed_burst(
     next_item, take_slot = feed.next_item, feed.take_slot
     starts, ends, cap = buf.starts, buf.ends, buf.capacity
     i = buf.n
+    # Error rows keep their start, end and send delay; their stage columns are zero (as the
+    # staged loop's).
+    stage_columns = [column for column in (input_ns, pre_ns, infer_ns, post_ns) if column is not None]
     while i < cap:
         due = 0
         if take_slot is not None:
-            due = take_slot(pc())
+            now = pc()
+            due = take_slot(now)
             if due is None:
                 buf.ended = True
                 break
-            wait = due - pc()
-            if wait > 0:
-                sleep(wait / 1e9)
+            if due > now:
+                sleep((due - now) / 1e9)
         t_in = pc()
         try:
             if next_item is not None:
@@ -264,8 +267,17 @@ def run_fed_burst(
             t3 = pc()
         except Exception as exc:  # the model's (or the data's) error is data: record it, go on
             t3 = pc()
-            t0 = t1 = t2 = t3
             buf.note_error(i, exc)
+            starts[i] = due if take_slot is not None else t_in
+            ends[i] = t3
+            if queue_ns is not None:
+                queue_ns[i] = t_in - due
+            for column in stage_columns:
+                column[i] = 0
+            i += 1
+            if t3 >= deadline:
+                break
+            continue
         starts[i] = due if take_slot is not None else t0
         ends[i] = t3
         if queue_ns is not None:

@@ -267,3 +267,27 @@ def test_each_copys_warmup_is_in_the_results_pairs():
     (_, result), = results
     assert [c["warmup_infs"] for c in result["copies"]] == [2, 2]
     assert all(c["warmup_ms"] >= 2 * SERVICE_MS and c["warmup_wall_s"] >= 0.02 for c in result["copies"])
+
+
+class FailsOnOdd:
+    """Takes 2 ms, then raises for odd items."""
+
+    def __call__(self, x):
+        time.sleep(0.002)
+        if int(x[0]) % 2:
+            raise ValueError(f"odd item {int(x[0])}")
+        return x
+
+
+def test_a_failing_dataset_call_keeps_its_span_in_the_timers():
+    results = raybench.cpu.benchmark(FailsOnOdd, [np.full(2, float(i)) for i in range(20)], loop_dataset=False,
+                                     n_models=1, workers_per_model=1, duration=30, warmup=0, return_timers=True,
+                                     **QUIET)
+    (report,) = raybench.get_reports(results)
+    assert (report["total_infs"], report["n_errors"]) == (10, 10)
+    assert report["error"] == "ValueError: odd item 1"
+    timers = results.timers
+    latency_ms = (timers["end_ns"].to_numpy() - timers["start_ns"].to_numpy()) / 1e6
+    failed = ~timers["ok"].to_numpy(zero_copy_only=False)
+    assert latency_ms[failed].min() >= 2.0  # the failed call's own 2 ms, from its start
+    assert (timers["infer_ns"].to_numpy()[failed] == 0).all()
