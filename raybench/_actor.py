@@ -160,7 +160,6 @@ class ModelCopy:
         }
         self._stage_names = tuple(name for name, here in present.items() if here)
         self._with_stages = preprocess_fn is not None or postprocess_fn is not None
-        self._buffer_stages: tuple[str, ...] | None = self._stage_names if self._fed else None
         self._env_setup_fn = env_setup_fn
         self._setup_fn = setup_fn
         self._stats_interval_s = stats_interval_s
@@ -294,19 +293,18 @@ class ModelCopy:
         model, args = self._model_and_args(config)
         start_pc = start_wall_ns - self._offset_ns
         end_pc = start_pc + int(config.longest_s * 1e9)
-        schedule = feed = dataset = None
-        if self._fed:
-            dataset = DatasetFeed(self._dataset, config.workers_per_model) if self._dataset is not None else None
-            if self._open_loop:
-                assert config.rate is not None  # validated with the arrival
-                schedule = SendSchedule(config.arrival, config.rate, start_pc, end_pc,
-                                        seed=config.config_id * 1_000_003 + self.copy_id)
-            feed = Feed(
-                next_item=dataset.next_item if dataset is not None else None,
-                take_slot=schedule.take if schedule is not None else None,
-                args=args, prepare=self._prepare if dataset is not None else None,
-                exhausted=DatasetExhausted,
-            )
+        dataset = DatasetFeed(self._dataset, config.workers_per_model) if self._dataset is not None else None
+        schedule = None
+        if self._open_loop:
+            assert config.rate is not None  # validated with the arrival
+            schedule = SendSchedule(config.arrival, config.rate, start_pc, end_pc,
+                                    seed=config.config_id * 1_000_003 + self.copy_id)
+        feed = Feed(
+            next_item=dataset.next_item if dataset is not None else None,
+            take_slot=schedule.take if schedule is not None else None,
+            args=args, prepare=self._prepare if dataset is not None else None,
+            exhausted=DatasetExhausted,
+        )
         ids = {"run_id": self._run_id, "config_id": str(config.config_id), "copy_id": str(self.copy_id),
                "node_id": self._node_id}
         pending: list[Any] = []
@@ -316,7 +314,7 @@ class ModelCopy:
         delay_s = (start_pc - perf_counter_ns()) / 1e9
         if delay_s > 0:
             await asyncio.sleep(delay_s)
-        burst = self._burst_fn(model, feed if feed is not None else Feed(None, None, args))
+        burst = self._burst_fn(model, feed)
         with self._executor(config) as pool:
             results = await asyncio.gather(
                 *(self._worker(w, model, burst, end_pc, ids, pool, pending)
@@ -416,16 +414,16 @@ class ModelCopy:
         else:
             await asyncio.get_running_loop().run_in_executor(pool, burst, buf, deadline)
 
-    def _burst_fn(self, model: Callable[..., Any], feed: Feed | None) -> Callable[[TimerBuffer, int], None]:
+    def _burst_fn(self, model: Callable[..., Any], feed: Feed) -> Callable[[TimerBuffer, int], None]:
         """The loop a worker thread runs for one burst, bound to the model and its input."""
-        if self._fed and feed is not None:
+        if self._fed:
             stages = self._stages
 
             def fed(buf: TimerBuffer, deadline: int) -> None:
                 run_fed_burst(model, feed, buf, deadline, stages)
 
             return fed
-        args = feed.args if feed is not None else ()
+        args = feed.args
         if self._is_async(model):
             return lambda buf, deadline: run_async_burst(model, args, buf, deadline)  # type: ignore[return-value]
         if not self._with_stages:
@@ -438,7 +436,7 @@ class ModelCopy:
         return self._backend.prepare_inputs(args, self._spec)
 
     def _new_buffer(self, capacity: int) -> TimerBuffer:
-        return TimerBuffer(capacity, self._with_stages, self._buffer_stages)
+        return TimerBuffer(capacity, self._with_stages, self._stage_names if self._fed else None)
 
     def _worker_buffers(self, worker_id: int) -> tuple[TimerBuffer, TimerBuffer]:
         # Buffers outlive configs: a copy reused by the next config does not reallocate.

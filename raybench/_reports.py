@@ -116,8 +116,6 @@ def compute_report(
     report["env_setup_avg_ms"] = _mean_ms(c.env_setup_ns for c in copies)
     report["setup_avg_ms"] = _mean_ms(c.setup_ns for c in copies)
     report.update(_timer_fields(timers, outcome, config.batch_size))
-    if config.arrival == "closed":
-        report["delayed_pct"] = None
     report.update(_sample_fields("cpu", [x for c in copies for x in c.cpu_percent]))
     report.update(_sample_fields("mem", [x for c in copies for x in c.mem_percent]))
     throughput = report["throughput_avg"]

@@ -267,26 +267,20 @@ class SweepRunner:
         that only more copies hit is the failure of the configs that use them.
         """
         target = max(config.n_models, self._pool_copies)
-        if target > config.n_models and len(pool.copies) < target and self._fits_now(target, config):
+        if target > config.n_models and len(pool.copies) < target:
             try:
+                self._check_fits_now(target, config)
                 pool.ensure(target, config, LOAD_TIMEOUT_S)
                 return
+            except ClusterError:  # a node left since the sweep was checked: nothing was spawned
+                pass
             except (ModelLoadError, RunError, TimeoutError) as exc:
                 logger.debug("loading %d copies at once failed (%s); loading %d", target, exc, config.n_models)
                 pool.discard()
-                self._pool_copies = config.n_models
+            self._pool_copies = config.n_models
         if len(pool.copies) < config.n_models:
             self._check_fits_now(config.n_models, config)  # fail the config, never queue forever
         pool.ensure(config.n_models, config, LOAD_TIMEOUT_S)
-
-    def _fits_now(self, n: int, config: RunConfig) -> bool:
-        """Whether ``n`` copies fit on the nodes alive now (see :meth:`_check_fits_now`)."""
-        try:
-            self._check_fits_now(n, config)
-        except ClusterError:
-            self._pool_copies = config.n_models
-            return False
-        return True
 
     def _check_fits_now(self, n: int, config: RunConfig) -> None:
         """Raise ClusterError unless ``n`` copies fit on the nodes alive now: Ray would queue
