@@ -14,6 +14,8 @@ from raybench import _cli_args
 COLUMNS: tuple[str, ...] = ("filename", "batch_size", "pipeline_size", "performance_level", "compile_s", "status")
 STATUSES: tuple[str, ...] = ("finished", "error")
 FORMATS: tuple[str, ...] = ("table", "csv", "json", "markdown")
+MODELS_DIR_HELP = ("the directory the listed model files must lie in (default: INDEX's own directory); "
+                   "an entry outside it is refused before anything is touched")
 
 
 def add_parser(commands: Any) -> None:
@@ -61,14 +63,18 @@ def add_parser(commands: Any) -> None:
         action.add_argument("--new-index", metavar="PATH",
                             help="the index to write (default: DEST_DIR/<INDEX's file name>)")
         action.add_argument("--overwrite", action="store_true", help="replace the new index file if it exists")
+        action.add_argument("--models-dir", metavar="DIR", help=MODELS_DIR_HELP)
         action.set_defaults(func=func)
 
     delete = actions.add_parser(
         "delete", help="delete the model files and the index", allow_abbrev=False,
-        description="Remove every model file or directory INDEX lists, then INDEX itself. Asks first "
+        description="Remove every model file or directory INDEX lists, then INDEX itself. Only files "
+        "and compiled-model directories inside INDEX's own directory (or --models-dir) are touched: any "
+        "other entry refuses the whole command before anything is removed. Lists the paths and asks first "
         "unless --yes is given; without a terminal to ask on, --yes is required.",
     )
     delete.add_argument("index", metavar="INDEX", help="a model index .json file")
+    delete.add_argument("--models-dir", metavar="DIR", help=MODELS_DIR_HELP)
     delete.add_argument("--yes", action="store_true", help="do not ask")
     delete.set_defaults(func=_delete)
 
@@ -95,7 +101,7 @@ def _filter(args: argparse.Namespace) -> int:
         return 0
     if os.path.lexists(args.out) and not args.overwrite:
         raise raybench.ConfigError(f"--out would replace {args.out!r}; pass --overwrite to replace it")
-    path = model_index.save(kept, args.out)
+    path = model_index.save(kept, args.out, overwrite=args.overwrite)
     print(f"{path}: {len(kept['model_configs'])} of the entries")
     return 0
 
@@ -113,14 +119,14 @@ def _new_index(args: argparse.Namespace) -> str:
 def _copy(args: argparse.Namespace) -> int:
     from raybench import model_index
 
-    print(model_index.copy(args.index, _new_index(args), args.dest_dir))
+    print(model_index.copy(args.index, _new_index(args), args.dest_dir, models_dir=args.models_dir))
     return 0
 
 
 def _move(args: argparse.Namespace) -> int:
     from raybench import model_index
 
-    print(model_index.move(args.index, _new_index(args), args.dest_dir))
+    print(model_index.move(args.index, _new_index(args), args.dest_dir, models_dir=args.models_dir))
     return 0
 
 
@@ -128,14 +134,16 @@ def _delete(args: argparse.Namespace) -> int:
     import raybench
     from raybench import model_index
 
-    n_files = len(model_index.load(args.index)["model_configs"])  # a bad index fails before asking
+    paths = model_index.model_files(args.index, args.models_dir)  # a bad or unsafe index fails before asking
+    listing = "".join(f"  {path}\n" for path in [*paths, args.index])
     if not args.yes:
         if not sys.stdin.isatty():
             raise raybench.ConfigError("--yes is required to delete without a terminal to confirm on")
-        answer = input(f"delete the model files of the {n_files} entries of {args.index!r}, and the index? [y/N] ")
+        answer = input(f"delete these {len(paths) + 1} paths (the model files of {args.index!r}, then the index)?\n"
+                       f"{listing}[y/N] ")
         if answer.strip().lower() not in ("y", "yes"):
             print("nothing deleted")
             return 0
-    model_index.delete(args.index)
-    print(f"deleted {args.index} and the model files of its {n_files} entries")
+    model_index.delete(args.index, models_dir=args.models_dir)
+    print(f"deleted:\n{listing}", end="")
     return 0

@@ -22,6 +22,7 @@ from typing import Any
 from raybench._config import normalise_inputs, positive_ints
 from raybench._exceptions import ConfigError
 from raybench._logging import logger, set_verbosity
+from raybench._output import safe_file_stem
 
 #: neuron-cc's --fast-math setting for each NeuronPerf performance level.
 FAST_MATH = {0: "none", 1: "fp32-cast-matmult no-fast-relayout", 2: "fp32-cast-matmult", 3: "all"}
@@ -47,7 +48,7 @@ def artifact_name(model_name: str, batch_size: int, pipeline_size: int) -> str:
     """``{model_name}_b{batch}_p{pipeline}_{8 random lowercase letters and digits}``."""
     alphabet = string.ascii_lowercase + string.digits
     suffix = "".join(secrets.choice(alphabet) for _ in range(8))
-    return f"{model_name}_b{batch_size}_p{pipeline_size}_{suffix}"
+    return f"{safe_file_stem(model_name)}_b{batch_size}_p{pipeline_size}_{suffix}"
 
 
 def _performance_levels(value: object) -> tuple[int, ...]:
@@ -104,7 +105,7 @@ def compile_sweep(
     pipelines = (1,) if pipeline_sizes is None else positive_ints("pipeline_sizes", pipeline_sizes)
     levels = (3,) if performance_levels is None else _performance_levels(performance_levels)
     name = model_name or default_model_name
-    index_path = os.fspath(filename) if filename is not None else f"{name}.json"
+    index_path = os.fspath(filename) if filename is not None else f"{safe_file_stem(name)}.json"
     os.makedirs(models_dir, exist_ok=True)
 
     index: dict[str, Any] | None = None
@@ -126,5 +127,5 @@ def compile_sweep(
                     performance_level=level, compile_s=time.perf_counter() - t0, status=status,
                 )
                 index = entry if index is None else model_index.append(index, entry)
-                model_index.save(index, index_path)  # rewritten after every compile
+                model_index.save(index, index_path, overwrite=True)  # rewritten after every compile
     return index_path

@@ -13,6 +13,7 @@ import difflib
 import json
 import math
 import os
+import re
 import sys
 import time
 import uuid
@@ -114,6 +115,21 @@ def _plain(value: object) -> object:
     return value
 
 
+def check_reports(reports: object, name: str = "reports") -> list[Mapping[str, Any]]:
+    """Return ``reports`` as a list if it is a sequence of report dicts.
+
+    Raises:
+        ConfigError: it is not (a string, None, a Results object of ``(config, result)`` pairs...).
+    """
+    if isinstance(reports, (str, bytes)) or not isinstance(reports, Sequence):
+        raise ConfigError(f"{name} must be a list of report dicts (got {type(reports).__name__})")
+    bad = next((r for r in reports if not isinstance(r, Mapping)), None)
+    if bad is not None:
+        hint = "; pass raybench.get_reports(results) for a Results" if isinstance(bad, tuple) else ""
+        raise ConfigError(f"{name} must be a list of report dicts (got an item of type {type(bad).__name__}{hint})")
+    return list(reports)
+
+
 def _cell(value: object) -> str:
     """One table cell: floats to 3 decimals without trailing zeros, missing values as N/A."""
     value = _plain(value)
@@ -171,10 +187,10 @@ def print_reports(
         None.
 
     Raises:
-        ConfigError: ``sort_by`` is a key of none of the reports, or its values cannot be
-            compared with each other.
+        ConfigError: ``reports`` is not a list of report dicts, ``sort_by`` is a key of none
+            of the reports, or its values cannot be compared with each other.
     """
-    rows = list(reports)
+    rows = check_reports(reports)
     if sort_by is not None:
         rows = _sorted_reports(rows, sort_by, reverse)
     table = [list(cols)] + [[_cell(report.get(col)) for col in cols] for report in rows]
@@ -185,9 +201,22 @@ def print_reports(
         print(" ".join(cell.ljust(width) for cell, width in zip(line, widths, strict=True)).rstrip(), file=out)
 
 
+def safe_file_stem(name: object, default: str = "model") -> str:
+    """``name`` made safe to start a file name with: every character other than letters, digits
+    and ``._+-`` becomes ``_`` (so no path separator survives) and leading dots are dropped (no
+    ``..``, no hidden file). ``"../../victim/pwned"`` gives ``"_.._victim_pwned"``.
+
+    Default file names built from a model name go through this, so a name can never make a
+    writer leave the directory it writes into. Empty (or None) gives ``default``.
+    """
+    text = re.sub(r"[^A-Za-z0-9._+-]", "_", str(name)) if name is not None else ""
+    return text.lstrip(".") or default
+
+
 def _default_filename(reports: Sequence[Mapping[str, Any]], extension: str) -> str:
-    """NeuronPerf's ``{model_name}.results-%Y%m%d-%H%M%S.{extension}``, in local time."""
-    model_name = (reports[0].get("model_name") if reports else None) or "model"
+    """NeuronPerf's ``{model_name}.results-%Y%m%d-%H%M%S.{extension}``, in local time, from the
+    model name made safe as a file name (:func:`safe_file_stem`)."""
+    model_name = safe_file_stem(reports[0].get("model_name") if reports else None)
     return f"{model_name}.results-{time.strftime('%Y%m%d-%H%M%S')}.{extension}"
 
 
@@ -211,9 +240,11 @@ def write_csv(
         The path written (``filename`` as given, or the default name).
 
     Raises:
-        ConfigError: ``filename`` exists and ``overwrite`` is False; nothing is written.
+        ConfigError: ``reports`` is not a list of report dicts, or ``filename`` exists and
+            ``overwrite`` is False; nothing is written.
         OSError: The file cannot be written; no partial file is left.
     """
+    reports = check_reports(reports)
     path = os.fspath(filename) if filename is not None else _default_filename(reports, "csv")
     with atomic_write_path(path, overwrite=overwrite) as tmp, open(tmp, "w", newline="", encoding="utf-8") as f:
         writer = csv.writer(f)
@@ -257,10 +288,12 @@ def write_json(
         The path written (``filename`` as given, or the default name).
 
     Raises:
-        ConfigError: ``filename`` exists and ``overwrite`` is False; nothing is written.
+        ConfigError: ``reports`` is not a list of report dicts, or ``filename`` exists and
+            ``overwrite`` is False; nothing is written.
         TypeError: A report holds a value JSON cannot represent; no file is written.
         OSError: The file cannot be written; no partial file is left.
     """
+    reports = check_reports(reports)
     path = os.fspath(filename) if filename is not None else _default_filename(reports, "json")
     plain = [_json_ready(dict(report)) for report in reports]
     # Serialise before opening the file, so an unrepresentable value fails without touching disk.

@@ -7,6 +7,7 @@ letting it start a cluster and a 60 s sweep.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from pathlib import Path
 
@@ -139,3 +140,149 @@ def test_bad_call_raises_config_error_naming_the_argument(call: Callable[[Path],
     with pytest.raises(raybench.ConfigError) as excinfo:
         call(tmp_path)
     assert str(excinfo.value) == message.replace("{tmp}", str(tmp_path))
+
+
+# -- model_index delete / move / copy touch only the index's own model files (hostile indexes) --
+
+
+def _hostile_index(tmp_path: Path, filename: str) -> tuple[Path, Path]:
+    """A project folder with an index listing ``filename``, and a victim folder beside it."""
+    project, victim = tmp_path / "project", tmp_path / "victim"
+    (project / "models").mkdir(parents=True)
+    (project / "models" / "ok.pt").write_bytes(b"ok")
+    (project / "keep.txt").write_text("keep")
+    (victim / "dir").mkdir(parents=True)
+    (victim / "file").write_text("precious")
+    (victim / "dir" / "inner").write_text("precious")
+    index = model_index.append(model_index.create("models/ok.pt"), model_index.create(filename, batch_size=2))
+    model_index.save(index, project / "i.json")
+    return project, victim
+
+
+def _untouched(project: Path, victim: Path) -> None:
+    assert (project / "i.json").exists() and (project / "keep.txt").exists()
+    assert (project / "models" / "ok.pt").read_bytes() == b"ok"
+    assert (victim / "file").read_text() == "precious"
+    assert (victim / "dir" / "inner").read_text() == "precious"
+
+
+HOSTILE_ENTRIES = [
+    pytest.param(".", id="dot"),
+    pytest.param("..", id="dotdot"),
+    pytest.param("../victim/file", id="relative-file"),
+    pytest.param("../victim/dir", id="relative-dir"),
+    pytest.param("{victim}/file", id="absolute-file"),
+    pytest.param("{victim}/dir", id="absolute-dir"),
+    pytest.param("models/../../victim/file", id="through-models"),
+]
+
+
+@pytest.mark.parametrize("entry", HOSTILE_ENTRIES)
+@pytest.mark.parametrize("operation", ["delete", "move", "copy"])
+def test_model_index_operations_refuse_an_entry_outside_the_model_directory(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, entry: str, operation: str) -> None:
+    project, victim = _hostile_index(tmp_path, entry.replace("{victim}", str(tmp_path / "victim")))
+    monkeypatch.chdir(project)
+    calls = {"delete": lambda: model_index.delete("i.json"),
+             "move": lambda: model_index.move("i.json", "new.json", "out"),
+             "copy": lambda: model_index.copy("i.json", "new.json", "out")}
+    with pytest.raises(raybench.ConfigError, match=r"entry 1 .* is not inside the index's model directory|"
+                                                   r"entry 1 .*names the index"):
+        calls[operation]()
+    _untouched(project, victim)
+    assert not (project / "out").exists() and not (project / "new.json").exists()
+
+
+def test_model_index_delete_refuses_a_link_that_leads_outside(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    project, victim = _hostile_index(tmp_path, "models/ok.pt")
+    (project / "models" / "link.pt").symlink_to(victim / "file")
+    model_index.save(model_index.append(model_index.load(project / "i.json"),
+                                        model_index.create("models/link.pt", batch_size=4)),
+                     project / "i.json", overwrite=True)
+    monkeypatch.chdir(project)
+    with pytest.raises(raybench.ConfigError, match="entry 2 .*is not inside the index's model directory"):
+        model_index.delete("i.json")
+    _untouched(project, victim)
+
+
+def test_model_index_delete_refuses_a_directory_that_is_no_compiled_model(tmp_path: Path,
+                                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    project, victim = _hostile_index(tmp_path, "models")
+    monkeypatch.chdir(project)
+    with pytest.raises(raybench.ConfigError) as excinfo:
+        model_index.delete("i.json")
+    assert str(excinfo.value) == ("model index 'i.json' entry 1 ('models') is a directory that holds no compiled "
+                                  "model (no saved_model.pb); delete, copy and move touch only model files")
+    _untouched(project, victim)
+
+
+def test_model_index_delete_refuses_the_index_itself(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    project, victim = _hostile_index(tmp_path, "i.json")
+    monkeypatch.chdir(project)
+    with pytest.raises(raybench.ConfigError, match="entry 1 \\('i.json'\\) names the index file itself"):
+        model_index.delete("i.json")
+    _untouched(project, victim)
+
+
+def test_model_index_models_dir_allows_files_beside_the_index(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "models").mkdir()
+    (tmp_path / "models" / "m.pt").write_bytes(b"m")
+    model_index.save(model_index.create("models/m.pt"), "indexes/i.json")
+    with pytest.raises(raybench.ConfigError, match="not inside the index's model directory"):
+        model_index.delete("indexes/i.json")
+    assert model_index.model_files("indexes/i.json", models_dir="models") == ["models/m.pt"]
+    model_index.delete("indexes/i.json", models_dir="models")
+    assert not (tmp_path / "models" / "m.pt").exists() and not (tmp_path / "indexes" / "i.json").exists()
+
+
+def test_cli_index_delete_lists_the_paths_before_asking(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                       capsys: pytest.CaptureFixture[str]) -> None:
+    from raybench import cli
+
+    project, _ = _hostile_index(tmp_path, "models/ok.pt")
+    monkeypatch.chdir(project)
+    prompts: list[str] = []
+    monkeypatch.setattr("sys.stdin.isatty", lambda: True)
+    monkeypatch.setattr("builtins.input", lambda prompt: prompts.append(prompt) or "n")
+    assert cli.main(["index", "delete", "i.json"]) == 0
+    assert prompts == ["delete these 2 paths (the model files of 'i.json', then the index)?\n"
+                       "  models/ok.pt\n  i.json\n[y/N] "]
+    assert "nothing deleted" in capsys.readouterr().out
+    assert (project / "models" / "ok.pt").exists()
+
+
+def test_cli_index_delete_of_a_hostile_index_removes_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                           capsys: pytest.CaptureFixture[str]) -> None:
+    from raybench import cli
+
+    project, victim = _hostile_index(tmp_path, ".")
+    monkeypatch.chdir(project)
+    assert cli.main(["index", "delete", "i.json", "--yes"]) == 2
+    assert "is not inside the index's model directory" in capsys.readouterr().err
+    _untouched(project, victim)
+
+
+# -- names that would leave the target directory ----------------------------------------------
+
+
+def test_a_model_name_with_a_path_cannot_make_writers_leave_their_directory(tmp_path: Path,
+                                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    (tmp_path / "work").mkdir()
+    monkeypatch.chdir(tmp_path / "work")
+    name = "../../victim/pwned"
+    index_path = model_index.save(model_index.create("m.pt", model_name=name))
+    csv_path = raybench.write_csv([{"model_name": name}])
+    json_path = raybench.write_json([{"model_name": name}])
+    for path in (index_path, csv_path, json_path):
+        assert os.path.dirname(path) == "" and path.startswith("_.._victim_pwned"), path
+    assert sorted(os.listdir(tmp_path)) == ["work"]
+
+
+def test_model_index_save_refuses_to_overwrite(tmp_path: Path) -> None:
+    path = model_index.save(model_index.create("a.pt"), tmp_path / "i.json")
+    with pytest.raises(raybench.ConfigError, match="pass overwrite=True to replace it"):
+        model_index.save(model_index.create("b.pt"), path)
+    assert model_index.load(path)["model_configs"][0]["filename"] == "a.pt"
+    model_index.save(model_index.create("b.pt"), path, overwrite=True)
+    assert model_index.load(path)["model_configs"][0]["filename"] == "b.pt"

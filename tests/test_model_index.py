@@ -273,7 +273,7 @@ def test_save_is_atomic_a_failed_write_leaves_the_old_file(tmp_path, monkeypatch
 
     monkeypatch.setattr(os, "replace", fail)
     with pytest.raises(OSError, match="disk full"):
-        model_index.save(model_index.create("new.pt"), path)
+        model_index.save(model_index.create("new.pt"), path, overwrite=True)
     assert pathlib.Path(path).read_text() == before
     assert os.listdir(tmp_path) == ["m.json"]
 
