@@ -3,14 +3,14 @@
 Like ``ModelCopy`` it is a plain class: one Ray actor per driver, shared by its ``benchmark``
 calls (or an in-process object with ``multiprocess=False``). Reports are computed here, where
 the timers already are; raw timers travel to the driver only when ``return_timers=True`` asks
-for them.
+for them, config by config as each finishes (a collector lost later loses no finished config).
 
 Memory: while a config runs, the collector keeps each batch as it arrived — ``start_ns`` and
 ``end_ns`` (8 bytes each), ``ok`` (1 bit) and any stage columns: 16.1 bytes per inference for a
 model without pre/postprocess stages; the id columns travel once per batch. When the config ends,
 ``copy_id``, ``worker_id`` and ``node_id`` are expanded (int16: 6 bytes per row) next to the same
 start/end buffers (zero-copy), so a row kept for ``return_timers`` costs 22.1 bytes; the
-constant ``config_id`` is added only when the timers leave the collector.
+constant ``config_id`` is added only when the run's timers are combined (:func:`combine_timers`).
 """
 
 from __future__ import annotations
@@ -47,9 +47,8 @@ _LIVE_SAMPLE_ROWS = 200_000
 class _Run:
     keep_timers: bool
     max_rows: int = DEFAULT_MAX_TIMER_ROWS
-    rows: int = 0  # held now: batches of running configs plus kept tables
+    rows: int = 0  # held now: batches of running configs plus tables handed to the driver (kept timers)
     batches: dict[int, list[tuple[int, int, str, pa.RecordBatch]]] = field(default_factory=dict)
-    kept: list[tuple[int, pa.Table]] = field(default_factory=list)
     watches: dict[int, StopWatch] = field(default_factory=dict)  # adaptive configs
     live: dict[int, tuple[int, int, int]] = field(default_factory=dict)  # batches seen, ok rows, latest end
 
@@ -78,11 +77,13 @@ class Collector:
     def ping(self) -> None:
         """Answer a copy that checks the collector is reachable (warms the call path)."""
 
-    def start_run(self, run_id: str, keep_timers: bool, max_rows: int = DEFAULT_MAX_TIMER_ROWS) -> None:
-        """Open a run. ``keep_timers`` keeps each config's raw timers after its report (for
+    def start_run(self, run_id: str, keep_timers: bool, max_rows: int = DEFAULT_MAX_TIMER_ROWS,
+                  held_rows: int = 0) -> None:
+        """Open a run. ``keep_timers`` hands each config's raw timers over with its report (for
         ``return_timers=True``); otherwise they are dropped as soon as the report is made.
-        ``max_rows`` bounds the raw timers the run holds at once (the memory budget)."""
-        self._runs[run_id] = _Run(keep_timers, max_rows)
+        ``max_rows`` bounds the raw timers the run holds at once (the memory budget), of which
+        ``held_rows`` are already held (by the driver, when a run reopens on a new collector)."""
+        self._runs[run_id] = _Run(keep_timers, max_rows, rows=held_rows)
 
     def end_run(self, run_id: str) -> None:
         """Forget a run and free its timers."""
@@ -170,7 +171,7 @@ class Collector:
 
     def finish(
         self, run_id: str, config: RunConfig, outcome: ConfigOutcome, cost_per_hour: float | None = None
-    ) -> tuple[dict[str, Any], ConfigOutcome]:
+    ) -> tuple[dict[str, Any], ConfigOutcome, pa.Table | None]:
         """Build the config's report from every batch received for it.
 
         Call after every copy's ``run`` returned: a copy only returns once the collector
@@ -179,7 +180,11 @@ class Collector:
         say where and why it ended.
 
         Returns:
-            The report and the outcome as reported (possibly with a new stop and verdict).
+            The report, the outcome as reported (possibly with a new stop and verdict) and,
+            when the run keeps its timers, the config's timer table (without ``config_id``; see
+            :func:`combine_timers`). The table is handed over at once, config by config, so a
+            collector that dies later (killed, out of memory) loses no finished config; its rows
+            still count against the run's budget, since the driver holds them.
         """
         run = self._runs[run_id]
         run.live.pop(config.config_id, None)
@@ -193,10 +198,9 @@ class Collector:
                 table = kept
         report = compute_report(config, outcome, table, cost_per_hour=cost_per_hour)
         if run.keep_timers:
-            run.kept.append((config.config_id, table))
-        else:
-            run.rows -= table.num_rows
-        return report, outcome
+            return report, outcome, table
+        run.rows -= table.num_rows
+        return report, outcome, None
 
     @staticmethod
     def _adaptive_outcome(config: RunConfig, outcome: ConfigOutcome, watch: StopWatch) -> ConfigOutcome:
@@ -214,24 +218,11 @@ class Collector:
                 note = f"max_duration ({config.max_duration_s:g} s) ended the config before {wanted} was reached"
         return dataclasses.replace(outcome, converged=converged, error=note)
 
-    def timers(self, run_id: str) -> pa.Table:
-        """The run's kept raw timers (configs finished so far); see :func:`timer_schema`."""
-        kept = self._runs[run_id].kept
-        if not kept:
-            return TIMER_SCHEMA.empty_table()
-        tables = [
-            table.add_column(0, TIMER_SCHEMA.field("config_id"), pa.array(np.full(table.num_rows, config_id, np.int16)))
-            for config_id, table in kept
-        ]
-        # Configs may differ in their stage columns; missing ones become nulls.
-        return pa.concat_tables(tables, promote_options="default")
-
     def held_bytes(self) -> int:
         """Bytes of timer data currently held, over all runs (for the memory benchmark)."""
         held = 0
         for run in self._runs.values():
             held += sum(b.nbytes for pieces in run.batches.values() for *_, b in pieces)
-            held += sum(t.nbytes for _, t in run.kept)
         return held
 
     def rss_bytes(self) -> int:
@@ -265,3 +256,21 @@ class Collector:
                 columns[name] = batch.column(index) if index >= 0 else pa.nulls(n, pa.int64())
             batches.append(pa.record_batch(list(columns.values()), schema=schema))
         return pa.Table.from_batches(batches, schema=schema)
+
+
+def empty_config_table() -> pa.Table:
+    """A config's timer table with no rows (what a config whose collector was lost reports on)."""
+    return Collector._timer_table([])
+
+
+def combine_timers(kept: list[tuple[int, pa.Table]]) -> pa.Table:
+    """One timer table (:data:`TIMER_SCHEMA`) from ``(config_id, table)`` pairs as ``finish``
+    handed them over; the constant ``config_id`` column is added here."""
+    if not kept:
+        return TIMER_SCHEMA.empty_table()
+    tables = [
+        table.add_column(0, TIMER_SCHEMA.field("config_id"), pa.array(np.full(table.num_rows, config_id, np.int16)))
+        for config_id, table in kept
+    ]
+    # Configs may differ in their stage columns; missing ones become nulls.
+    return pa.concat_tables(tables, promote_options="default")

@@ -135,6 +135,13 @@ class SweepProgress:
                        f"p50 {_fig(p50_ms, 'ms')}  p99 {_fig(p99_ms, 'ms')}  took {now - run.started_s:.1f} s")
             self._draw(now, above=f"{_REDRAW}{summary}\n")
 
+    def note(self, text: str) -> None:
+        """Print ``text`` as a permanent line above the bar (a message that must not be lost in
+        the redrawn line, e.g. "still loading copy 0 (30 s)...")."""
+        with self._lock:
+            if self._enabled:
+                self._draw(self._clock(), above=f"{_REDRAW}{text}\n")
+
     def close(self) -> None:
         """Leave the last line as drawn and move to a fresh line; later calls do nothing."""
         with self._lock:

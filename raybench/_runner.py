@@ -3,6 +3,7 @@ collect, report — with a deadline on every wait and cancellation that keeps wh
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import logging
 import time
@@ -12,14 +13,16 @@ from typing import Any
 
 from raybench._actor import ModelCopy
 from raybench._backends import ModelSpec
-from raybench._collector import DEFAULT_MAX_TIMER_ROWS, Collector
+from raybench._collector import DEFAULT_MAX_TIMER_ROWS, Collector, combine_timers, empty_config_table
 from raybench._config import RunConfig
 from raybench._devices import CopyRequest, NodeResources, alive_nodes, check_fits
 from raybench._exceptions import ClusterError, ModelLoadError, RunError
 from raybench._instance import instance_type
+from raybench._interrupts import shielded
 from raybench._logging import logger
-from raybench._pool import LocalPool, RayPool
+from raybench._pool import LocalPool, OnWait, RayPool, ray_failure
 from raybench._progress import SweepProgress
+from raybench._reports import compute_report
 from raybench._schema import STATUS_ERROR, STATUS_FINISHED, STATUS_TIMEOUT, ConfigOutcome, CopyOutcome
 
 #: Margin between "all copies warmed up" and the common start, so every copy gets the
@@ -27,10 +30,23 @@ from raybench._schema import STATUS_ERROR, STATUS_FINISHED, STATUS_TIMEOUT, Conf
 BARRIER_NS = 100_000_000
 #: Extra time, beyond ``duration``, that a copy may take to finish its last call and flush.
 GRACE_S = 10.0
-#: How long a copy may take to load its model (compiled Neuron models can take minutes).
-LOAD_TIMEOUT_S = 900.0
-#: Limit for a warmup round (per warmup inference).
-WARMUP_TIMEOUT_S = 300.0
+#: Default ``load_timeout``: how long a copy may take to load its model (compiled Neuron models
+#: can take minutes).
+DEFAULT_LOAD_TIMEOUT_S = 300.0
+#: Default ``warmup_timeout``: how long a config's warmup may take (plus ``warmup`` when it is a time).
+DEFAULT_WARMUP_TIMEOUT_S = 60.0
+#: Deadline of the collector's bookkeeping calls (a dead collector must not hang the driver).
+COLLECTOR_TIMEOUT_S = 300.0
+#: A wait for loading or warmup says it is still waiting this often (at verbosity >= 1).
+STILL_WAITING_EVERY_S = 30.0
+
+LOAD_TIMEOUT_MESSAGE = "copy {copy_id} did not finish loading its model within {timeout_s:g} s (load_timeout)"
+WARMUP_TIMEOUT_MESSAGE = ("copy {copy_id} did not finish its warmup within {timeout_s:g} s (warmup_timeout; "
+                          "a first call that never returns?)")
+
+
+class CollectorLost(RunError):
+    """The collector actor died (killed, out of memory): the running config's timers are lost."""
 
 
 _REMOTE_CLASSES: dict[type, Any] = {}
@@ -100,6 +116,8 @@ class SweepRunner:
         cost_per_hour: For ``cost_per_1m_inf``.
         max_timer_rows: Raw timers the run may hold at once (the collector's memory budget).
         progress: Show live progress (a bar on a terminal; nothing otherwise).
+        load_timeout_s: How long a copy may take to load its model.
+        warmup_timeout_s: How long a config's warmup may take (beyond ``warmup`` as a time).
     """
 
     def __init__(
@@ -115,6 +133,8 @@ class SweepRunner:
         cost_per_hour: float | None,
         max_timer_rows: int = DEFAULT_MAX_TIMER_ROWS,
         progress: bool = False,
+        load_timeout_s: float = DEFAULT_LOAD_TIMEOUT_S,
+        warmup_timeout_s: float = DEFAULT_WARMUP_TIMEOUT_S,
     ) -> None:
         self._configs = configs
         self._specs = specs
@@ -125,15 +145,24 @@ class SweepRunner:
         self._keep_timers = keep_timers
         self._max_timer_rows = max_timer_rows
         self._cost_per_hour = cost_per_hour
+        self._load_timeout_s = load_timeout_s
+        self._warmup_timeout_s = warmup_timeout_s
         self._instance_type = instance_type()
         self._run_id = uuid.uuid4().hex
+        self._pool: Any = None
+        self._pool_key: tuple[str, int] | None = None
         self._pool_copies = 0  # copies the current pool will need at most (spawned at once)
+        self._kept: list[tuple[int, Any]] = []  # (config_id, timer table) handed over by the collector
         self._show_progress = progress
         self._progress = SweepProgress(0, enabled=False)  # drawn from run(), once the sweep is accepted
         self._log_level = logging.INFO
 
     def run(self) -> SweepResult:
-        """Run every config; Ctrl-C stops the sweep and returns the configs that finished."""
+        """Run every config; Ctrl-C stops the sweep and returns the configs that finished.
+
+        After that first Ctrl-C, tearing down and handing back what finished is shielded
+        (:func:`~raybench._interrupts.shielded`): a second press only prints a note.
+        """
         for config in self._configs:  # refuse the whole sweep up front, not halfway through
             if self._multiprocess:
                 check_fits(config.n_models, self._requests[config.pipeline_size], self._nodes,
@@ -145,56 +174,92 @@ class SweepRunner:
         outcomes: list[ConfigOutcome] = []
         reports: list[dict[str, Any]] = []
         interrupted = False
-        pool: Any = None
-        pool_key: tuple[str, int] | None = None
         try:
-            try:
-                for config in self._configs:
-                    self._progress.config_started(config.config_id, _label(config), _planned_s(config))
-                    # Copies are reused by consecutive configs of the same model and pipeline size.
-                    if pool is None or pool_key != (config.model_filename, config.pipeline_size):
-                        if pool is not None:
-                            pool.close()
-                        pool = self._new_pool(collector.handle, config)
-                        pool_key = (config.model_filename, config.pipeline_size)
-                        self._pool_copies = self._most_copies_from(config)
-                    outcome = self._run_config(pool, config, collector)
-                    report, outcome = collector.finish(config, outcome)
-                    outcomes.append(outcome)
-                    reports.append(report)
-                    self._progress.config_finished(report["status"], report["throughput_avg"],
-                                                   report["latency_ms_p50"], report["latency_ms_p99"])
-                    _log_report(config, report, self._log_level)
-            except KeyboardInterrupt:
-                interrupted = True
-                self._progress.close()
-                logger.warning("interrupted: returning the %d configs that finished", len(reports))
-            timers = collector.timers() if self._keep_timers else None
+            for config in self._configs:
+                self._progress.config_started(config.config_id, _label(config), _planned_s(config))
+                report, outcome, collector = self._config_report(config, collector)
+                outcomes.append(outcome)
+                reports.append(report)
+                self._progress.config_finished(report["status"], report["throughput_avg"],
+                                               report["latency_ms_p50"], report["latency_ms_p99"])
+                _log_report(config, report, self._log_level)
+        except KeyboardInterrupt:
+            interrupted = True
         finally:
-            self._progress.close()
-            if pool is not None:
-                pool.close()
-            collector.end_run()
+            with shielded():
+                self._progress.close()
+                if interrupted:
+                    logger.warning("interrupted: returning the %d configs that finished", len(reports))
+                self._close_pool()
+                collector.end_run()
+        timers = combine_timers(self._kept) if self._keep_timers else None
         return SweepResult(self._configs[: len(outcomes)], outcomes, reports, timers, interrupted)
 
     # -- pieces ----------------------------------------------------------------------------
 
-    def _start_collector(self) -> CollectorCalls:
+    def _config_report(self, config: RunConfig,
+                       collector: CollectorCalls) -> tuple[dict[str, Any], ConfigOutcome, CollectorCalls]:
+        """Run one config and report it; a lost collector fails only this config (a new one is
+        started, and the copies, which send to the old one, are respawned)."""
+        pool = self._pool_for(config, collector)
+        try:
+            outcome = self._run_config(pool, config, collector)
+            report, outcome, table = collector.finish(config, outcome)
+        except CollectorLost as exc:
+            outcome = self._failed(config, STATUS_ERROR, str(exc))
+            report = compute_report(config, outcome, empty_config_table(), cost_per_hour=self._cost_per_hour)
+            self._close_pool()
+            held = sum(table.num_rows for _, table in self._kept)
+            return report, outcome, self._start_collector(held_rows=held)
+        if table is not None:
+            self._kept.append((config.config_id, table))
+        return report, outcome, collector
+
+    def _pool_for(self, config: RunConfig, collector: CollectorCalls) -> Any:
+        """The pool for ``config``: copies are reused by consecutive configs of the same model and
+        pipeline size."""
+        key = (config.model_filename, config.pipeline_size)
+        if self._pool is None or self._pool_key != key:
+            self._close_pool()
+            kwargs = {**self._copy_kwargs, "spec": self._specs[config.model_filename], "collector": collector.handle,
+                      "run_id": self._run_id}
+            if self._multiprocess:
+                self._pool = RayPool(remote_class(ModelCopy), kwargs, self._requests[config.pipeline_size])
+            else:
+                self._pool = LocalPool(kwargs)
+            self._pool_key = key
+            self._pool_copies = self._most_copies_from(config)
+        return self._pool
+
+    def _close_pool(self) -> None:
+        if self._pool is not None:
+            self._pool.close()
+        self._pool, self._pool_key = None, None
+
+    def _start_collector(self, held_rows: int = 0) -> CollectorCalls:
         """The collector (shared, or in-process without Ray), with this run opened on it."""
         if self._multiprocess:
             handle = shared_collector()
         else:
             handle = Collector()
         calls = CollectorCalls(handle, self._run_id, self._cost_per_hour)
-        calls.call("start_run", self._run_id, self._keep_timers, self._max_timer_rows)
+        calls.call("start_run", self._run_id, self._keep_timers, self._max_timer_rows, held_rows)
         return calls
 
-    def _new_pool(self, collector: Any, config: RunConfig) -> Any:
-        kwargs = {**self._copy_kwargs, "spec": self._specs[config.model_filename], "collector": collector,
-                  "run_id": self._run_id}
-        if self._multiprocess:
-            return RayPool(remote_class(ModelCopy), kwargs, self._requests[config.pipeline_size])
-        return LocalPool(kwargs)
+    def _still_waiting(self, doing: str) -> OnWait:
+        """An ``on_wait`` that says every ``STILL_WAITING_EVERY_S`` that ``doing`` is still going on."""
+        said = [0]
+
+        def on_wait(waited_s: float) -> None:
+            if waited_s >= (said[0] + 1) * STILL_WAITING_EVERY_S:
+                said[0] = int(waited_s // STILL_WAITING_EVERY_S)
+                message = f"still {doing} ({waited_s:.0f} s)..."
+                if self._progress.enabled:
+                    self._progress.note(message)
+                else:
+                    logger.info(message)
+
+        return on_wait
 
     def _run_config(self, pool: Any, config: RunConfig, collector: CollectorCalls) -> ConfigOutcome:
         """Load (or reuse) copies, warm up, start together, measure; never raises for the model."""
@@ -207,12 +272,13 @@ class SweepRunner:
         )
         try:
             self._ensure_copies(pool, config)
-            warm = pool.call("warmup", n, config,
-                             timeout_s=WARMUP_TIMEOUT_S + config.warmup + 2 * (config.warmup_s or 0))
+            warm = pool.call("warmup", n, config, timeout_s=self._warmup_timeout_s + (config.warmup_s or 0),
+                             on_wait=self._still_waiting(f"warming up {_copies(n)}"),
+                             timeout_message=WARMUP_TIMEOUT_MESSAGE)
         except (ModelLoadError, RunError, TimeoutError, ClusterError) as exc:
             pool.discard()
             self._pool_copies = 0  # after a failure, spawn only what each config needs
-            return self._failed(config, STATUS_ERROR, str(exc))
+            return self._failed(config, STATUS_TIMEOUT if isinstance(exc, TimeoutError) else STATUS_ERROR, str(exc))
         warm_error = next((err for _, err in warm if err), None)
         if warm_error:
             return self._failed(config, STATUS_ERROR, warm_error)
@@ -221,11 +287,12 @@ class SweepRunner:
         timeout_s = BARRIER_NS / 1e9 + config.longest_s + GRACE_S
         collector.call("start_config", self._run_id, config, start_ns)
 
-        def show_live() -> None:
+        def show_live(waited_s: float) -> None:
             if self._progress.enabled:
-                live = collector.call("live", self._run_id, config, start_ns)
-                self._progress.update(elapsed_s=max(0.0, (time.time_ns() - start_ns) / 1e9), infs=live["infs"],
-                                      throughput=live["throughput"], p50_ms=live["p50_ms"])
+                with contextlib.suppress(CollectorLost):  # only the progress line: finish() will say
+                    live = collector.call("live", self._run_id, config, start_ns)
+                    self._progress.update(elapsed_s=max(0.0, (time.time_ns() - start_ns) / 1e9), infs=live["infs"],
+                                          throughput=live["throughput"], p50_ms=live["p50_ms"])
 
         # Each copy on its own: one that dies or hangs fails the config, but the outcomes of the
         # copies that did report (and every batch already flushed to the collector) are kept.
@@ -270,7 +337,7 @@ class SweepRunner:
         if target > config.n_models and len(pool.copies) < target:
             try:
                 self._check_fits_now(target, config)
-                pool.ensure(target, config, LOAD_TIMEOUT_S)
+                self._load(pool, target, config)
                 return
             except ClusterError:  # a node left since the sweep was checked: nothing was spawned
                 pass
@@ -280,7 +347,15 @@ class SweepRunner:
             self._pool_copies = config.n_models
         if len(pool.copies) < config.n_models:
             self._check_fits_now(config.n_models, config)  # fail the config, never queue forever
-        pool.ensure(config.n_models, config, LOAD_TIMEOUT_S)
+        self._load(pool, config.n_models, config)
+
+    def _load(self, pool: Any, n: int, config: RunConfig) -> None:
+        """Load copies until the pool has ``n``, saying so while it takes long."""
+        first = len(pool.copies)
+        if first < n:
+            doing = f"loading {_copies(n - first, first)}"
+            pool.ensure(n, config, self._load_timeout_s, on_wait=self._still_waiting(doing),
+                        timeout_message=LOAD_TIMEOUT_MESSAGE)
 
     def _check_fits_now(self, n: int, config: RunConfig) -> None:
         """Raise ClusterError unless ``n`` copies fit on the nodes alive now: Ray would queue
@@ -304,27 +379,39 @@ class CollectorCalls:
         self._remote = hasattr(handle.add, "remote")
 
     def call(self, method: str, *args: Any) -> Any:
-        """``collector.method(*args)``, waited for (a deadline: a dead collector must not hang)."""
+        """``collector.method(*args)``, waited for (a deadline: a dead collector must not hang).
+
+        Raises:
+            CollectorLost: the collector died or did not answer in time.
+        """
         if not self._remote:
             return getattr(self.handle, method)(*args)
         import ray
 
-        return ray.get(getattr(self.handle, method).remote(*args), timeout=LOAD_TIMEOUT_S)
+        try:
+            return ray.get(getattr(self.handle, method).remote(*args), timeout=COLLECTOR_TIMEOUT_S)
+        except ray.exceptions.GetTimeoutError as exc:
+            raise CollectorLost(f"the collector did not answer within {COLLECTOR_TIMEOUT_S:g} s") from exc
+        except ray.exceptions.RayError as exc:
+            raise CollectorLost(f"the collector was lost: {ray_failure(0, exc)}") from exc
 
-    def finish(self, config: RunConfig, outcome: ConfigOutcome) -> tuple[dict[str, Any], ConfigOutcome]:
-        """The config's report, and its outcome as the collector settled it."""
+    def finish(self, config: RunConfig, outcome: ConfigOutcome) -> tuple[dict[str, Any], ConfigOutcome, Any]:
+        """The config's report, its outcome as the collector settled it, and its timer table when
+        the run keeps timers (else None)."""
         return self.call("finish", self._run_id, config, outcome, self._cost_per_hour)  # type: ignore[no-any-return]
 
-    def timers(self) -> Any:
-        """The run's kept raw timers."""
-        return self.call("timers", self._run_id)
-
     def end_run(self) -> None:
-        """Free the run's data on the collector (not waited for)."""
-        if self._remote:
-            self.handle.end_run.remote(self._run_id)
-        else:
+        """Free the run's data on the collector (not waited for; a lost collector holds nothing)."""
+        if not self._remote:
             self.handle.end_run(self._run_id)
+            return
+        with contextlib.suppress(Exception):
+            self.handle.end_run.remote(self._run_id)
+
+
+def _copies(n: int, first: int = 0) -> str:
+    """``copy 0`` or ``copies 2-5``."""
+    return f"copy {first}" if n == 1 else f"copies {first}-{first + n - 1}"
 
 
 def _label(config: RunConfig) -> str:

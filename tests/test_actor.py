@@ -10,7 +10,7 @@ import pytest
 
 from raybench._actor import ModelCopy, wall_anchor_ns
 from raybench._backends import ModelSpec
-from raybench._collector import GO_ON, STOP_BUDGET, Collector
+from raybench._collector import GO_ON, STOP_BUDGET, Collector, combine_timers
 from raybench._config import RunConfig
 from raybench._exceptions import ModelLoadError
 from raybench._hotloop import TimerBuffer
@@ -47,8 +47,8 @@ def test_encoded_batch_round_trips_through_the_collector():
     collector = Collector()
     collector.start_run("run", keep_timers=True)
     collector.add(BatchEncoder(("infer_ns",), 1000).encode(buf, {"run_id": "run", "config_id": "7", "copy_id": "2", "worker_id": "1", "node_id": "n1"}))
-    report, _ = collector.finish("run", config(config_id=7), ConfigOutcome(7, "finished"))
-    table = collector.timers("run")
+    report, _, kept = collector.finish("run", config(config_id=7), ConfigOutcome(7, "finished"))
+    table = combine_timers([(7, kept)])
     assert table.schema == timer_schema()
     assert table.column("start_ns").to_pylist() == [1010, 1020, 1030]
     assert table.column("end_ns").to_pylist() == [1015, 1026, 1037]
@@ -71,8 +71,8 @@ def test_collector_copies_out_so_the_encoder_may_reuse_its_buffer():
         buf.ends[:2] = [first + 5, first + 6]
         buf.n = 2
         collector.add(encoder.encode(buf, {"run_id": "run", "config_id": "0", "copy_id": "0", "worker_id": "0", "node_id": "n"}))
-    collector.finish("run", config(), ConfigOutcome(0, "finished"))
-    assert collector.timers("run").column("start_ns").to_pylist() == [100, 101, 200, 201]
+    _, _, kept = collector.finish("run", config(), ConfigOutcome(0, "finished"))
+    assert kept.column("start_ns").to_pylist() == [100, 101, 200, 201]
 
 
 def test_collector_ignores_batches_of_a_run_that_ended():
@@ -100,9 +100,9 @@ def test_collector_drops_timers_unless_asked_to_keep_them():
     buf.n = 2
     collector.add(BatchEncoder((), 0).encode(buf, {"run_id": "run", "config_id": "0", "copy_id": "0", "worker_id": "0", "node_id": "n"}))
     assert collector.held_bytes() > 0
-    collector.finish("run", config(), ConfigOutcome(0, "finished"))
+    _, _, kept = collector.finish("run", config(), ConfigOutcome(0, "finished"))
     assert collector.held_bytes() == 0
-    assert collector.timers("run").num_rows == 0
+    assert kept is None
 
 
 def test_copy_runs_for_duration_and_ships_every_row():
@@ -115,9 +115,8 @@ def test_copy_runs_for_duration_and_ships_every_row():
     assert warm_ns >= 2 * 5_000_000 and wall_ns >= 5_000_000
     start = time.time_ns() + 50_000_000
     outcome = asyncio.run(copy.run(cfg, start))
-    report, _ = collector.finish("run", cfg, ConfigOutcome(0, "finished", None, start, start + 400_000_000,
-                                                           copies=(outcome,)))
-    table = collector.timers("run")
+    report, _, table = collector.finish("run", cfg, ConfigOutcome(0, "finished", None, start, start + 400_000_000,
+                                                                  copies=(outcome,)))
     assert outcome.n_infs == table.num_rows == report["total_infs"]
     assert set(table.column("worker_id").to_pylist()) == {0, 1}
     assert min(table.column("start_ns").to_pylist()) >= start
@@ -163,8 +162,8 @@ def test_async_model_is_awaited():
     outcome = asyncio.run(copy.run(cfg, time.time_ns()))
     assert outcome.n_errors == 0
     assert outcome.n_infs >= 20
-    collector.finish("run", cfg, ConfigOutcome(0, "finished"))
-    lat = pa.compute.subtract(collector.timers("run")["end_ns"], collector.timers("run")["start_ns"]).to_pylist()
+    _, _, kept = collector.finish("run", cfg, ConfigOutcome(0, "finished"))
+    lat = pa.compute.subtract(kept["end_ns"], kept["start_ns"]).to_pylist()
     assert min(lat) >= 2_000_000
 
 
@@ -180,8 +179,8 @@ def test_collector_keeps_exactly_its_budget_and_says_when_it_is_used_up():
     assert collector.add(encoder.encode(buf, ids)) == GO_ON
     assert collector.add(encoder.encode(buf, ids)) == STOP_BUDGET  # 4 + 1 of 4: the budget is reached
     assert collector.add(encoder.encode(buf, ids)) == STOP_BUDGET  # dropped whole
-    collector.finish("run", config(), ConfigOutcome(0, "finished"))
-    assert collector.timers("run").column("start_ns").to_pylist() == [1, 2, 3, 4, 1]
+    _, _, kept = collector.finish("run", config(), ConfigOutcome(0, "finished"))
+    assert kept.column("start_ns").to_pylist() == [1, 2, 3, 4, 1]
 
 
 def test_budget_frees_with_each_report_when_timers_are_not_kept():
@@ -192,5 +191,5 @@ def test_budget_frees_with_each_report_when_timers_are_not_kept():
     for config_id in ("0", "1"):
         ids = {"run_id": "run", "config_id": config_id, "copy_id": "0", "worker_id": "0", "node_id": "n"}
         assert collector.add(BatchEncoder((), 0).encode(buf, ids)) == STOP_BUDGET
-        report, _ = collector.finish("run", config(config_id=int(config_id)), ConfigOutcome(int(config_id), "finished"))
+        report, _, _ = collector.finish("run", config(config_id=int(config_id)), ConfigOutcome(int(config_id), "finished"))
         assert report["total_infs"] == 4

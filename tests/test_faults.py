@@ -69,7 +69,7 @@ def test_a_copy_that_dies_fails_its_config_keeps_its_timers_and_the_next_config_
                                      verbosity=0, return_timers=True)
     died, after = raybench.get_reports(results)
     assert died["status"] == "error"
-    assert died["error"].startswith("a model copy died: "), died["error"]
+    assert died["error"].startswith("copy 0 died: "), died["error"]
     assert died["total_infs"] > 0  # the batches it flushed before dying
     assert results.timers.filter(pc.equal(results.timers["config_id"], 0)).num_rows == died["total_infs"]
     assert after["status"] == "finished", after
