@@ -12,11 +12,11 @@ pipeline size, so the model is loaded once per sweep, not once per config.
 from __future__ import annotations
 
 import asyncio
+import functools
 import os
 import sys
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict
 from time import perf_counter_ns
 from typing import Any
@@ -24,9 +24,18 @@ from typing import Any
 import numpy as np
 
 from raybench._backends import ModelSpec, get_backend, is_async_model
-from raybench._config import RunConfig
+from raybench._buffers import (
+    MIN_BUFFER_ROWS,
+    check_budget,
+    grown_rows,
+    most_rows,
+    n_stage_columns,
+    planned_rows,
+)
+from raybench._capped_output import cap_output
+from raybench._config import FLUSH_INTERVAL_NS, RunConfig
 from raybench._devices import bind_neuron_cores
-from raybench._exceptions import ModelLoadError
+from raybench._exceptions import ModelLoadError, RunError, is_control_flow
 from raybench._feeds import DatasetExhausted, DatasetFeed, DatasetInput, SendSchedule
 from raybench._hotloop import (
     Feed,
@@ -39,13 +48,8 @@ from raybench._hotloop import (
 )
 from raybench._schema import CopyOutcome
 from raybench._sysmon import SystemSampler
+from raybench._threads import WorkerThreads
 from raybench._wire import BatchEncoder
-
-#: Rows per worker buffer. Two buffers per worker (one filling while the other ships):
-#: 2 x 2^20 rows x 17 bytes is ~36 MB per worker at most, whatever the duration.
-BUFFER_ROWS = 1 << 20
-#: A worker ships its rows at least this often, so a copy that dies loses at most this much.
-FLUSH_INTERVAL_NS = 500_000_000
 
 #: A copy whose every call raised for this long stops measuring (the config then errors with the
 #: model's message) instead of recording failures until ``duration`` ends.
@@ -100,9 +104,37 @@ def _user_setup(name: str, fn: Callable[..., Any], *args: Any) -> None:
     (in-process as through Ray), rather than ending the whole sweep."""
     try:
         fn(*args)
-    except Exception as exc:
+    except BaseException as exc:  # SystemExit too: the user's function failed
+        if is_control_flow(exc):
+            raise
         msg = f"{name} raised in copy {args[0]}: {type(exc).__name__}: {exc}"
         raise ModelLoadError(msg) from exc
+
+
+def _as_run_error(exc: BaseException, copy_id: int) -> BaseException:
+    """What a copy method raises for ``exc``: a ``SystemExit`` (or a model's own
+    ``KeyboardInterrupt``) escaping user code becomes a ``RunError`` naming it, so it fails the
+    config at once instead of ending the actor's process (Ray would report a timeout) or, in the
+    calling process, escaping ``benchmark``. Exceptions and control flow go on as they are."""
+    if isinstance(exc, Exception) or is_control_flow(exc):
+        return exc
+    return RunError(f"copy {copy_id}: the model raised {type(exc).__name__}: {exc}")
+
+
+def _reports_base_exceptions(method: Callable[..., Any]) -> Callable[..., Any]:
+    """Apply :func:`_as_run_error` to what an async copy method raises."""
+
+    @functools.wraps(method)
+    async def wrapper(self: ModelCopy, *args: Any) -> Any:
+        try:
+            return await method(self, *args)
+        except BaseException as exc:
+            error = _as_run_error(exc, self.copy_id)
+            if error is exc:
+                raise
+            raise error from exc
+
+    return wrapper
 
 
 class ModelCopy:
@@ -159,6 +191,9 @@ class ModelCopy:
             "postprocess_ns": postprocess_fn is not None,
         }
         self._stage_names = tuple(name for name, here in present.items() if here)
+        self._stage_columns = n_stage_columns(dataset=self._dataset is not None, open_loop=self._open_loop,
+                                              preprocess=preprocess_fn is not None,
+                                              postprocess=postprocess_fn is not None)
         self._with_stages = preprocess_fn is not None or postprocess_fn is not None
         self._env_setup_fn = env_setup_fn
         self._setup_fn = setup_fn
@@ -169,6 +204,8 @@ class ModelCopy:
         self._offset_ns = wall_anchor_ns()
         self._encoder = BatchEncoder(self._stage_names, self._offset_ns)
         self._node_id = current_node_id()
+        # A Ray actor's prints go to Ray's log folder: a chatty model must not fill the disk.
+        self._output = cap_output(copy_id) if self._node_id != "local" else None
         # Before the model (and with it the Neuron runtime) is loaded.
         self._visible_cores = bind_neuron_cores(spec.device_type)
         self._buffers: list[tuple[TimerBuffer, TimerBuffer]] = []
@@ -186,6 +223,15 @@ class ModelCopy:
         Raises:
             ModelLoadError: the model could not be built (the message says why).
         """
+        try:
+            return self._load()
+        except BaseException as exc:
+            error = _as_run_error(exc, self.copy_id)
+            if error is exc:
+                raise
+            raise ModelLoadError(str(error)) from exc
+
+    def _load(self) -> dict[str, Any]:
         config_dict = asdict(self._first_config) if self._first_config else {}
         if self._env_setup_fn is not None:
             t0 = perf_counter_ns()
@@ -203,7 +249,7 @@ class ModelCopy:
         # The first Arrow encode and the first call to the collector cost ~0.5 s in a fresh
         # process (imports, resolving the actor handle): pay that now, not while measuring.
         self._encoder.encode(self._new_buffer(1), {})
-        self._encoder.reserve(BUFFER_ROWS)
+        self._encoder.reserve(MIN_BUFFER_ROWS)
         self._ping = self._collector.ping.remote() if hasattr(self._collector.ping, "remote") else None
         return {"copy_id": self.copy_id, "node_id": self._node_id, "pid": os.getpid(),
                 "visible_cores": self._visible_cores}
@@ -214,6 +260,7 @@ class ModelCopy:
 
     # -- per config ------------------------------------------------------------------------
 
+    @_reports_base_exceptions
     async def warmup(self, config: RunConfig) -> tuple[tuple[int, int, int], str | None]:
         """Warm every worker up: ``config.warmup`` inferences each, or for ``config.warmup_s``.
 
@@ -229,8 +276,7 @@ class ModelCopy:
         if self._ping is not None:
             await self._ping  # the collector is reachable before anything is measured
             self._ping = None
-        for worker_id in range(config.workers_per_model):
-            self._worker_buffers(worker_id)  # allocated and touched before measuring
+        self._fit_buffers(config.workers_per_model, None)  # allocated and touched before measuring
         if self._dataset is not None:
             first = DatasetFeed(self._dataset, config.workers_per_model).first_item()
             feed = Feed(next_item=lambda: first, take_slot=None, prepare=self._prepare)
@@ -248,11 +294,12 @@ class ModelCopy:
         n = sum(r[0] for r in results)
         total_ns = sum(r[1] for r in results)
         error = next((r[2] for r in results if r[2]), None)
+        self._fit_buffers(config.workers_per_model, total_ns / n if n else None)
         return (n, total_ns, wall_ns), (f"model raised during warmup: {error}" if error else None)
 
     async def _warm_worker(
         self, worker_id: int, model: Callable[..., Any], burst: Callable[..., None], config: RunConfig,
-        pool: ThreadPoolExecutor,
+        pool: WorkerThreads,
     ) -> tuple[int, int, str | None]:
         """One worker's warmup on its spare buffer: ``(inferences, summed ns, first error)``."""
         buf = self._worker_buffers(worker_id)[1]
@@ -281,6 +328,7 @@ class ModelCopy:
             buf.clear()
         return n, total_ns, None
 
+    @_reports_base_exceptions
     async def run(self, config: RunConfig, start_wall_ns: int) -> CopyOutcome:
         """Measure from ``start_wall_ns`` for ``config.duration_s``; ship timers as they fill.
 
@@ -291,6 +339,7 @@ class ModelCopy:
         """
         self._stop = False
         model, args = self._model_and_args(config)
+        dropped_before = self._output.dropped if self._output is not None else 0
         start_pc = start_wall_ns - self._offset_ns
         end_pc = start_pc + int(config.longest_s * 1e9)
         dataset = DatasetFeed(self._dataset, config.workers_per_model) if self._dataset is not None else None
@@ -317,7 +366,7 @@ class ModelCopy:
         burst = self._burst_fn(model, feed)
         with self._executor(config) as pool:
             results = await asyncio.gather(
-                *(self._worker(w, model, burst, end_pc, ids, pool, pending)
+                *(self._worker(w, model, burst, end_pc, ids, pool, pending, config.workers_per_model)
                   for w in range(config.workers_per_model))
             )
         stopped_pc = perf_counter_ns()
@@ -342,6 +391,7 @@ class ModelCopy:
             cpu_percent=tuple(cpu),
             mem_percent=tuple(mem),
             dataset_exhausted=dataset.exhausted if dataset is not None else None,
+            output_dropped=(self._output.dropped - dropped_before) if self._output is not None else 0,
             **open_loop,
         )
 
@@ -354,8 +404,9 @@ class ModelCopy:
         burst: Callable[..., None],
         end_pc: int,
         ids: dict[str, str],
-        pool: ThreadPoolExecutor,
+        pool: WorkerThreads,
         pending: list[Any],
+        workers: int,
     ) -> tuple[int, int, str | None, bool]:
         """One worker: bursts of inferences until ``end_pc``; returns (n, n_errors, error, ran out).
 
@@ -384,6 +435,7 @@ class ModelCopy:
             if not (done or now >= next_flush or filling.n == filling.capacity):
                 running = start(filling, min(end_pc, next_flush))
                 continue
+            filled_early = filling.n == filling.capacity and now < next_flush and not done
             full, filling, spare = filling, spare, filling
             next_flush = now + FLUSH_INTERVAL_NS
             if not done:
@@ -401,12 +453,14 @@ class ModelCopy:
                         first_error = BUDGET_MESSAGE
                 pending.append(ack)
             full.clear()
+            if filled_early:  # the pace outgrew the buffer: give it room (between bursts)
+                full.resize(grown_rows(full.rows, workers, self._stage_columns))
             if done:
                 return n_total, n_errors, first_error, ran_out
 
     async def _run_burst(
         self, model: Callable[..., Any], burst: Callable[..., None], buf: TimerBuffer, deadline: int,
-        pool: ThreadPoolExecutor,
+        pool: WorkerThreads,
     ) -> None:
         """One burst: awaited directly for an ``async`` model, else in a worker thread."""
         if self._is_async(model):
@@ -441,16 +495,25 @@ class ModelCopy:
     def _worker_buffers(self, worker_id: int) -> tuple[TimerBuffer, TimerBuffer]:
         # Buffers outlive configs: a copy reused by the next config does not reallocate.
         while len(self._buffers) <= worker_id:
-            self._buffers.append((self._new_buffer(BUFFER_ROWS), self._new_buffer(BUFFER_ROWS)))
+            self._buffers.append((self._new_buffer(MIN_BUFFER_ROWS), self._new_buffer(MIN_BUFFER_ROWS)))
         return self._buffers[worker_id]
 
-    def _executor(self, config: RunConfig) -> ThreadPoolExecutor:
-        return ThreadPoolExecutor(
-            max_workers=config.workers_per_model,
-            thread_name_prefix=f"raybench-copy{self.copy_id}",
-            initializer=self._backend.thread_init,
-            initargs=(self._spec,),
-        )
+    def _fit_buffers(self, workers: int, mean_call_ns: float | None) -> None:
+        """Give each of ``workers`` workers buffers for one flush interval at ``mean_call_ns`` a
+        call (see :mod:`raybench._buffers`): grown to that, shrunk only to stay in the budget."""
+        check_budget(workers, self._stage_columns)
+        planned = planned_rows(mean_call_ns, workers, self._stage_columns)
+        most = most_rows(workers, self._stage_columns)
+        for worker_id in range(workers):
+            for buf in self._worker_buffers(worker_id):
+                target = planned if buf.rows < planned else min(buf.rows, most)
+                if target != buf.rows:
+                    buf.resize(target)
+        self._encoder.reserve(max(planned, MIN_BUFFER_ROWS))
+
+    def _executor(self, config: RunConfig) -> WorkerThreads:
+        return WorkerThreads(config.workers_per_model, f"raybench-copy{self.copy_id}",
+                             initializer=self._backend.thread_init, initargs=(self._spec,))
 
     def _model_and_args(self, config: RunConfig) -> tuple[Callable[..., Any], tuple[Any, ...]]:
         if self._model is None:

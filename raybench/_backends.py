@@ -15,7 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from raybench._exceptions import MissingDependencyError, ModelLoadError
+from raybench._exceptions import MissingDependencyError, ModelLoadError, is_control_flow
 
 NEURON_REPO_HINT = (
     "install the AWS Neuron SDK from the Neuron pip repository "
@@ -68,7 +68,9 @@ def describe_model(model: Any) -> tuple[str, str]:
 def _construct(model_class: Any) -> Any:
     try:
         return model_class()
-    except Exception as exc:  # the user's constructor: report what it raised
+    except BaseException as exc:  # the user's constructor, SystemExit too: report what it raised
+        if is_control_flow(exc):
+            raise
         msg = f"could not construct model class {describe_model(model_class)[0]}: {exc!r}"
         raise ModelLoadError(msg) from exc
 
@@ -79,7 +81,9 @@ class CallableBackend:
     def load(self, spec: ModelSpec) -> Callable[..., Any]:
         try:
             model = spec.model(spec.model_filename)
-        except Exception as exc:
+        except BaseException as exc:  # the user's load_fn, SystemExit too
+            if is_control_flow(exc):
+                raise
             msg = f"load_fn failed for {spec.model_filename!r}: {exc!r}"
             raise ModelLoadError(msg) from exc
         if not callable(model):

@@ -44,3 +44,16 @@ class RunError(RaybenchError):
 
 class TimerError(RaybenchError, RuntimeError):
     """A ``Timer`` was used out of order (``stop()`` before ``start()``, ``start()`` twice)."""
+
+
+def is_control_flow(exc: BaseException) -> bool:
+    """True for what must propagate rather than be recorded as the model's error: a real Ctrl-C
+    (``KeyboardInterrupt`` in the main thread, where Python delivers signals) and asyncio's
+    cancellation. A ``SystemExit``, or a ``KeyboardInterrupt`` the model raised in a worker
+    thread, is the model's error like any other."""
+    import asyncio
+    import threading
+
+    if isinstance(exc, asyncio.CancelledError):
+        return True
+    return isinstance(exc, KeyboardInterrupt) and threading.current_thread() is threading.main_thread()

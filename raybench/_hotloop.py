@@ -5,7 +5,8 @@ Each loop runs in a worker thread for one *burst*: it calls the model until ``de
 preallocated numpy arrays, and returns how far it got. No allocation, no locking, no Python
 object per inference beyond what the model itself returns. A model exception is recorded in the
 row (``ok = False``) and the loop goes on: the ``try`` wraps the whole ``for`` so it costs nothing
-while the model does not raise.
+while the model does not raise. ``SystemExit`` and a ``KeyboardInterrupt`` raised by the model in
+a worker thread are its errors too; only a real Ctrl-C and cancellation propagate.
 """
 
 from __future__ import annotations
@@ -17,6 +18,8 @@ from time import perf_counter_ns
 from typing import Any
 
 import numpy as np
+
+from raybench._exceptions import is_control_flow
 
 #: The stage columns of a staged loop (preprocess and/or postprocess around the model call).
 STAGED_COLUMNS = ("preprocess_ns", "infer_ns", "postprocess_ns")
@@ -33,22 +36,34 @@ class TimerBuffer:
     """
 
     def __init__(self, capacity: int, with_stages: bool = False, stage_names: tuple[str, ...] | None = None) -> None:
-        self.capacity = capacity
-        # np.ones, not np.zeros: zeros come from calloc and would page-fault on first write,
-        # inside the measured loop; ones are written (and so faulted in) here.
-        self.starts = np.ones(capacity, np.int64)
-        self.ends = np.ones(capacity, np.int64)
-        self.ok = np.ones(capacity, np.bool_)
         # Stage columns exist only when a preprocess/postprocess stage exists.
         if stage_names is None:
             stage_names = STAGED_COLUMNS if with_stages else ()
-        self.stages: dict[str, np.ndarray] | None = (
-            {name: np.ones(capacity, np.int64) for name in stage_names} if stage_names else None
-        )
+        self._stage_names = stage_names
+        self.resize(capacity)
         self.n = 0
         self.n_errors = 0
         self.first_error: str | None = None
         self.ended = False  # the fed loop ran out of work (dataset exhausted, schedule over)
+
+    def resize(self, rows: int) -> None:
+        """Reallocate every column for ``rows`` rows (the rows held are dropped: call it when the
+        buffer is empty, between bursts)."""
+        self.capacity = rows
+        # np.ones, not np.zeros: zeros come from calloc and would page-fault on first write,
+        # inside the measured loop; ones are written (and so faulted in) here.
+        self.starts = np.ones(rows, np.int64)
+        self.ends = np.ones(rows, np.int64)
+        self.ok = np.ones(rows, np.bool_)
+        self.stages: dict[str, np.ndarray] | None = (
+            {name: np.ones(rows, np.int64) for name in self._stage_names} if self._stage_names else None
+        )
+        self.n = 0
+
+    @property
+    def rows(self) -> int:
+        """The rows the columns have room for (``capacity`` may be set lower for a burst)."""
+        return int(self.starts.size)
 
     def clear(self) -> None:
         """Forget the rows (after they were shipped)."""
@@ -95,7 +110,9 @@ def run_plain_burst(
                     return
             buf.n = cap
             return
-        except Exception as exc:  # the model's error is data: record it and go on
+        except BaseException as exc:  # the model's error is data (SystemExit too): record it, go on
+            if is_control_flow(exc):
+                raise
             t1 = pc()
             starts[i] = t0
             ends[i] = t1
@@ -146,7 +163,9 @@ def run_staged_burst(
                     return
             buf.n = cap
             return
-        except Exception as exc:
+        except BaseException as exc:
+            if is_control_flow(exc):
+                raise
             t3 = pc()
             starts[i] = t0
             ends[i] = t3
@@ -169,7 +188,9 @@ async def run_async_burst(
         t0 = pc()
         try:
             await model(*args)
-        except Exception as exc:
+        except BaseException as exc:
+            if is_control_flow(exc):  # our own cancellation, or a real Ctrl-C in the calling process
+                raise
             t1 = pc()
             starts[i] = t0
             ends[i] = t1
@@ -265,7 +286,9 @@ def run_fed_burst(
             if post is not None:
                 post(y)
             t3 = pc()
-        except Exception as exc:  # the model's (or the data's) error is data: record it, go on
+        except BaseException as exc:  # the model's (or the data's) error is data: record it, go on
+            if is_control_flow(exc):
+                raise
             t3 = pc()
             buf.note_error(i, exc)
             starts[i] = due if take_slot is not None else t_in

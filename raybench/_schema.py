@@ -86,6 +86,8 @@ class CopyOutcome:
         n_scheduled: Open-loop sends due before the measurement ended (None in a closed loop).
         n_dropped: Of those, sends never made: still queued when the measurement ended.
         queue_depth_max: Most sends due but not yet made at once (1 = the copy kept up).
+        output_dropped: Characters the copy printed beyond its output ceiling during the config,
+            dropped rather than written to Ray's log folder.
     """
 
     copy_id: int
@@ -106,6 +108,7 @@ class CopyOutcome:
     n_scheduled: int | None = None
     n_dropped: int | None = None
     queue_depth_max: int | None = None
+    output_dropped: int = 0
 
 
 @dataclass(frozen=True)

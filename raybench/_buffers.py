@@ -1,0 +1,75 @@
+"""How big a copy's timer buffers are: sized from the expected rate, grown when they fill early,
+and bounded by a memory budget per copy that is checked before anything is allocated.
+
+Each worker has two buffers (one filling while the other ships). A buffer needs to hold one
+flush interval of calls: a 10 ms model needs 50 rows, a no-op model in a tight loop ~1.5 M. So
+buffers start small (:data:`MIN_BUFFER_ROWS`), are sized after warmup from the warmup's pace,
+and double (up to :data:`MAX_BUFFER_ROWS`) whenever one fills before its flush is due; growing
+happens between bursts, never inside the measured loop. The copy's buffers together (two per
+worker, plus the encoder's output buffer) never exceed :data:`COPY_BUFFER_BUDGET_BYTES`: a
+config whose workers could not even get their smallest buffers within it is refused before any
+copy starts.
+"""
+
+from __future__ import annotations
+
+from raybench._config import FLUSH_INTERVAL_NS
+from raybench._exceptions import ConfigError
+
+#: Rows a buffer starts with (and never goes below): 4096 rows of a plain loop are 68 KB.
+MIN_BUFFER_ROWS = 4096
+#: Rows a buffer may grow to: 2^20 rows of a plain loop are 17 MB.
+MAX_BUFFER_ROWS = 1 << 20
+#: Timer buffer memory one copy may hold: two buffers per worker plus the encoder's.
+COPY_BUFFER_BUDGET_BYTES = 1 << 30
+#: Headroom over the pace measured in warmup, so a buffer is not full just before its flush.
+_HEADROOM = 1.25
+
+
+def n_stage_columns(*, dataset: bool, open_loop: bool, preprocess: bool, postprocess: bool) -> int:
+    """Stage columns of a copy's buffers: the fed loop's present stages, the staged loop's three,
+    or none for the plain loop."""
+    if dataset or open_loop:
+        return int(open_loop) + int(dataset) + int(preprocess) + 1 + int(postprocess)
+    return 3 if preprocess or postprocess else 0
+
+
+def row_bytes(stage_columns: int) -> int:
+    """Bytes of one buffered row: start and end stamps, the ok flag, the stage columns."""
+    return 8 + 8 + 1 + 8 * stage_columns
+
+
+def most_rows(workers: int, stage_columns: int) -> int:
+    """The largest buffer each worker of a copy may have within the budget."""
+    return min(MAX_BUFFER_ROWS, COPY_BUFFER_BUDGET_BYTES // ((2 * workers + 1) * row_bytes(stage_columns)))
+
+
+def check_budget(workers: int, stage_columns: int) -> None:
+    """Refuse ``workers`` per copy when even their smallest buffers exceed the budget.
+
+    Raises:
+        ConfigError: names workers_per_model, the memory needed and the most workers that fit.
+    """
+    if most_rows(workers, stage_columns) >= MIN_BUFFER_ROWS:
+        return
+    per_worker = 2 * MIN_BUFFER_ROWS * row_bytes(stage_columns)
+    most_workers = (COPY_BUFFER_BUDGET_BYTES // (MIN_BUFFER_ROWS * row_bytes(stage_columns)) - 1) // 2
+    msg = (f"workers_per_model must be at most {most_workers:,} here: each worker holds at least "
+           f"{per_worker / 1e6:.2f} MB of timer buffers and a copy may hold {COPY_BUFFER_BUDGET_BYTES >> 20} MB "
+           f"(got {workers:,})")
+    raise ConfigError(msg)
+
+
+def planned_rows(mean_call_ns: float | None, workers: int, stage_columns: int) -> int:
+    """Rows for one flush interval of calls at ``mean_call_ns`` each (the warmup's pace), with
+    headroom, within ``[MIN_BUFFER_ROWS, most_rows]``; the minimum when the pace is unknown."""
+    most = max(most_rows(workers, stage_columns), MIN_BUFFER_ROWS)
+    if not mean_call_ns or mean_call_ns <= 0:
+        return MIN_BUFFER_ROWS
+    wanted = int(FLUSH_INTERVAL_NS / mean_call_ns * _HEADROOM) + 1
+    return max(MIN_BUFFER_ROWS, min(wanted, most))
+
+
+def grown_rows(current: int, workers: int, stage_columns: int) -> int:
+    """The next size of a buffer that filled before its flush: twice as many rows, within budget."""
+    return max(current, min(2 * current, most_rows(workers, stage_columns)))
