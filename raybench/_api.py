@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import difflib
 import inspect
-import json
 import os
 from collections.abc import Callable
 from typing import Any
 
 from raybench import _devices
 from raybench._backends import ModelSpec, describe_model
+from raybench._buffers import check_budget, n_stage_columns
 from raybench._collector import DEFAULT_MAX_TIMER_ROWS
 from raybench._config import (
     DEFAULT_DURATION_S,
@@ -18,6 +18,7 @@ from raybench._config import (
     check_callable,
     check_number,
     expand_sweep,
+    is_int,
     normalise_inputs,
     plain_variants,
     positive_ints,
@@ -27,8 +28,9 @@ from raybench._exceptions import ConfigError
 from raybench._feeds import dataset_batch_size, dataset_input
 from raybench._instance import instance_type
 from raybench._logging import logger, set_verbosity
+from raybench._output import read_json
 from raybench._results import Results, run_metadata
-from raybench._runner import SweepRunner
+from raybench._runner import DEFAULT_LOAD_TIMEOUT_S, DEFAULT_WARMUP_TIMEOUT_S, SweepRunner
 
 
 def connect_ray(address: str | None, ray_init_kwargs: dict[str, Any] | None, verbosity: int) -> bool:
@@ -59,6 +61,27 @@ def connect_ray(address: str | None, ray_init_kwargs: dict[str, Any] | None, ver
     }
     ray.init(**{**defaults, **kwargs})
     return True
+
+
+def _check_ray_init_kwargs(kwargs: object) -> None:
+    """``ray_init_kwargs`` must be a dict of ``ray.init`` keyword arguments.
+
+    Names ``ray.init`` does not take are refused here, with a hint, rather than as Ray's own
+    TypeError halfway into the call; names starting with ``_`` are Ray's private arguments and
+    are passed through.
+    """
+    if kwargs is None:
+        return
+    if not isinstance(kwargs, dict) or not all(isinstance(key, str) for key in kwargs):
+        raise ConfigError(f"ray_init_kwargs must be a dict of ray.init keyword arguments (got {kwargs!r})")
+    import ray
+
+    known = [name for name in inspect.signature(ray.init).parameters if name not in ("args", "kwargs")]
+    for key in kwargs:
+        if key not in known and not key.startswith("_"):
+            close = difflib.get_close_matches(key, known, n=1)
+            hint = f"; did you mean {close[0]!r}?" if close else ""
+            raise ConfigError(f"ray_init_kwargs must hold ray.init keyword arguments (got {key!r}{hint})")
 
 
 def _check_model(framework: str, model: Any, model_filename: str | None) -> None:
@@ -123,6 +146,8 @@ def run_benchmark(
     stability: float | None = None,
     max_duration: float | None = None,
     stability_window: float = 1.0,
+    load_timeout: float = DEFAULT_LOAD_TIMEOUT_S,
+    warmup_timeout: float = DEFAULT_WARMUP_TIMEOUT_S,
     **unknown: Any,
 ) -> list[dict[str, Any]] | Results:
     """The shared body of every ``benchmark`` entry point (see :func:`raybench.benchmark`)."""
@@ -155,9 +180,14 @@ def run_benchmark(
         stability_window=stability_window,
     )
     _check_performance_levels(performance_levels)
-    if not (isinstance(max_timer_rows, int) and not isinstance(max_timer_rows, bool) and max_timer_rows > 0):
+    if not (is_int(max_timer_rows) and int(max_timer_rows) > 0):
         raise ConfigError(f"max_timer_rows must be a positive int (got {max_timer_rows!r})")
+    if not isinstance(return_timers, bool):
+        raise ConfigError(f"return_timers must be True or False (got {return_timers!r})")
+    _check_ray_init_kwargs(ray_init_kwargs)
     stats_interval_s = check_number("stats_interval", stats_interval, minimum=0, inclusive=False, unit="seconds")
+    load_timeout_s = check_number("load_timeout", load_timeout, minimum=0, inclusive=False, unit="seconds")
+    warmup_timeout_s = check_number("warmup_timeout", warmup_timeout, minimum=0, inclusive=False, unit="seconds")
     if cost_per_hour is not None:
         check_number("cost_per_hour", cost_per_hour, minimum=0, inclusive=True)
     if batch_sizes is None and index_file is None:
@@ -168,7 +198,14 @@ def run_benchmark(
     else:
         variants = plain_variants(options, described_filename)
 
+    stage_columns = n_stage_columns(dataset=dataset is not None, open_loop=options.arrival != "closed",
+                                    preprocess=preprocess_fn is not None, postprocess=postprocess_fn is not None)
+    for workers in options.workers_per_model or ():
+        check_budget(workers, stage_columns)  # before Ray starts: the copies could not allocate them
     if multiprocess:
+        _check_picklable({_MODEL_ARGUMENT.get(framework, "model"): model, "preprocess_fn": preprocess_fn,
+                          "postprocess_fn": postprocess_fn, "env_setup_fn": env_setup_fn, "setup_fn": setup_fn,
+                          "dataset_loader_fn": dataset_loader_fn})
         connect_ray(address, ray_init_kwargs, verbosity)
         nodes = _devices.alive_nodes()
     else:
@@ -181,6 +218,8 @@ def run_benchmark(
     configs = expand_sweep(
         options, variants, model_name=model_name or described_name, device_type=resolved, max_copies=most,
     )
+    for workers in sorted({c.workers_per_model for c in configs}):  # the defaults too ([1, p - 1])
+        check_budget(workers, stage_columns)
     if index_file is not None:
         specs = {v.model_filename: ModelSpec(framework, v.model_filename, v.model_filename, resolved) for v in variants}
     else:
@@ -196,8 +235,8 @@ def run_benchmark(
     logger.info("benchmarking %s: %d configs of %.1f s on %s", described_filename, len(configs), options.duration_s, resolved)
     sweep = SweepRunner(
         configs, specs, copy_kwargs, requests, nodes, multiprocess=options.multiprocess,
-        keep_timers=bool(return_timers), cost_per_hour=cost_per_hour, max_timer_rows=max_timer_rows,
-        progress=verbosity >= 1,
+        keep_timers=return_timers, cost_per_hour=cost_per_hour, max_timer_rows=int(max_timer_rows),
+        progress=verbosity >= 1, load_timeout_s=load_timeout_s, warmup_timeout_s=warmup_timeout_s,
     ).run()
     if not return_timers:
         return sweep.reports
@@ -230,10 +269,10 @@ def _index_file(framework: str, model: Any) -> str | None:
     if not path.endswith(".json") or not os.path.isfile(path):
         return None
     try:
-        with open(path) as f:
-            content = json.load(f)
-    except (OSError, ValueError):
-        return None
+        content = read_json(path)
+    except (OSError, ValueError) as exc:
+        raise ConfigError(f"model_filename names a .json file that is neither a model index nor readable "
+                          f"JSON (got {path!r}: {exc})") from None
     return path if isinstance(content, dict) and "model_configs" in content else None
 
 
@@ -289,13 +328,44 @@ def _check_performance_levels(levels: object) -> None:
         raise ConfigError(f"performance_levels must be an int from 0 to 3 or a list of them (got {levels!r})")
 
 
+#: How each entry point names its model argument, for error messages.
+_MODEL_ARGUMENT = {"callable": "load_fn", "class": "model_class", "tensorflow": "model_filename",
+                   "mxnet": "model_filename"}
+
+
+def _check_picklable(named: dict[str, Any]) -> None:
+    """Refuse, before any copy starts, a model or hook that cannot be sent to the copies (a lock,
+    an open file, a closure over one): Ray would fail deep inside ``.remote()``.
+
+    Raises:
+        ConfigError: names the argument and what could not be pickled.
+    """
+    from ray import cloudpickle
+
+    for name, value in named.items():
+        if value is None or isinstance(value, (str, os.PathLike)):
+            continue
+        try:
+            cloudpickle.dumps(value)
+        except Exception as exc:  # noqa: BLE001 - whatever pickling raises is the reason
+            raise ConfigError(f"{name} cannot be sent to the copies: {type(exc).__name__}: {exc}") from None
+
+
 def _share(input_sets: list[tuple[Any, ...]], multiprocess: bool) -> Any:
-    """Put the inputs in Ray's object store once; every copy reads the same object."""
+    """Put the inputs in Ray's object store once; every copy reads the same object.
+
+    Raises:
+        ConfigError: the inputs cannot be pickled (a lock, an open file...), before any copy starts.
+    """
     if not multiprocess:
         return input_sets
     import ray
 
-    return ray.put(input_sets)
+    try:
+        return ray.put(input_sets)
+    except Exception as exc:  # noqa: BLE001 - Ray's TypeError/PicklingError, whatever pickling raised
+        cause = exc.__cause__ or exc  # Ray wraps the pickler's own error in a long message
+        raise ConfigError(f"inputs cannot be sent to the copies: {type(cause).__name__}: {cause}") from None
 
 
 def benchmark(load_fn: Callable[[str], Any], model_filename: str, inputs: Any, **kwargs: Any) -> list[dict[str, Any]] | Results:
@@ -352,7 +422,13 @@ def benchmark(load_fn: Callable[[str], Any], model_filename: str, inputs: Any, *
         stability: End a config once its last three windows agree within this fraction (0.1 =
             10 %) on throughput and p50; ``duration`` is then not a minimum.
         max_duration: Bound for ``min_infs``/``stability`` (default 10 x ``duration``).
-        stability_window: Seconds per stability window (default 1).
+        stability_window: Seconds per stability window (default 1; at least 0.1, a fifth of the
+            0.5 s interval at which copies ship their rows).
+        load_timeout: Seconds a copy may take to load its model (default 300); past it the
+            config fails with status "timeout". "still loading" is logged every 30 s.
+        warmup_timeout: Seconds a config's warmup may take (default 60), plus ``warmup`` when it
+            is a time; past it (a first call that never returns) the config fails with status
+            "timeout".
 
     Returns:
         One report dict per config, or a :class:`~raybench.Results` with ``return_timers``.

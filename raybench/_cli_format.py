@@ -145,7 +145,7 @@ def read_reports(path: str, label: str) -> list[dict[str, Any]]:
         try:
             with open(path, encoding="utf-8") as f:
                 rows = json.load(f)
-        except ValueError as err:
+        except (ValueError, RecursionError) as err:  # RecursionError: nested too deeply to parse
             raise _config_error(f"{label} must be a reports JSON file (got {path!r}: {err})") from None
         if not (isinstance(rows, list) and all(isinstance(row, dict) for row in rows)):
             raise _config_error(f"{label} must be a JSON list of report objects (got {path!r})")

@@ -74,7 +74,7 @@ def _index_target(path: str) -> ModelTarget:
     try:
         with open(path, encoding="utf-8") as f:
             content = json.load(f)
-    except ValueError as err:
+    except (ValueError, RecursionError) as err:  # RecursionError: nested too deeply to parse
         raise _config_error(f"MODEL must be {KINDS} (got {path!r}, which is not valid JSON: {err})") from None
     if not (isinstance(content, dict) and "model_configs" in content):
         raise _config_error(f"MODEL must be {KINDS} (got {path!r}, a JSON file without 'model_configs')")

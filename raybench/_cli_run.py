@@ -137,7 +137,8 @@ def out_paths(out_dir: str, model_name: str, overwrite: bool) -> dict[str, str]:
     """The files ``--out`` writes; refused up front when one exists, so a run is never wasted.
 
     Raises:
-        ConfigError: ``model_name`` holds a path separator, or a file exists without ``overwrite``.
+        ConfigError: ``model_name`` holds a path separator, a file exists without ``overwrite``,
+            or ``out_dir`` cannot be written to.
     """
     import raybench
 
@@ -147,7 +148,29 @@ def out_paths(out_dir: str, model_name: str, overwrite: bool) -> dict[str, str]:
     existing = [path for path in paths.values() if os.path.lexists(path)]
     if existing and not overwrite:
         raise raybench.ConfigError(f"--out would replace {existing[0]!r}; pass --overwrite to replace it")
+    _check_writable(out_dir)
     return paths
+
+
+def _check_writable(out_dir: str) -> None:
+    """Create ``out_dir`` if needed and write a file into it, so a run whose results could not be
+    written is refused before it starts (a permission check would pass for root on a read-only
+    mount; only a write tells).
+
+    Raises:
+        ConfigError: the directory cannot be created or written to.
+    """
+    import tempfile
+
+    import raybench
+
+    try:
+        os.makedirs(out_dir, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=out_dir, prefix=".raybench-write-check-"):
+            pass
+    except OSError as err:
+        reason = err.strerror or type(err).__name__
+        raise raybench.ConfigError(f"--out must be a directory raybench can write to (got {out_dir!r}: {reason})") from None
 
 
 def _describe(report: dict[str, Any]) -> str:
@@ -170,6 +193,9 @@ def run_command(args: argparse.Namespace) -> int:
     # return_timers: the Parquet file (raw timers) is what report/compare/plot read.
     results = benchmark(target.model, inputs, batch_sizes=batch_sizes, model_name=model_name,
                         verbosity=args.verbosity, return_timers=True, **_options(args))
+    interrupts = getattr(args, "interrupts", None)
+    if interrupts is not None:
+        interrupts.saving()  # from here on Ctrl-C no longer interrupts: what finished gets written
     reports = raybench.get_reports(results)
     sort_by = None if args.sort_by.lower() == "none" else args.sort_by
     emit(sort_rows(reports, sort_by, args.reverse), None, "table")

@@ -76,6 +76,19 @@ DEFAULT_DURATION_S = 60.0
 #: ``max_duration`` when ``min_infs``/``stability`` is given without one: this many durations.
 DEFAULT_MAX_DURATION_FACTOR = 10
 RATE_PER = ("copy", "config")
+#: The largest copy or worker id: timer rows carry them as int16.
+MAX_ID = 32767
+#: A copy's workers ship their rows at least this often (so a copy that dies loses at most this
+#: much).
+FLUSH_INTERVAL_NS = 500_000_000
+#: The shortest ``stability_window``: a fifth of the flush interval. Windows are judged as the
+#: rows arrive, a flush at a time; far shorter ones (1 µs) would hold a handful of calls each and
+#: cost the collector one window per microsecond of measurement.
+MIN_STABILITY_WINDOW_S = FLUSH_INTERVAL_NS / 5 / 1e9
+#: The highest open-loop rate a copy can be asked for: one send per nanosecond, the clock's
+#: resolution. Anything near it is far beyond what a Python caller can send; the config then
+#: runs on time and reports how much of the schedule it met.
+MAX_RATE_PER_S = 1e9
 
 
 @dataclass(frozen=True)
@@ -111,7 +124,7 @@ def _fail(msg: str) -> None:
     raise ConfigError(msg)
 
 
-def _is_int(value: object) -> bool:
+def is_int(value: object) -> bool:
     # bool is an int subclass, but n_models=True is a mistake, not a count; numpy ints are fine.
     return isinstance(value, numbers.Integral) and not isinstance(value, bool)
 
@@ -132,7 +145,7 @@ def positive_ints(name: str, value: object, *, allow_max: bool = False) -> tuple
     for item in values:
         if allow_max and isinstance(item, str) and item.lower() == "max":
             out.append("max")
-        elif _is_int(item) and int(item) > 0:  # type: ignore[call-overload]
+        elif is_int(item) and int(item) > 0:  # type: ignore[call-overload]
             out.append(int(item))  # type: ignore[call-overload]
         else:
             _fail(f"{rule} (got {value!r})")
@@ -204,7 +217,7 @@ def parse_warmup(warmup: object) -> tuple[int, float | None]:
     """
     import re
 
-    if _is_int(warmup) and int(warmup) >= 0:  # type: ignore[call-overload]
+    if is_int(warmup) and int(warmup) >= 0:  # type: ignore[call-overload]
         return int(warmup), None  # type: ignore[call-overload]
     match = re.fullmatch(r"\s*(\d+(?:\.\d*)?|\.\d+)\s*(s|ms)\s*", warmup) if isinstance(warmup, str) else None
     if match is None:
@@ -231,20 +244,24 @@ def _open_loop_options(arrival: object, rate: object, rate_per: object) -> tuple
         return "closed", None, str(rate_per)
     if rate is None:
         _fail(f"rate must be given for arrival {arrival!r}: sends per second (got None)")
-    return str(arrival), check_number("rate", rate, minimum=0, inclusive=False, unit="sends per second"), str(rate_per)
+    value = check_number("rate", rate, minimum=0, inclusive=False, unit="sends per second")
+    if value > MAX_RATE_PER_S:
+        _fail(f"rate must be at most {MAX_RATE_PER_S:g} sends per second, one per nanosecond (got {rate!r})")
+    return str(arrival), value, str(rate_per)
 
 
 def _stop_options(
     min_infs: object, stability: object, max_duration: object, stability_window: object, duration_s: float
 ) -> tuple[int | None, float | None, float | None, float]:
-    if min_infs is not None and not (_is_int(min_infs) and int(min_infs) > 0):  # type: ignore[call-overload]
+    if min_infs is not None and not (is_int(min_infs) and int(min_infs) > 0):  # type: ignore[call-overload]
         _fail(f"min_infs must be a positive int or None (got {min_infs!r})")
     stability_f = None
     if stability is not None:
         stability_f = check_number("stability", stability, minimum=0, inclusive=False, unit="a fraction like 0.1")
         if stability_f >= 1:
             _fail(f"stability must be a fraction between 0 and 1, like 0.1 for 10 % (got {stability!r})")
-    window = check_number("stability_window", stability_window, minimum=0, inclusive=False, unit="seconds")
+    window = check_number("stability_window", stability_window, minimum=MIN_STABILITY_WINDOW_S, inclusive=True,
+                          unit="seconds: a fifth of the 0.5 s interval at which copies ship their rows")
     adaptive = min_infs is not None or stability is not None
     max_s = None
     if max_duration is not None:
@@ -288,12 +305,16 @@ def sweep_options(
     duration_s = check_number("duration", duration, minimum=0, inclusive=False, unit="seconds")
     arrival_mode, rate_value, rate_scope = _open_loop_options(arrival, rate, rate_per)
     min_n, stability_f, max_s, window_s = _stop_options(min_infs, stability, max_duration, stability_window, duration_s)
+    n_models_values = None if n_models is None else positive_ints("n_models", n_models, allow_max=True)
+    workers_values = None if workers_per_model is None else positive_ints("workers_per_model", workers_per_model)
+    for name, values in (("n_models", n_models_values), ("workers_per_model", workers_values)):
+        too_many = [v for v in values or () if v != "max" and int(v) > MAX_ID]
+        if too_many:
+            _fail(f"{name} must be at most {MAX_ID:,}: timer rows carry it as a 16-bit id (got {too_many[0]!r})")
     return SweepOptions(
         batch_sizes=batch_sizes,
-        n_models=None if n_models is None else positive_ints("n_models", n_models, allow_max=True),
-        workers_per_model=None
-        if workers_per_model is None
-        else positive_ints("workers_per_model", workers_per_model),  # type: ignore[arg-type]
+        n_models=n_models_values,
+        workers_per_model=workers_values,  # type: ignore[arg-type]
         pipeline_sizes=(1,) if pipeline_sizes is None else positive_ints("pipeline_sizes", pipeline_sizes),  # type: ignore[arg-type]
         duration_s=duration_s,
         warmup=warmup_n,

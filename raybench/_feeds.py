@@ -9,6 +9,7 @@ out twice. The lock is held only to take an index: fetching the item happens out
 
 from __future__ import annotations
 
+import bisect
 import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -166,47 +167,80 @@ class DatasetFeed:
 class SendSchedule:
     """Open-loop send times of one copy, in its ``perf_counter_ns`` clock, up to ``end_ns``.
 
-    Times are generated in chunks as they are needed (a high rate over a long run would
-    otherwise be millions of values up front). Poisson gaps come from a generator seeded per
-    config and copy, so a rerun sends at the same offsets.
+    Memory and time per send stay constant whatever the rate and however far the copy falls
+    behind: a schedule that cannot be kept (``rate=1e8`` for a Python model) must still end its
+    config on time. Constant sends are computed (send k is due at ``start + k / rate``). Poisson
+    sends are made a chunk of :attr:`CHUNK` at a time: the time of every CHUNK-th send is drawn
+    first (a Gamma(CHUNK) sum of exponential gaps, 8 bytes per chunk), and the sends between two
+    such times, when the chunk is reached, as sorted uniform draws between them — exactly a
+    Poisson process, since its arrivals between two given arrivals are uniform order statistics.
+    Each chunk is seeded by (seed, chunk), so a rerun sends at the same offsets.
 
     Args:
         arrival: "constant" or "poisson".
         rate: Sends per second for this copy.
         start_ns: The first send (the common start).
         end_ns: No send is scheduled at or after this time.
-        seed: Seeds the Poisson gaps.
+        seed: Seeds the Poisson sends.
     """
 
-    _CHUNK = 65_536
+    CHUNK = 65_536
 
     def __init__(self, arrival: str, rate: float, start_ns: int, end_ns: int, seed: int = 0) -> None:
-        self._arrival = arrival
+        self._poisson = arrival == "poisson"
         self._gap_ns = 1e9 / rate
-        self._rng = np.random.default_rng(seed)
+        self._start = start_ns
         self._end_ns = end_ns
-        self._times = np.empty(0, np.int64)
-        self._base = 0  # index of self._times[0] in the whole schedule
-        self._next = 0  # the next slot to hand out
-        self._last = float(start_ns)
-        self._first_pending = True
+        self._seed = seed
+        self._boundaries = [float(start_ns)]  # the time of send j * CHUNK, for the chunks drawn so far
+        self._boundary_rng = np.random.default_rng([seed, 0])
+        self._chunk_index = -1  # the chunk whose times are in self._chunk
+        self._chunk = np.empty(0, np.int64)
+        self._next = 0  # the next send to hand out
         self._lock = threading.Lock()
         self.queue_depth_max = 0
 
-    def _extend(self) -> None:
-        """Drop the handed-out times and generate the next chunk."""
-        keep = self._times[self._next - self._base:]
-        if self._arrival == "constant":
-            gaps = np.full(self._CHUNK, self._gap_ns)
-        else:
-            gaps = self._rng.exponential(self._gap_ns, self._CHUNK)
-        if self._first_pending:  # the first send is at the start itself
-            gaps[0] = 0.0
-            self._first_pending = False
-        offsets = np.cumsum(gaps) + self._last
-        self._last = float(offsets[-1])
-        self._base = self._next
-        self._times = np.concatenate([keep, offsets.astype(np.int64)])
+    def _time(self, k: int) -> int:
+        """When send ``k`` is due."""
+        if not self._poisson:
+            return self._start + int(k * self._gap_ns)
+        j, offset = divmod(k, self.CHUNK)
+        if j != self._chunk_index:
+            self._chunk = self._chunk_times(j)
+            self._chunk_index = j
+        return int(self._chunk[offset])
+
+    def _boundary(self, j: int) -> float:
+        while len(self._boundaries) <= j:
+            self._boundaries.append(self._boundaries[-1] + self._boundary_rng.gamma(self.CHUNK, self._gap_ns))
+        return self._boundaries[j]
+
+    def _chunk_times(self, j: int) -> np.ndarray:
+        low, high = self._boundary(j), self._boundary(j + 1)
+        inner = np.sort(np.random.default_rng([self._seed, j + 1]).uniform(low, high, self.CHUNK - 1))
+        return np.concatenate([[low], inner]).astype(np.int64)
+
+    def _due_by(self, t_ns: float, *, inclusive: bool) -> int:
+        """Sends due at or before (``inclusive``) or strictly before ``t_ns``, and before the end.
+
+        Exact for constant sends, and for Poisson sends up to the chunk being handed out; further
+        ahead (a copy more than a chunk behind) the count within the chunk holding ``t_ns`` is
+        interpolated between its two known ends (within about sqrt(CHUNK) of the exact count).
+        """
+        t = min(float(t_ns), self._end_ns - 0.5)  # nothing at or after the end counts
+        if t < self._start:
+            return 0
+        if not self._poisson:
+            k = (t - self._start) / self._gap_ns
+            return int(k) + 1 if inclusive or k != int(k) else int(k)
+        while self._boundaries[-1] <= t:  # draw the chunk ends up to t (8 bytes a chunk)
+            self._boundary(len(self._boundaries))
+        j = bisect.bisect_right(self._boundaries, t) - 1  # the chunk holding t
+        if j == self._chunk_index:
+            side = "right" if inclusive else "left"
+            return j * self.CHUNK + int(np.searchsorted(self._chunk, t, side=side))
+        low, high = self._boundary(j), self._boundary(j + 1)
+        return j * self.CHUNK + 1 + int((self.CHUNK - 1) * (t - low) / (high - low))
 
     def take(self, now_ns: int) -> int | None:
         """The next send time, or None when the schedule has ended; notes the queue depth.
@@ -215,28 +249,19 @@ class SendSchedule:
         (this one included): 1 means the copy keeps up.
         """
         with self._lock:
-            if self._next - self._base >= self._times.size:
-                self._extend()
-            due = int(self._times[self._next - self._base])
+            due = self._time(self._next)
             if due >= self._end_ns:
                 return None
             self._next += 1
-            depth = 1
             if due < now_ns:  # late: count the sends that are due as well
-                pending = self._times[self._next - self._base:]
-                while (pending.size == 0 or pending[-1] <= now_ns) and self._last < self._end_ns:
-                    self._extend()
-                    pending = self._times[self._next - self._base:]
-                depth += int(np.searchsorted(pending, min(now_ns, self._end_ns - 1), side="right"))
-            if depth > self.queue_depth_max:
-                self.queue_depth_max = depth
+                depth = self._due_by(now_ns, inclusive=True) - self._next + 1
+                if depth > self.queue_depth_max:
+                    self.queue_depth_max = depth
+            elif self.queue_depth_max == 0:
+                self.queue_depth_max = 1
             return due
 
     def counts(self, until_ns: int) -> tuple[int, int]:
         """``(scheduled, taken)``: sends due before ``min(until_ns, end)`` and sends handed out."""
-        limit = min(until_ns, self._end_ns)
         with self._lock:
-            while self._last < limit:
-                self._extend()
-            pending = self._times[self._next - self._base:]
-            return self._next + int(np.searchsorted(pending, limit, side="left")), self._next
+            return max(self._due_by(until_ns, inclusive=False), self._next), self._next

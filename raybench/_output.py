@@ -86,6 +86,23 @@ def atomic_write_path(path: str | os.PathLike[str], *, overwrite: bool = True) -
         raise
 
 
+def read_json(path: str | os.PathLike[str]) -> Any:
+    """Parse a JSON file.
+
+    Raises:
+        ValueError: the file is not JSON (``json.JSONDecodeError``, ``UnicodeDecodeError``), or is
+            nested too deeply to parse (Python's recursion limit), so callers that turn a
+            ``ValueError`` into a clear error need no other case.
+        OSError: the file cannot be read.
+    """
+    with open(path, encoding="utf-8") as f:
+        text = f.read()
+    try:
+        return json.loads(text)
+    except RecursionError:
+        raise ValueError("the JSON is nested too deeply to read") from None
+
+
 def _exists_error(path: str | os.PathLike[str]) -> ConfigError:
     msg = f"filename already exists: {os.fspath(path)!r} (pass overwrite=True to replace it)"
     return ConfigError(msg)

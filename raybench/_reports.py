@@ -113,6 +113,8 @@ def compute_report(
     report["load_avg_ms"] = _mean_ms(c.load_ns for c in copies)
     report.update(_warmup_fields(copies))
     report.update(_load_fields(config, outcome))
+    if report["error"] is None and outcome.status == "finished":
+        report["error"] = _unmet_schedule_note(config, outcome) or _dropped_output_note(outcome)
     report["env_setup_avg_ms"] = _mean_ms(c.env_setup_ns for c in copies)
     report["setup_avg_ms"] = _mean_ms(c.setup_ns for c in copies)
     report.update(_timer_fields(timers, outcome, config.batch_size))
@@ -246,6 +248,28 @@ def _load_fields(config: RunConfig, outcome: ConfigOutcome) -> dict[str, object]
         slack = 0.02 * sum(scheduled) + 2 * config.n_models * config.workers_per_model
         fields["rate_met"] = dropped <= slack
     return fields
+
+
+def _unmet_schedule_note(config: RunConfig, outcome: ConfigOutcome) -> str | None:
+    """Say so when the copies made fewer than half of their open-loop sends: the rate was beyond
+    what they could even send, not a load they served slowly."""
+    scheduled = sum(c.n_scheduled or 0 for c in outcome.copies)
+    if not scheduled or config.rate is None:
+        return None
+    sent = scheduled - sum(c.n_dropped or 0 for c in outcome.copies)
+    if sent >= scheduled / 2:
+        return None
+    return (f"open loop: only {sent:,} of {scheduled:,} scheduled sends were made ({100 * sent / scheduled:.2g} %): "
+            f"a rate of {config.rate:g}/s per copy is beyond what the copies can send")
+
+
+def _dropped_output_note(outcome: ConfigOutcome) -> str | None:
+    """Say so when copies printed so much that the rest of their output was dropped."""
+    dropped = sum(c.output_dropped for c in outcome.copies)
+    if not dropped:
+        return None
+    return (f"the model printed too much: {dropped / 1e6:.3g} MB of the copies' output was dropped "
+            "(a copy may print 10 MB into Ray's log folder; the rest is dropped)")
 
 
 def _timer_fields(timers: pa.Table, outcome: ConfigOutcome, batch_size: int) -> dict[str, object]:

@@ -326,6 +326,7 @@ def write_results(results: Results, filename: str | os.PathLike[str], *, overwri
     Raises:
         ConfigError: ``filename`` exists and ``overwrite`` is False; nothing is written.
     """
+    Results.check(results)
     payload = {
         "metadata": results.metadata,
         "configs": [dataclasses.asdict(c) for c in results.configs],
@@ -341,20 +342,43 @@ def write_results(results: Results, filename: str | os.PathLike[str], *, overwri
 def read_results(filename: str | os.PathLike[str]) -> Results:
     """Read a file written by :func:`write_results`.
 
+    Only that one file is read: a directory is refused (pyarrow would silently merge every
+    Parquet file in it, doubling counts when a results file was copied beside itself).
+
     Raises:
-        ConfigError: the file is not a raybench results file.
+        ConfigError: the path is not a file, or the file is empty, truncated, corrupt or not a
+            raybench results file; the message names the file and what is wrong.
     """
-    table = parquet().read_table(os.fspath(filename))
+    if not isinstance(filename, (str, os.PathLike)):
+        raise ConfigError(f"filename must be a path to a raybench results file (got {filename!r})")
+    path = os.fspath(filename)
+    if os.path.isdir(path):
+        raise ConfigError(f"filename must name one results file, not a directory (got {path!r})")
+    if not os.path.isfile(path):
+        raise ConfigError(f"filename must name an existing results file (got {path!r})")
+    try:
+        table = parquet().ParquetFile(path).read()
+    except (pa.ArrowException, OSError, ValueError) as exc:
+        msg = f"filename must name a Parquet results file written by raybench ({path!r} is not one: {exc})"
+        raise ConfigError(msg) from None
     raw = (table.schema.metadata or {}).get(_META_KEY)
     if raw is None:
-        msg = f"filename must name a raybench results file (no raybench metadata in {os.fspath(filename)!r})"
+        msg = f"filename must name a raybench results file (no raybench metadata in {path!r})"
         raise ConfigError(msg)
-    payload = json.loads(raw)
-    timers = table.replace_schema_metadata(None)
-    timers = timers.cast(timer_schema(stages_of(timers.schema)))
-    configs = [RunConfig(**c) for c in payload["configs"]]
-    outcomes = [_outcome_from_dict(o) for o in payload["outcomes"]]
-    return Results(configs, outcomes, timers, payload["metadata"])
+    try:
+        payload = json.loads(raw)
+        timers = table.replace_schema_metadata(None)
+        timers = timers.cast(timer_schema(stages_of(timers.schema)))
+        configs = [RunConfig(**c) for c in payload["configs"]]
+        outcomes = [_outcome_from_dict(o) for o in payload["outcomes"]]
+        metadata = payload["metadata"]
+        if not isinstance(metadata, dict):
+            raise TypeError(f"metadata is a {type(metadata).__name__}, not an object")
+    except (ValueError, TypeError, KeyError, AttributeError, RecursionError, pa.ArrowException) as exc:
+        msg = f"{path!r} is not a readable raybench results file: its {_META_KEY.decode()} metadata or timers " \
+              f"are damaged ({type(exc).__name__}: {exc})"
+        raise ConfigError(msg) from None
+    return Results(configs, outcomes, timers, metadata)
 
 
 def _outcome_from_dict(data: dict[str, Any]) -> ConfigOutcome:

@@ -19,6 +19,7 @@ import sys
 
 from raybench import _cli_args, _cli_index, _cli_run
 from raybench._cli_run import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE
+from raybench._cli_signals import CommandInterrupts
 
 REPORT_FORMATS: tuple[str, ...] = ("table", "csv", "json", "markdown")
 
@@ -173,14 +174,17 @@ def main(argv: list[str] | None = None) -> int:
     """
     args = build_parser().parse_args(argv)
     name = args.command if args.command != "index" else f"index {args.index_command}"
+    # Ctrl-C: the first interrupts, the second waits for what finished to be saved, the third quits.
+    args.interrupts = CommandInterrupts(keep=argv is None)  # argv None: this process is the command
     try:
-        import raybench
+        with args.interrupts:
+            import raybench
 
-        try:
-            return int(args.func(args))
-        except (raybench.RaybenchError, OSError) as err:
-            print(f"raybench {name}: error: {err}", file=sys.stderr)
-            return EXIT_USAGE
+            try:
+                return int(args.func(args))
+            except (raybench.RaybenchError, OSError) as err:
+                print(f"raybench {name}: error: {err}", file=sys.stderr)
+                return EXIT_USAGE
     except KeyboardInterrupt:
         print(f"raybench {name}: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED

@@ -23,7 +23,7 @@ from collections.abc import Callable
 from typing import Any, TypeGuard
 
 from raybench._exceptions import ConfigError
-from raybench._output import atomic_write_path, safe_file_stem
+from raybench._output import atomic_write_path, read_json, safe_file_stem
 
 #: The keys of an index, in the order they are written.
 INDEX_KEYS: tuple[str, ...] = ("NeuronPerf_version", "model_name", "model_configs")
@@ -266,9 +266,8 @@ def load(filename: str | os.PathLike[str]) -> dict[str, Any]:
         msg = f"filename must name an existing model index file (got {path!r})"
         raise ConfigError(msg)
     try:
-        with open(path, encoding="utf-8") as f:
-            index = json.load(f)
-    except ValueError as err:  # JSONDecodeError and UnicodeDecodeError both are
+        index = read_json(path)
+    except ValueError as err:  # not JSON, not UTF-8, or nested too deeply (read_json)
         msg = f"filename must name a JSON model index (got {path!r}: {err})"
         raise ConfigError(msg) from err
     return _check_index(index, f"model index {path!r}")
