@@ -76,7 +76,7 @@ def shared_collector() -> Any:
         try:
             ray.get(handle.ping.remote(), timeout=10)
             return handle
-        except (ray.exceptions.RayActorError, ray.exceptions.GetTimeoutError):
+        except ray.exceptions.RayError:  # dead, killed for memory, unreachable: spawn another
             pass
     _SHARED_COLLECTOR.clear()
     from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
@@ -202,11 +202,17 @@ class SweepRunner:
         """Run one config and report it; a lost collector fails only this config (a new one is
         started, and the copies, which send to the old one, are respawned)."""
         pool = self._pool_for(config, collector)
+        outcome: ConfigOutcome | None = None
         try:
             outcome = self._run_config(pool, config, collector)
             report, outcome, table = collector.finish(config, outcome)
         except CollectorLost as exc:
-            outcome = self._failed(config, STATUS_ERROR, str(exc))
+            if outcome is None:
+                outcome = self._failed(config, STATUS_ERROR, str(exc))
+            else:  # keep what the copies said (a copy killed with the collector names its cause)
+                error = str(exc) if outcome.error is None else f"{outcome.error}; {exc}"
+                logger.warning("config %d failed (error): %s", config.config_id + 1, error)
+                outcome = dataclasses.replace(outcome, status=STATUS_ERROR, error=error)
             report = compute_report(config, outcome, empty_config_table(), cost_per_hour=self._cost_per_hour)
             self._close_pool()
             held = sum(table.num_rows for _, table in self._kept)

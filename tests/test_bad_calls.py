@@ -8,6 +8,7 @@ letting it start a cluster and a 60 s sweep.
 from __future__ import annotations
 
 import os
+import threading
 from collections.abc import Callable
 from pathlib import Path
 
@@ -122,7 +123,92 @@ CASES = [
     pytest.param(lambda _: model_index.filter({**INDEX, "model_configs": [{"filename": "a"}]}),
                  "index['model_configs'][0] must have the key 'batch_size' (got keys ['filename'])",
                  id="filter-config-missing-field"),
+    # -- issue 10: hostile but realistic calls --------------------------------------------
+    pytest.param(cpu(return_timers="no"), "return_timers must be True or False (got 'no')", id="return-timers-str"),
+    pytest.param(cpu(ray_init_kwargs="x"), "ray_init_kwargs must be a dict of ray.init keyword arguments (got 'x')",
+                 id="ray-init-kwargs-str"),
+    pytest.param(cpu(ray_init_kwargs={"num_cpu": 2}),
+                 "ray_init_kwargs must hold ray.init keyword arguments (got 'num_cpu'; did you mean 'num_cpus'?)",
+                 id="ray-init-kwargs-unknown"),
+    pytest.param(cpu(workers_per_model=99999999999999999999),
+                 "workers_per_model must be at most 32,767: timer rows carry it as a 16-bit id "
+                 "(got 99999999999999999999)", id="workers-huge"),
+    pytest.param(cpu(workers_per_model=10_000),
+                 "workers_per_model must be at most 7,709 here: each worker holds at least 0.14 MB of timer "
+                 "buffers and a copy may hold 1024 MB (got 10,000)", id="workers-over-buffer-budget"),
+    pytest.param(cpu(workers_per_model=5_000, preprocess_fn=lambda x: x, arrival="poisson", rate=10),
+                 "workers_per_model must be at most 3,196 here: each worker holds at least 0.34 MB of timer "
+                 "buffers and a copy may hold 1024 MB (got 5,000)", id="workers-over-budget-with-stages"),
+    pytest.param(cpu(n_models=40_000), "n_models must be at most 32,767: timer rows carry it as a 16-bit id (got 40000)",
+                 id="n-models-huge"),
+    pytest.param(cpu(load_timeout=0), "load_timeout must be a finite number > 0 (seconds) (got 0)", id="load-timeout"),
+    pytest.param(cpu(warmup_timeout=float("inf")), "warmup_timeout must be a finite number > 0 (seconds) (got inf)",
+                 id="warmup-timeout"),
+    pytest.param(cpu(arrival="constant", rate=1e12),
+                 "rate must be at most 1e+09 sends per second, one per nanosecond (got 1000000000000.0)",
+                 id="rate-beyond-the-clock"),
+    pytest.param(cpu(stability=0.1, stability_window=1e-6),
+                 "stability_window must be a finite number >= 0.1 (seconds: a fifth of the 0.5 s interval at which "
+                 "copies ship their rows) (got 1e-06)", id="stability-window-tiny"),
+    pytest.param(cpu(preprocess_fn=lambda x, lock=threading.Lock(): x),
+                 "preprocess_fn cannot be sent to the copies: TypeError: cannot pickle '_thread.lock' object",
+                 id="unpicklable-hook"),
+    pytest.param(lambda _: raybench.cpu.benchmark(WithLock, 1),
+                 "model_class cannot be sent to the copies: TypeError: cannot pickle '_thread.lock' object",
+                 id="unpicklable-model"),
+    pytest.param(lambda _: raybench.benchmark(lambda name, f=open(os.devnull): f, "m", 1, setup_fn=_closure_over_lock()),
+                 "setup_fn cannot be sent to the copies: TypeError: cannot pickle '_thread.lock' object",
+                 id="unpicklable-closure"),
+    pytest.param(lambda _: raybench.write_csv(None), "reports must be a list of report dicts (got NoneType)",
+                 id="write-csv-none"),
+    pytest.param(lambda tmp: raybench.write_json("abc", tmp / "r.json"),
+                 "reports must be a list of report dicts (got str)", id="write-json-str"),
+    pytest.param(lambda _: raybench.print_reports("abc"), "reports must be a list of report dicts (got str)",
+                 id="print-reports-str"),
+    pytest.param(lambda _: raybench.print_reports([("config", "result")]),
+                 "reports must be a list of report dicts (got an item of type tuple; pass "
+                 "raybench.get_reports(results) for a Results)", id="print-reports-pairs"),
+    pytest.param(lambda tmp: raybench.write_results([], tmp / "r.parquet"),
+                 "results must be a raybench Results (from return_timers=True or read_results) (got list)",
+                 id="write-results-list"),
+    pytest.param(lambda tmp: raybench.read_results(tmp), "filename must name one results file, not a directory "
+                 "(got '{tmp}')", id="read-results-directory"),
+    pytest.param(lambda tmp: raybench.read_results(tmp / "gone.parquet"),
+                 "filename must name an existing results file (got '{tmp}/gone.parquet')", id="read-results-missing"),
+    pytest.param(lambda tmp: raybench.read_results(3), "filename must be a path to a raybench results file (got 3)",
+                 id="read-results-not-a-path"),
+    pytest.param(lambda tmp: model_index.load(_deep_json(tmp)),
+                 "filename must name a JSON model index (got '{tmp}/deep.json': the JSON is nested too deeply to read)",
+                 id="deep-json-index"),
+    pytest.param(lambda tmp: raybench.torch.benchmark(_deep_json(tmp), 1),
+                 "model_filename names a .json file that is neither a model index nor readable JSON "
+                 "(got '{tmp}/deep.json': the JSON is nested too deeply to read)", id="deep-json-benchmark"),
 ]
+
+
+class WithLock:
+    """A model class holding a lock as a class attribute: the class cannot be pickled by value."""
+
+    lock = threading.Lock()
+
+    def __call__(self, x: object) -> object:
+        return x
+
+
+def _closure_over_lock() -> Callable[..., None]:
+    lock = threading.Lock()
+
+    def setup(copy_id: int, config: dict, model: object) -> None:
+        with lock:
+            pass
+
+    return setup
+
+
+def _deep_json(tmp: Path) -> Path:
+    path = tmp / "deep.json"
+    path.write_text("[" * 100_000 + "]" * 100_000)
+    return path
 
 
 @pytest.fixture(autouse=True)
