@@ -78,7 +78,7 @@ def add_parser(commands: Any) -> None:
     sweep.add_argument("--warmup", type=_warmup, metavar="N|TIME",
                        help="before measuring, each worker warms up for N inferences, or for a time such "
                        "as 2s or 500ms (default 1)")
-    load = run.add_argument_group("load and stopping")
+    load = run.add_argument_group("load, stopping and timeouts")
     load.add_argument("--arrival", choices=("closed", "constant", "poisson"),
                       help="closed loop (default: call again when a call returns) or open-loop sends at --rate")
     load.add_argument("--rate", type=_cli_args.positive_float, metavar="PER_S",
@@ -93,6 +93,11 @@ def add_parser(commands: Any) -> None:
                       help="bound for --min-infs / --stability (default 10 x --duration)")
     load.add_argument("--stability-window", type=_cli_args.positive_float, metavar="SECONDS",
                       help="seconds per stability window (default 1)")
+    load.add_argument("--load-timeout", type=_cli_args.positive_float, metavar="SECONDS",
+                      help="fail a config whose copies take longer to load the model (default 300)")
+    load.add_argument("--warmup-timeout", type=_cli_args.positive_float, metavar="SECONDS",
+                      help="fail a config whose warmup takes longer, e.g. a first call that never returns "
+                      "(default 60, plus --warmup when it is a time)")
     where = run.add_argument_group("where")
     where.add_argument("--device", choices=DEVICES,
                        help="device of each copy (default auto: neuron if the cluster has neuron_cores, "
@@ -129,6 +134,7 @@ def _options(args: argparse.Namespace) -> dict[str, Any]:
         "device_type": args.device, "address": args.address, "cost_per_hour": args.cost_per_hour,
         "arrival": args.arrival, "rate": args.rate, "rate_per": args.rate_per, "min_infs": args.min_infs,
         "stability": args.stability, "max_duration": args.max_duration, "stability_window": args.stability_window,
+        "load_timeout": args.load_timeout, "warmup_timeout": args.warmup_timeout,
     }
     return {key: value for key, value in given.items() if value is not None}
 

@@ -372,3 +372,62 @@ def test_model_index_save_refuses_to_overwrite(tmp_path: Path) -> None:
     assert model_index.load(path)["model_configs"][0]["filename"] == "a.pt"
     model_index.save(model_index.create("b.pt"), path, overwrite=True)
     assert model_index.load(path)["model_configs"][0]["filename"] == "b.pt"
+
+
+# -- read_results on files that are not (whole) raybench results ------------------------------
+
+
+def _damaged(tmp: Path, kind: str) -> Path:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    path = tmp / f"{kind}.parquet"
+    good = raybench.Results([], [], raybench.TIMER_SCHEMA.empty_table(), {"x": 1})
+    if kind == "empty":
+        path.write_bytes(b"")
+    elif kind == "garbage":
+        path.write_bytes(os.urandom(4096))
+    elif kind == "truncated":
+        raybench.write_results(good, path)
+        path.write_bytes(path.read_bytes()[:-40])
+    elif kind == "not-raybench":
+        pq.write_table(pa.table({"a": [1, 2]}), path)
+    elif kind == "bad-json":
+        pq.write_table(pa.table({"a": [1]}).replace_schema_metadata({b"raybench": b"{not json"}), path)
+    elif kind == "missing-keys":
+        pq.write_table(raybench.TIMER_SCHEMA.empty_table().replace_schema_metadata({b"raybench": b'{"configs": []}'}),
+                       path)
+    elif kind == "foreign-columns":
+        pq.write_table(pa.table({"a": [1]}).replace_schema_metadata(
+            {b"raybench": b'{"configs": [], "outcomes": [], "metadata": {}}'}), path)
+    return path
+
+
+@pytest.mark.parametrize(("kind", "message"), [
+    ("empty", "filename must name a Parquet results file written by raybench ('{path}' is not one: "),
+    ("garbage", "filename must name a Parquet results file written by raybench ('{path}' is not one: "),
+    ("truncated", "filename must name a Parquet results file written by raybench ('{path}' is not one: "),
+    ("not-raybench", "filename must name a raybench results file (no raybench metadata in '{path}')"),
+    ("bad-json", "'{path}' is not a readable raybench results file: its raybench metadata or timers are damaged "
+                 "(JSONDecodeError: "),
+    ("missing-keys", "'{path}' is not a readable raybench results file: its raybench metadata or timers are damaged "
+                     "(KeyError: 'outcomes')"),
+    ("foreign-columns", "'{path}' is not a readable raybench results file: its raybench metadata or timers are "
+                        "damaged ("),
+])
+def test_read_results_of_a_damaged_file_names_it_and_what_is_wrong(tmp_path: Path, kind: str, message: str) -> None:
+    path = _damaged(tmp_path, kind)
+    with pytest.raises(raybench.ConfigError) as info:
+        raybench.read_results(path)
+    assert str(info.value).startswith(message.replace("{path}", str(path))), str(info.value)
+
+
+def test_read_results_of_a_folder_holding_two_copies_of_one_file_is_refused(tmp_path: Path) -> None:
+    """pyarrow would read both and double every count; raybench reads one file or nothing."""
+    import shutil
+
+    results = raybench.Results([], [], raybench.TIMER_SCHEMA.empty_table(), {})
+    raybench.write_results(results, tmp_path / "a.parquet")
+    shutil.copy(tmp_path / "a.parquet", tmp_path / "b.parquet")
+    with pytest.raises(raybench.ConfigError, match="not a directory"):
+        raybench.read_results(tmp_path)

@@ -517,13 +517,13 @@ def test_load_and_stopping_options_reach_the_benchmark_call():
     args = build_parser().parse_args([
         "run", "m.pt", "--input-shape", "1", "--arrival", "poisson", "--rate", "200", "--rate-per", "config",
         "--min-infs", "1000", "--stability", "0.1", "--max-duration", "90", "--stability-window", "2",
-        "--warmup", "3s",
+        "--warmup", "3s", "--load-timeout", "600", "--warmup-timeout", "5",
     ])
     options = _cli_run._options(args)
     assert {k: options[k] for k in ("arrival", "rate", "rate_per", "min_infs", "stability", "max_duration",
-                                    "stability_window", "warmup")} == {
+                                    "stability_window", "warmup", "load_timeout", "warmup_timeout")} == {
         "arrival": "poisson", "rate": 200.0, "rate_per": "config", "min_infs": 1000, "stability": 0.1,
-        "max_duration": 90.0, "stability_window": 2.0, "warmup": "3s",
+        "max_duration": 90.0, "stability_window": 2.0, "warmup": "3s", "load_timeout": 600.0, "warmup_timeout": 5.0,
     }
     plain = _cli_run._options(build_parser().parse_args(["run", "m.pt", "--input-shape", "1"]))
     assert not {"arrival", "rate", "min_infs", "stability"} & set(plain)  # the API's defaults apply

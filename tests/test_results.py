@@ -6,6 +6,7 @@ from __future__ import annotations
 import functools
 import json
 import platform
+import os
 import shutil
 import subprocess
 import sys
@@ -302,10 +303,35 @@ def test_git_state_is_none_outside_a_repository(tmp_path: Path, monkeypatch) -> 
     assert run_metadata()["git"] is None
 
 
-def test_git_state_is_none_without_git(git_repo: Path, monkeypatch) -> None:
+def test_git_state_reads_the_commit_without_git_and_leaves_dirty_unknown(git_repo: Path, monkeypatch) -> None:
+    commit = _git(git_repo, "rev-parse", "HEAD")
     monkeypatch.setenv("PATH", "")
 
-    assert git_state() is None
+    assert git_state() == {"commit": commit, "dirty": None}
+
+
+def test_git_state_reads_a_packed_ref(git_repo: Path) -> None:
+    commit = _git(git_repo, "rev-parse", "HEAD")
+    branch = _git(git_repo, "symbolic-ref", "HEAD")
+    _git(git_repo, "pack-refs", "--all")
+    assert not (git_repo / ".git" / branch).exists()
+    assert git_state()["commit"] == commit
+
+
+def test_git_state_never_runs_what_the_repository_configures(git_repo: Path, tmp_path: Path) -> None:
+    """A hostile checkout: an fsmonitor hook and a clean filter that would each leave a marker."""
+    marker = tmp_path / "ran"
+    hook = tmp_path / "hook.sh"
+    hook.write_text(f"#!/bin/sh\ntouch {marker}\ncat\n")
+    hook.chmod(0o755)
+    _git(git_repo, "config", "core.fsmonitor", str(hook))
+    assert git_state()["dirty"] is False  # fsmonitor is switched off on the command line
+    assert not marker.exists()
+    _git(git_repo, "config", "filter.evil.clean", str(hook))
+    (git_repo / ".gitattributes").write_text("*.py filter=evil\n")
+    (git_repo / "model.py").write_text("x = 3\n")
+    assert git_state() == {"commit": _git(git_repo, "rev-parse", "HEAD"), "dirty": None}  # git not run
+    assert not marker.exists()
 
 
 # -- opening the file with duckdb --------------------------------------------------------------
@@ -346,3 +372,10 @@ def test_duckdb_reads_the_raybench_metadata(tmp_path: Path) -> None:
     payload = json.loads(value)
     assert payload["metadata"] == results.metadata
     assert [c["config_id"] for c in payload["configs"]] == [1, 0]
+
+
+def test_git_state_skips_a_repository_another_user_owns(git_repo: Path) -> None:
+    if not hasattr(os, "getuid") or os.getuid() != 0:
+        pytest.skip("changing a folder's owner needs root")
+    os.chown(git_repo / ".git", 65534, 65534)
+    assert git_state() is None
