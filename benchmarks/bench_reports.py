@@ -18,9 +18,9 @@ from collections.abc import Callable
 import numpy as np
 import pyarrow as pa
 
-from raybench._config import RunConfig
-from raybench._reports import compute_report
-from raybench._schema import TIMER_SCHEMA, ConfigOutcome, CopyOutcome
+from raybench.core.options import RunConfig
+from raybench.report.reports import compute_report
+from raybench.core.schema import TIMER_SCHEMA, ConfigOutcome, CopyOutcome
 
 _T0_NS = 1_700_000_000 * 1_000_000_000
 _N_COPIES = 16

@@ -6,11 +6,16 @@ actor (bound to its NeuronCores, GPU or CPU), worker threads inside it call the 
 collector actor turns the streamed Arrow timers into percentile reports.
 """
 
-__version__ = "0.1.0"
+from raybench.core.version import __version__
 
-from raybench import cpu, model_index, mxnet, tensorflow, testing, torch
-from raybench._api import benchmark
-from raybench._exceptions import (
+from raybench import cpu
+from raybench import model_index
+from raybench import mxnet
+from raybench import tensorflow
+from raybench import testing
+from raybench import torch
+from raybench.run.api import benchmark
+from raybench.core.errors import (
     ClusterError,
     ConfigError,
     MissingDependencyError,
@@ -19,11 +24,11 @@ from raybench._exceptions import (
     RunError,
     TimerError,
 )
-from raybench._logging import set_verbosity
-from raybench._output import CSV_COLS, PRINT_COLS, print_reports, write_csv, write_json
-from raybench._results import Results, get_node_reports, get_reports, read_results, write_results
-from raybench._schema import TIMER_SCHEMA
-from raybench._timer import Timer, timestamp_convert
+from raybench.core.log import set_verbosity
+from raybench.report.output import CSV_COLS, PRINT_COLS, print_reports, write_csv, write_json
+from raybench.report.results import Results, get_node_reports, get_reports, read_results, write_results
+from raybench.core.schema import TIMER_SCHEMA
+from raybench.core.timer import Timer, timestamp_convert
 from raybench.testing import DummyModel
 
 # isort: split

@@ -5,7 +5,7 @@ Configs pair up by (model_name, batch_size, n_models, workers_per_model, pipelin
 are the reports' (``latency_ms_p*`` in ms, ``throughput_avg``); the change is ``new / base - 1``.
 
 Whether a change is significant comes from a **block bootstrap** over ~1 s stretches of each
-run (Künsch 1989), since calls are not independent; :mod:`raybench._bootstrap` explains why
+run (Künsch 1989), since calls are not independent; :mod:`raybench.report.bootstrap` explains why
 and how, and what coverage was measured.
 
 The interval covers the noise within a run. What differs between two runs as a whole (load on
@@ -25,10 +25,10 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from raybench._bootstrap import MAX_BLOCKS, MIN_BLOCKS, RESAMPLES, Blocks, cut_blocks, latency_errors, throughput_error
-from raybench._exceptions import ConfigError
-from raybench._results import Results, get_reports
-from raybench._schema import STATUS_FINISHED, ConfigOutcome
+from raybench.report.bootstrap import MAX_BLOCKS, MIN_BLOCKS, RESAMPLES, Blocks, cut_blocks, latency_errors, throughput_error
+from raybench.core.errors import ConfigError
+from raybench.report.results import Results, get_reports
+from raybench.core.schema import STATUS_FINISHED, ConfigOutcome
 
 #: What matches a config of one run with a config of the other.
 KEY_FIELDS: tuple[str, ...] = ("model_name", "batch_size", "n_models", "workers_per_model", "pipeline_size")

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from raybench._api import run_benchmark
-from raybench._results import Results
+from raybench.run.api import run_benchmark
+from raybench.report.results import Results
 
 
 def benchmark(model_class: type, inputs: Any, **kwargs: Any) -> list[dict[str, Any]] | Results:

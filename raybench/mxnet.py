@@ -9,8 +9,8 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from raybench._api import run_benchmark
-from raybench._results import Results
+from raybench.run.api import run_benchmark
+from raybench.report.results import Results
 
 
 def benchmark(model_filename: str | os.PathLike[str], inputs: Any, **kwargs: Any) -> list[dict[str, Any]] | Results:

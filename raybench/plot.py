@@ -26,7 +26,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pyarrow.compute as pc
 
-from raybench import ConfigError, MissingDependencyError, Results, get_reports
+from raybench.core.errors import ConfigError, MissingDependencyError
+from raybench.report.results import Results, get_reports
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes

@@ -10,10 +10,10 @@ import os
 from collections.abc import Sequence
 from typing import Any
 
-from raybench._api import run_benchmark
-from raybench._backends import describe_model
-from raybench._compile import compile_sweep
-from raybench._results import Results
+from raybench.run.api import run_benchmark
+from raybench.backends.base import describe_model
+from raybench.run.compile import compile_sweep
+from raybench.report.results import Results
 
 
 def benchmark(model_filename: str | os.PathLike[str], inputs: Any, **kwargs: Any) -> list[dict[str, Any]] | Results:
@@ -78,7 +78,7 @@ def compile(  # noqa: A001 - NeuronPerf's name
         ConfigError: a bad argument.
         MissingDependencyError: TensorFlow, or for neuron its Neuron extension, is missing.
     """
-    from raybench._backend_tf import compile_tensorflow, import_tensorflow_neuron
+    from raybench.backends.tensorflow import compile_tensorflow, import_tensorflow_neuron
 
     if device_type == "neuron":
         import_tensorflow_neuron()  # a missing SDK fails the call, not every compile of the sweep

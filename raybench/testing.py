@@ -19,7 +19,7 @@ import math
 import threading
 import time
 
-from raybench._exceptions import ConfigError
+from raybench.core.errors import ConfigError
 
 __all__ = [
     "BrokenConstructorModel",

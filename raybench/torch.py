@@ -12,10 +12,10 @@ import os
 from collections.abc import Sequence
 from typing import Any
 
-from raybench._api import run_benchmark
-from raybench._backends import describe_model, import_torch, import_torch_neuron
-from raybench._compile import compile_sweep, neuron_compiler_args
-from raybench._results import Results
+from raybench.run.api import run_benchmark
+from raybench.backends.base import describe_model, import_torch, import_torch_neuron
+from raybench.run.compile import compile_sweep, neuron_compiler_args
+from raybench.report.results import Results
 
 
 def benchmark(model: str | os.PathLike[str] | type, inputs: Any, **kwargs: Any) -> list[dict[str, Any]] | Results:

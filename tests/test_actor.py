@@ -8,14 +8,14 @@ import time
 import pyarrow as pa
 import pytest
 
-from raybench._actor import ModelCopy, wall_anchor_ns
-from raybench._backends import ModelSpec
-from raybench._collector import GO_ON, STOP_BUDGET, Collector, combine_timers
-from raybench._config import RunConfig
-from raybench._exceptions import ModelLoadError
-from raybench._hotloop import TimerBuffer
-from raybench._schema import ConfigOutcome, timer_schema
-from raybench._wire import BatchEncoder
+from raybench.engine.copy import ModelCopy, wall_anchor_ns
+from raybench.backends.base import ModelSpec
+from raybench.engine.collector import GO_ON, STOP_BUDGET, Collector, combine_timers
+from raybench.core.options import RunConfig
+from raybench.core.errors import ModelLoadError
+from raybench.engine.hotloop import TimerBuffer
+from raybench.core.schema import ConfigOutcome, timer_schema
+from raybench.engine.wire import BatchEncoder
 from raybench.testing import BrokenConstructorModel, FailingModel, NoopModel, make_simulated_device
 
 

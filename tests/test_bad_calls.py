@@ -15,7 +15,8 @@ from pathlib import Path
 import pytest
 
 import raybench
-from raybench import _api, model_index
+from raybench.run import api as _api
+from raybench import model_index
 from raybench.testing import SimulatedDevice
 
 INDEX = {"NeuronPerf_version": "1", "model_name": "m", "model_configs": []}
@@ -325,7 +326,6 @@ def test_model_index_models_dir_allows_files_beside_the_index(tmp_path: Path, mo
 def test_cli_index_delete_lists_the_paths_before_asking(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                                                        capsys: pytest.CaptureFixture[str]) -> None:
     from raybench import cli
-
     project, _ = _hostile_index(tmp_path, "models/ok.pt")
     monkeypatch.chdir(project)
     prompts: list[str] = []
@@ -341,7 +341,6 @@ def test_cli_index_delete_lists_the_paths_before_asking(tmp_path: Path, monkeypa
 def test_cli_index_delete_of_a_hostile_index_removes_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                                                            capsys: pytest.CaptureFixture[str]) -> None:
     from raybench import cli
-
     project, victim = _hostile_index(tmp_path, ".")
     monkeypatch.chdir(project)
     assert cli.main(["index", "delete", "i.json", "--yes"]) == 2

@@ -9,7 +9,7 @@ import pyarrow.compute as pc
 import pytest
 
 import raybench
-from raybench._schema import timer_schema
+from raybench.core.schema import timer_schema
 from raybench.testing import FailingModel, FlakyModel, SimulatedDevice, make_simulated_device
 
 SERVICE_S = SimulatedDevice.service_time_s

@@ -20,7 +20,10 @@ import numpy as np
 import pytest
 
 import raybench
-from raybench import _cli_index, _cli_model, _cli_run, model_index
+from raybench.cli import index as _cli_index
+from raybench.cli import model as _cli_model
+from raybench.cli import run as _cli_run
+from raybench import model_index
 from raybench.cli import build_parser, main
 from raybench.testing import make_simulated_device
 
@@ -90,7 +93,6 @@ def test_help_imports_neither_ray_nor_a_framework(tmp_path):
 
 def test_help_names_what_the_modules_accept(capsys):
     from raybench import compare
-
     assert _cli_index.COLUMNS == model_index.CONFIG_KEYS
     assert _cli_index.STATUSES == model_index.STATUSES
     with pytest.raises(SystemExit):

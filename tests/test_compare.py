@@ -13,10 +13,10 @@ import pyarrow as pa
 import pytest
 
 import raybench
-from raybench._bootstrap import pooled_quantile  # the statistical core, checked on a hand-made case
-from raybench._config import RunConfig
-from raybench._results import Results
-from raybench._schema import ConfigOutcome, timer_schema
+from raybench.report.bootstrap import pooled_quantile  # the statistical core, checked on a hand-made case
+from raybench.core.options import RunConfig
+from raybench.report.results import Results
+from raybench.core.schema import ConfigOutcome, timer_schema
 from raybench.compare import (
     METHOD,
     METRICS,

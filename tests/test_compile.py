@@ -10,7 +10,7 @@ import pytest
 
 import raybench
 from raybench import model_index
-from raybench._compile import neuron_compiler_args
+from raybench.run.compile import neuron_compiler_args
 
 torch = pytest.importorskip("torch")
 
@@ -129,7 +129,7 @@ def test_tensorflow_compile_index_benchmark_on_cpu(ray_session, tmp_path):
 
 
 def test_only_a_json_with_model_configs_is_taken_for_an_index(tmp_path, compiled):
-    from raybench._api import _index_file
+    from raybench.run.api import _index_file
 
     symbol = tmp_path / "net-symbol.json"
     symbol.write_text('{"nodes": [], "heads": []}')

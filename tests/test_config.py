@@ -7,7 +7,7 @@ import re
 import numpy as np
 import pytest
 
-from raybench._config import (
+from raybench.core.options import (
     RunConfig,
     default_workers,
     expand_sweep,
@@ -16,7 +16,7 @@ from raybench._config import (
     positive_ints,
     sweep_options,
 )
-from raybench._exceptions import ConfigError
+from raybench.core.errors import ConfigError
 
 
 def options(**overrides):

@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from raybench._devices import (
+from raybench.run.cluster import (
     CopyRequest,
     NodeResources,
     check_fits,
@@ -18,8 +18,8 @@ from raybench._devices import (
     max_copies,
     resolve_device_type,
 )
-from raybench._exceptions import ClusterError
-from raybench._instance import detect_instance_type, neuron_cores_hint, on_ec2
+from raybench.core.errors import ClusterError
+from raybench.run.instance import detect_instance_type, neuron_cores_hint, on_ec2
 
 TWO_NODES = [
     NodeResources("node-a-0123456789", {"CPU": 8.0, "neuron_cores": 4.0}),

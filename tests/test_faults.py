@@ -18,11 +18,9 @@ import pyarrow.compute as pc
 import pytest
 
 import raybench
-import raybench._logging
+import raybench.core.log
 import raybench.testing
-from raybench import _runner
-
-
+from raybench.run import sweep as _runner
 def _claim(marker: str) -> bool:
     """Create ``marker``; True for the one caller (of any process) that created it."""
     try:
@@ -211,14 +209,14 @@ def test_a_constructor_that_never_returns_times_out_at_load_timeout_and_says_it_
         ray_session, multiprocess, caplog, monkeypatch):
     monkeypatch.setattr(_runner, "STILL_WAITING_EVERY_S", 0.5)
     raybench.set_verbosity(1)
-    raybench._logging.logger.addHandler(caplog.handler)
+    raybench.core.log.logger.addHandler(caplog.handler)
     try:
         t0 = time.monotonic()
         (report,) = raybench.cpu.benchmark(NeverBuilt, 1, n_models=1, workers_per_model=1, duration=1,
                                            load_timeout=2, multiprocess=multiprocess, batch_sizes=1)
         elapsed = time.monotonic() - t0
     finally:
-        raybench._logging.logger.removeHandler(caplog.handler)
+        raybench.core.log.logger.removeHandler(caplog.handler)
     assert report["status"] == "timeout"
     assert report["error"] == "copy 0 did not finish loading its model within 2 s (load_timeout)"
     assert elapsed < 15, elapsed
@@ -281,11 +279,11 @@ def test_unpicklable_inputs_are_refused_before_any_copy_starts(ray_session):
 
 
 def test_timer_buffers_follow_the_pace_of_the_model(ray_session):
-    from raybench._actor import ModelCopy
-    from raybench._backends import ModelSpec
-    from raybench._buffers import MIN_BUFFER_ROWS
-    from raybench._collector import Collector
-    from raybench._config import RunConfig
+    from raybench.engine.copy import ModelCopy
+    from raybench.backends.base import ModelSpec
+    from raybench.engine.buffers import MIN_BUFFER_ROWS
+    from raybench.engine.collector import Collector
+    from raybench.core.options import RunConfig
 
     def buffer_rows(model: type, workers: int) -> list[int]:
         collector = Collector()

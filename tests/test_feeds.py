@@ -7,7 +7,7 @@ import threading
 import numpy as np
 import pytest
 
-from raybench._feeds import DatasetExhausted, DatasetFeed, DatasetInput, SendSchedule, looks_like_dataset
+from raybench.engine.feeds import DatasetExhausted, DatasetFeed, DatasetInput, SendSchedule, looks_like_dataset
 
 MS = 1_000_000
 

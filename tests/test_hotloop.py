@@ -6,7 +6,7 @@ import time
 
 import numpy as np
 
-from raybench._hotloop import Stages, TimerBuffer, run_plain_burst, run_staged_burst
+from raybench.engine.hotloop import Stages, TimerBuffer, run_plain_burst, run_staged_burst
 
 
 class Counter:

@@ -15,7 +15,6 @@ import pytest
 
 import raybench
 from raybench import model_index
-
 LEGACY = Path(__file__).parent / "data" / "legacy"
 
 

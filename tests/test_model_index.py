@@ -11,7 +11,7 @@ import pytest
 
 import raybench
 from raybench import model_index
-from raybench._exceptions import ConfigError
+from raybench.core.errors import ConfigError
 
 NEURONPERF_INDEX = pathlib.Path(__file__).parent / "data" / "neuronperf_index.json"
 VERSION = f"raybench-{raybench.__version__}"

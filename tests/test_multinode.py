@@ -22,9 +22,9 @@ import pyarrow.compute as pc
 import pytest
 
 import raybench
-from raybench._reports import REPORT_FIELDS
-from raybench._results import get_node_reports
-from raybench._schema import STATUS_ERROR, STATUS_FINISHED, timer_schema
+from raybench.report.reports import REPORT_FIELDS
+from raybench.report.results import get_node_reports
+from raybench.core.schema import STATUS_ERROR, STATUS_FINISHED, timer_schema
 
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="ray.cluster_utils.Cluster is POSIX only")
 

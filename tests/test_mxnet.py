@@ -9,9 +9,9 @@ import threading
 import numpy as np
 import pytest
 
-from raybench._backend_mxnet import MXNetBackend, import_mxnet, import_mxnet_neuron, resolve_checkpoint
-from raybench._backends import NEURON_REPO_HINT, ModelSpec
-from raybench._exceptions import ConfigError, MissingDependencyError, ModelLoadError
+from raybench.backends.mxnet import MXNetBackend, import_mxnet, import_mxnet_neuron, resolve_checkpoint
+from raybench.backends.base import NEURON_REPO_HINT, ModelSpec
+from raybench.core.errors import ConfigError, MissingDependencyError, ModelLoadError
 
 W = np.array([[1.0, 3.0, 5.0], [2.0, 4.0, 6.0]], np.float32)  # FullyConnected weight: (num_hidden, in)
 B = np.array([0.5, -0.5], np.float32)

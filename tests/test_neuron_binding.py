@@ -11,9 +11,9 @@ import time
 import pytest
 
 import raybench
-from raybench._actor import ModelCopy
-from raybench._backends import ModelSpec
-from raybench._collector import Collector
+from raybench.engine.copy import ModelCopy
+from raybench.backends.base import ModelSpec
+from raybench.engine.collector import Collector
 from raybench.testing import NoopModel, SimulatedDevice
 
 

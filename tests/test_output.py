@@ -16,8 +16,9 @@ from typing import Any
 import numpy as np
 import pytest
 
-from raybench._exceptions import ConfigError
-from raybench._output import CSV_COLS, PRINT_COLS, atomic_write_path, print_reports, write_csv, write_json
+from raybench.core.errors import ConfigError
+from raybench.core.files import atomic_write_path
+from raybench.report.output import CSV_COLS, PRINT_COLS, print_reports, write_csv, write_json
 
 
 def small_report() -> dict[str, object]:
@@ -361,8 +362,8 @@ def test_atomic_write_without_overwrite_writes_a_new_file(tmp_path: Path) -> Non
 
 
 def test_write_results_refuses_an_existing_file_unless_overwrite(tmp_path: Path) -> None:
-    from raybench._results import Results, read_results, write_results
-    from raybench._schema import TIMER_SCHEMA
+    from raybench.report.results import Results, read_results, write_results
+    from raybench.core.schema import TIMER_SCHEMA
 
     target = tmp_path / "r.parquet"
     target.write_text("old")

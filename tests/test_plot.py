@@ -13,8 +13,8 @@ import pytest
 
 import raybench
 from raybench import plot
-from raybench._config import RunConfig
-from raybench._schema import ConfigOutcome, timer_schema
+from raybench.core.options import RunConfig
+from raybench.core.schema import ConfigOutcome, timer_schema
 
 pytest.importorskip("matplotlib")
 

@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from raybench._progress import MIN_REDRAW_S, SweepProgress
+from raybench.run.progress import MIN_REDRAW_S, SweepProgress
 
 REDRAW = "\r\x1b[K"
 LABEL = "n_models=2 workers=1 batch=8 pipeline=1"

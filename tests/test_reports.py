@@ -1,4 +1,4 @@
-"""Tests for raybench._reports: hand-computed series with exact expected values.
+"""Tests for raybench.report.reports: hand-computed series with exact expected values.
 
 Percentile references use linear interpolation between closest ranks (Hyndman & Fan 1996,
 definition 7; numpy's and R's default): for 1..100, p50 = 50.5, p90 = 90.1, p99 = 99.01.
@@ -13,22 +13,22 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
-from raybench._config import RunConfig
-from raybench._reports import (
+from raybench.core.options import RunConfig
+from raybench.report.reports import (
     NODE_REPORT_FIELDS,
     REPORT_FIELDS,
     compute_node_reports,
     compute_report,
     compute_reports,
 )
-from raybench._schema import (
+from raybench.core.schema import (
     STATUS_ERROR,
     STATUS_FINISHED,
     TIMER_SCHEMA,
     ConfigOutcome,
     CopyOutcome,
 )
-from raybench._stats import linear_percentiles as _linear_percentiles
+from raybench.report.stats import linear_percentiles as _linear_percentiles
 
 MS = 1_000_000
 S = 1_000_000_000

@@ -1,4 +1,4 @@
-"""Tests for raybench._results: per-node rows on hand-made two-node results, the reports table,
+"""Tests for raybench.report.results: per-node rows on hand-made two-node results, the reports table,
 run metadata (git commit included), and the Parquet round trip (read back by pyarrow and duckdb)."""
 
 from __future__ import annotations
@@ -19,11 +19,11 @@ import pyarrow as pa
 import pytest
 
 import raybench
-from raybench import _results
-from raybench._config import RunConfig
-from raybench._exceptions import ConfigError
-from raybench._reports import REPORT_FIELDS
-from raybench._results import (
+from raybench.report import results as _results
+from raybench.core.options import RunConfig
+from raybench.core.errors import ConfigError
+from raybench.report.reports import REPORT_FIELDS
+from raybench.report.results import (
     Results,
     get_node_reports,
     get_reports,
@@ -33,7 +33,7 @@ from raybench._results import (
     run_metadata,
     write_results,
 )
-from raybench._schema import ConfigOutcome, CopyOutcome, timer_schema
+from raybench.core.schema import ConfigOutcome, CopyOutcome, timer_schema
 
 MS = 1_000_000
 T0 = 1_700_000_000 * 1_000_000_000

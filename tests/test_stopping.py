@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from raybench._stopping import StopWatch
+from raybench.engine.stopping import StopWatch
 
 MS = 1_000_000
 

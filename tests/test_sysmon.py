@@ -1,4 +1,4 @@
-"""Tests for raybench._sysmon: exact percentages from injected CPU times and memory."""
+"""Tests for raybench.engine.sysmon: exact percentages from injected CPU times and memory."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from raybench._sysmon import SystemSampler
+from raybench.engine.sysmon import SystemSampler
 
 # The Linux shape of psutil.cpu_times(); guest and guest_nice are already inside user and nice.
 LinuxTimes = namedtuple(

@@ -10,8 +10,8 @@ import types
 import numpy as np
 import pytest
 
-from raybench._backends import NEURON_REPO_HINT, ModelSpec
-from raybench._exceptions import ConfigError, MissingDependencyError, ModelLoadError
+from raybench.backends.base import NEURON_REPO_HINT, ModelSpec
+from raybench.core.errors import ConfigError, MissingDependencyError, ModelLoadError
 
 W = np.array([[1.0, 2.0], [3.0, 4.0], [5.0, 6.0]], np.float32)
 B = np.array([0.5, -0.5], np.float32)
@@ -31,8 +31,7 @@ def tf():
 
 @pytest.fixture(scope="module")
 def backend_tf(tf):
-    from raybench import _backend_tf
-
+    from raybench.backends import tensorflow as _backend_tf
     return _backend_tf
 
 
@@ -208,7 +207,7 @@ def test_neuron_load_imports_the_sdk_first(backend_tf, saved_model_dir, monkeypa
 
 def test_backend_modules_do_not_import_their_frameworks():
     code = (
-        "import sys, raybench, raybench.tensorflow, raybench.mxnet, raybench._backend_tf, raybench._backend_mxnet\n"
+        "import sys, raybench, raybench.tensorflow, raybench.mxnet, raybench.backends.tensorflow, raybench.backends.mxnet\n"
         "print(sorted({'tensorflow', 'keras', 'mxnet'} & set(sys.modules)))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=120)

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from raybench._exceptions import ConfigError
+from raybench.core.errors import ConfigError
 from raybench.testing import (
     BrokenConstructorModel,
     DummyModel,

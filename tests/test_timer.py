@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from raybench._exceptions import ConfigError, RaybenchError
-from raybench._timer import Timer, TimerError, timestamp_convert
+from raybench.core.errors import ConfigError, RaybenchError
+from raybench.core.timer import Timer, TimerError, timestamp_convert
 
 #: Above 2**53: a float cannot hold these exactly, so exact results prove integer arithmetic.
 BIG_NS = 1_700_000_000_123_456_789

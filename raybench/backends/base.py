@@ -15,7 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from raybench._exceptions import MissingDependencyError, ModelLoadError, is_control_flow
+from raybench.core.errors import MissingDependencyError, ModelLoadError, is_control_flow
 
 NEURON_REPO_HINT = (
     "install the AWS Neuron SDK from the Neuron pip repository "
@@ -185,8 +185,8 @@ BACKENDS: dict[str, Backend] = {
 
 #: Backends whose module imports a framework's glue: loaded on first use, in the copy.
 LAZY_BACKENDS: dict[str, tuple[str, str]] = {
-    "tensorflow": ("raybench._backend_tf", "TensorFlowBackend"),
-    "mxnet": ("raybench._backend_mxnet", "MXNetBackend"),
+    "tensorflow": ("raybench.backends.tensorflow", "TensorFlowBackend"),
+    "mxnet": ("raybench.backends.mxnet", "MXNetBackend"),
 }
 
 

@@ -22,8 +22,8 @@ import shutil
 from collections.abc import Callable
 from typing import Any, TypeGuard
 
-from raybench._exceptions import ConfigError
-from raybench._output import atomic_write_path, read_json, safe_file_stem
+from raybench.core.errors import ConfigError
+from raybench.core.files import atomic_write_path, read_json, safe_file_stem
 
 #: The keys of an index, in the order they are written.
 INDEX_KEYS: tuple[str, ...] = ("NeuronPerf_version", "model_name", "model_configs")
@@ -99,8 +99,7 @@ def _check_index(index: object, label: str) -> dict[str, Any]:
 
 def _version() -> str:
     # Imported here: raybench/__init__ imports modules that import this one.
-    from raybench import __version__
-
+    from raybench.core.version import __version__
     return f"raybench-{__version__}"
 
 

@@ -28,8 +28,8 @@ import threading
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from raybench._backends import NEURON_REPO_HINT, ModelSpec
-from raybench._exceptions import ConfigError, MissingDependencyError, ModelLoadError
+from raybench.backends.base import NEURON_REPO_HINT, ModelSpec
+from raybench.core.errors import ConfigError, MissingDependencyError, ModelLoadError
 
 _PARAMS_RE = re.compile(r"^(?P<prefix>.+)-(?P<epoch>\d{4,})\.params$")
 

@@ -32,9 +32,9 @@ import shutil
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
-from raybench._backends import NEURON_REPO_HINT, ModelSpec, _construct
-from raybench._compile import neuron_compiler_args
-from raybench._exceptions import ConfigError, MissingDependencyError, ModelLoadError
+from raybench.backends.base import NEURON_REPO_HINT, ModelSpec, _construct
+from raybench.run.compile import neuron_compiler_args
+from raybench.core.errors import ConfigError, MissingDependencyError, ModelLoadError
 
 #: File name endings loaded with ``tf.keras.models.load_model``.
 KERAS_SUFFIXES = (".keras", ".h5", ".hdf5")
@@ -239,7 +239,7 @@ def compile_tensorflow(
     """Build one TensorFlow artifact, a SavedModel directory at ``artifact_path``.
 
     On ``"neuron"`` the model is traced with ``tensorflow_neuron.trace`` (Inf1: ``compiler_args``
-    plus :func:`~raybench._compile.neuron_compiler_args`'s pipeline and fast-math flags) or
+    plus :func:`~raybench.run.compile.neuron_compiler_args`'s pipeline and fast-math flags) or
     ``tensorflow_neuronx.trace`` (Inf2/Trn1: ``compiler_args`` only), which take compiler flags
     from ``NEURON_CC_FLAGS``, and saved. On ``"cpu"`` a SavedModel directory is copied as is;
     anything else is saved with a ``serving_default`` signature whose inputs are ``input_0``,

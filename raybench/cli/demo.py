@@ -5,7 +5,18 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from raybench._backends import import_torch
+import raybench.torch
+from raybench.core.errors import MissingDependencyError
+from raybench.report.output import print_reports, write_csv, write_json
+from raybench.report.results import get_reports, write_results
+
+
+def _import_torch() -> Any:
+    try:
+        import torch
+    except ImportError as exc:
+        raise MissingDependencyError("the demo needs PyTorch: pip install 'raybench[torch]'") from exc
+    return torch
 
 
 def build_demo_model(path: str) -> tuple[str, Any]:
@@ -14,7 +25,7 @@ def build_demo_model(path: str) -> tuple[str, Any]:
     The model is small enough that several copies fit on a laptop CPU, large enough
     (~0.4 M parameters) that a call costs real work rather than just harness overhead.
     """
-    torch = import_torch()
+    torch = _import_torch()
     torch.manual_seed(0)
     model = torch.nn.Sequential(
         torch.nn.Linear(256, 512), torch.nn.ReLU(),
@@ -35,20 +46,18 @@ def run_demo(out_dir: str = "results", duration: float = 5.0, verbosity: int = 1
     Returns:
         The paths written: ``{"model", "csv", "json", "parquet"}``.
     """
-    import raybench
-
     model_path, example = build_demo_model(os.path.join(out_dir, "demo_mlp.pt"))
     results = raybench.torch.benchmark(
         model_path, example, batch_sizes=[8], duration=duration, device_type="cpu",
         model_name="demo_mlp", return_timers=True, verbosity=verbosity,
     )
-    reports = raybench.get_reports(results)
-    raybench.print_reports(reports)
+    reports = get_reports(results)
+    print_reports(reports)
     # The demo's file names are fixed, so each run replaces the previous run's files.
     return {
         "model": model_path,
-        "csv": raybench.write_csv(reports, os.path.join(out_dir, "demo_mlp.results.csv"), overwrite=True),
-        "json": raybench.write_json(reports, os.path.join(out_dir, "demo_mlp.results.json"), overwrite=True),
-        "parquet": raybench.write_results(results, os.path.join(out_dir, "demo_mlp.results.parquet"),
+        "csv": write_csv(reports, os.path.join(out_dir, "demo_mlp.results.csv"), overwrite=True),
+        "json": write_json(reports, os.path.join(out_dir, "demo_mlp.results.json"), overwrite=True),
+        "parquet": write_results(results, os.path.join(out_dir, "demo_mlp.results.parquet"),
                                           overwrite=True),
     }

@@ -7,6 +7,7 @@ copied to stdout, so what a command prints is byte for byte what those functions
 from __future__ import annotations
 
 import difflib
+import json
 import math
 import os
 import sys
@@ -14,14 +15,15 @@ import tempfile
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from raybench.core.errors import ConfigError
+from raybench.report.output import CSV_COLS, MISSING, PRINT_COLS, print_reports, write_csv, write_json
+from raybench.report.results import get_reports, read_results
+
 FORMATS: tuple[str, ...] = ("table", "csv", "json", "markdown")
-MISSING = "N/A"
 
 
 def _config_error(msg: str) -> Exception:
-    import raybench
-
-    return raybench.ConfigError(msg)
+    return ConfigError(msg)
 
 
 def _missing(value: object) -> bool:
@@ -99,32 +101,28 @@ def emit(rows: Sequence[Mapping[str, Any]], cols: Sequence[str] | None, fmt: str
             ``raybench.PRINT_COLS``, CSV's ``raybench.CSV_COLS``, and JSON writes every key.
         fmt: "table", "csv", "json" or "markdown".
     """
-    import raybench
-
     if fmt == "table":
-        raybench.print_reports(rows, cols=list(cols or raybench.PRINT_COLS), sort_by=None)
+        print_reports(rows, cols=list(cols or PRINT_COLS), sort_by=None)
     elif fmt == "markdown":
-        sys.stdout.write(markdown(rows, list(cols or raybench.PRINT_COLS)))
+        sys.stdout.write(markdown(rows, list(cols or PRINT_COLS)))
     elif fmt == "csv":
-        sys.stdout.write(_through_file(raybench.write_csv, rows, ".csv", cols=list(cols or raybench.CSV_COLS)))
+        sys.stdout.write(_through_file(write_csv, rows, ".csv", cols=list(cols or CSV_COLS)))
     else:
         picked = rows if cols is None else [{col: row.get(col) for col in cols} for row in rows]
-        sys.stdout.write(_through_file(raybench.write_json, picked, ".json"))
+        sys.stdout.write(_through_file(write_json, picked, ".json"))
 
 
-def read_results(path: str, label: str) -> Any:
+def read_results_file(path: str, label: str) -> Any:
     """Read a Parquet results file (``raybench.write_results``); ``label`` names the argument.
 
     Raises:
         ConfigError: the file is missing or is not a raybench results file.
     """
-    import raybench
-
     if not os.path.isfile(path):
         raise _config_error(f"{label} must name an existing results file (got {path!r})")
     try:
-        return raybench.read_results(path)
-    except raybench.ConfigError:
+        return read_results(path)
+    except ConfigError:
         raise
     except (ValueError, OSError, KeyError, TypeError) as err:  # pyarrow's ArrowInvalid is a ValueError
         msg = f"{label} must be a Parquet results file written by raybench (got {path!r}: {err})"
@@ -137,10 +135,6 @@ def read_reports(path: str, label: str) -> list[dict[str, Any]]:
     Raises:
         ConfigError: the file is missing or neither kind of file.
     """
-    import json
-
-    import raybench
-
     if path.lower().endswith(".json") and os.path.isfile(path):
         try:
             with open(path, encoding="utf-8") as f:
@@ -150,4 +144,4 @@ def read_reports(path: str, label: str) -> list[dict[str, Any]]:
         if not (isinstance(rows, list) and all(isinstance(row, dict) for row in rows)):
             raise _config_error(f"{label} must be a JSON list of report objects (got {path!r})")
         return rows
-    return raybench.get_reports(read_results(path, label))
+    return get_reports(read_results_file(path, label))

@@ -7,13 +7,11 @@ import os
 import sys
 from typing import Any
 
-from raybench import _cli_args
-
-#: model_index.CONFIG_KEYS and STATUSES, spelled out so building the parser imports neither numpy nor
-#: pyarrow (model_index does); tests/test_cli.py checks they agree.
-COLUMNS: tuple[str, ...] = ("filename", "batch_size", "pipeline_size", "performance_level", "compile_s", "status")
-STATUSES: tuple[str, ...] = ("finished", "error")
-FORMATS: tuple[str, ...] = ("table", "csv", "json", "markdown")
+import raybench.model_index as model_index
+import raybench.cli.args as _cli_args
+from raybench.cli.format import FORMATS, emit
+from raybench.core.errors import ConfigError
+COLUMNS, STATUSES = model_index.CONFIG_KEYS, model_index.STATUSES
 MODELS_DIR_HELP = ("the directory the listed model files must lie in (default: INDEX's own directory); "
                    "an entry outside it is refused before anything is touched")
 
@@ -80,17 +78,12 @@ def add_parser(commands: Any) -> None:
 
 
 def _list(args: argparse.Namespace) -> int:
-    from raybench import model_index
-    from raybench._cli_format import emit
 
     emit(model_index.load(args.index)["model_configs"], COLUMNS, args.format)
     return 0
 
 
 def _filter(args: argparse.Namespace) -> int:
-    import raybench
-    from raybench import model_index
-    from raybench._cli_format import emit
 
     wanted = {"batch_size": args.batch_sizes, "pipeline_size": args.pipeline_sizes,
               "performance_level": args.performance_levels, "status": args.status}
@@ -100,45 +93,37 @@ def _filter(args: argparse.Namespace) -> int:
         emit(kept["model_configs"], COLUMNS, args.format)
         return 0
     if os.path.lexists(args.out) and not args.overwrite:
-        raise raybench.ConfigError(f"--out would replace {args.out!r}; pass --overwrite to replace it")
+        raise ConfigError(f"--out would replace {args.out!r}; pass --overwrite to replace it")
     path = model_index.save(kept, args.out, overwrite=args.overwrite)
     print(f"{path}: {len(kept['model_configs'])} of the entries")
     return 0
 
 
 def _new_index(args: argparse.Namespace) -> str:
-    import raybench
 
     path = args.new_index or os.path.join(args.dest_dir, os.path.basename(args.index))
     if os.path.lexists(path) and not args.overwrite:
-        raise raybench.ConfigError(f"--new-index would replace {path!r}; pass --overwrite to replace it "
+        raise ConfigError(f"--new-index would replace {path!r}; pass --overwrite to replace it "
                                    "or --new-index to name another file")
     return path
 
 
 def _copy(args: argparse.Namespace) -> int:
-    from raybench import model_index
-
     print(model_index.copy(args.index, _new_index(args), args.dest_dir, models_dir=args.models_dir))
     return 0
 
 
 def _move(args: argparse.Namespace) -> int:
-    from raybench import model_index
-
     print(model_index.move(args.index, _new_index(args), args.dest_dir, models_dir=args.models_dir))
     return 0
 
 
 def _delete(args: argparse.Namespace) -> int:
-    import raybench
-    from raybench import model_index
-
     paths = model_index.model_files(args.index, args.models_dir)  # a bad or unsafe index fails before asking
     listing = "".join(f"  {path}\n" for path in [*paths, args.index])
     if not args.yes:
         if not sys.stdin.isatty():
-            raise raybench.ConfigError("--yes is required to delete without a terminal to confirm on")
+            raise ConfigError("--yes is required to delete without a terminal to confirm on")
         answer = input(f"delete these {len(paths) + 1} paths (the model files of {args.index!r}, then the index)?\n"
                        f"{listing}[y/N] ")
         if answer.strip().lower() not in ("y", "yes"):

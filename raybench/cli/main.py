@@ -1,10 +1,10 @@
 """The ``raybench`` command line (also ``python -m raybench``).
 
-Commands: ``run`` (benchmark a model; ``raybench._cli_run``), ``report`` (a results file's
+Commands: ``run`` (benchmark a model; ``raybench.cli.run``), ``report`` (a results file's
 table, CSV, JSON or Markdown), ``compare`` (two results files, config by config, with
-significance), ``plot`` (PNGs), ``index`` (model index files; ``raybench._cli_index``) and
-``demo``. Building the parser imports no Ray, torch, TensorFlow or matplotlib: each command
-imports what it needs when it runs, through raybench's public API.
+significance), ``plot`` (PNGs), ``index`` (model index files; ``raybench.cli.index``) and
+``demo``. Building the parser imports no Ray, torch, TensorFlow or matplotlib (those are
+imported when a command needs them); the commands use raybench's public API only.
 
 Exit status: 0 success; 1 the job ran but failed its check (a config did not finish, a
 ``--fail-on`` rule was broken); 2 bad usage or arguments, unreadable files, a missing
@@ -17,16 +17,18 @@ from __future__ import annotations
 import argparse
 import sys
 
-from raybench import _cli_args, _cli_index, _cli_run
-from raybench._cli_run import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE
-from raybench._cli_signals import CommandInterrupts
-
-REPORT_FORMATS: tuple[str, ...] = ("table", "csv", "json", "markdown")
-
+import raybench.compare as compare
+import raybench.plot as plot
+import raybench.cli.args as _cli_args
+import raybench.cli.index as _cli_index
+import raybench.cli.run as _cli_run
+from raybench.cli.demo import run_demo
+from raybench.cli.format import FORMATS, check_columns, emit, read_reports, read_results_file, sort_rows
+from raybench.cli.run import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE
+from raybench.cli.signals import CommandInterrupts
+from raybench.core.errors import RaybenchError
 
 def _demo(args: argparse.Namespace) -> int:
-    from raybench._demo import run_demo
-
     paths = run_demo(out_dir=args.out, duration=args.duration, verbosity=args.verbosity)
     for kind, path in paths.items():
         print(f"{kind}: {path}")
@@ -34,8 +36,6 @@ def _demo(args: argparse.Namespace) -> int:
 
 
 def _report(args: argparse.Namespace) -> int:
-    from raybench._cli_format import check_columns, emit, read_reports, sort_rows
-
     reports = read_reports(args.results, "RESULTS")
     if args.cols:
         check_columns("--cols", args.cols, reports)
@@ -45,11 +45,8 @@ def _report(args: argparse.Namespace) -> int:
 
 
 def _compare(args: argparse.Namespace) -> int:
-    from raybench import compare
-    from raybench._cli_format import emit, read_results
-
     rules = compare.parse_fail_on(args.fail_on) if args.fail_on else []  # a bad spec fails before any work
-    rows = compare.compare_results(read_results(args.base, "BASE"), read_results(args.new, "NEW"),
+    rows = compare.compare_results(read_results_file(args.base, "BASE"), read_results_file(args.new, "NEW"),
                                    confidence=args.confidence, seed=args.seed)
     if args.format == "json":
         emit(rows, None, "json")
@@ -62,10 +59,7 @@ def _compare(args: argparse.Namespace) -> int:
 
 
 def _plot(args: argparse.Namespace) -> int:
-    from raybench import plot
-    from raybench._cli_format import read_results
-
-    for path in plot.save_plots(read_results(args.results, "RESULTS"), args.out, overwrite=args.overwrite,
+    for path in plot.save_plots(read_results_file(args.results, "RESULTS"), args.out, overwrite=args.overwrite,
                                 dpi=args.dpi):
         print(path)
     return EXIT_OK
@@ -94,7 +88,7 @@ def _add_report(commands: argparse._SubParsersAction) -> None:  # type: ignore[t
         "CSV and JSON are exactly what write_csv and write_json write.",
     )
     report.add_argument("results", metavar="RESULTS", help="a .parquet results file or a reports .json file")
-    report.add_argument("--format", choices=REPORT_FORMATS, default="table",
+    report.add_argument("--format", choices=FORMATS, default="table",
                         help="table (default), csv, json or markdown (a GitHub table)")
     report.add_argument("--cols", type=_cli_args.names, metavar="COLS",
                         help="comma-separated columns (default: PRINT_COLS for table and markdown, CSV_COLS "
@@ -178,11 +172,9 @@ def main(argv: list[str] | None = None) -> int:
     args.interrupts = CommandInterrupts(keep=argv is None)  # argv None: this process is the command
     try:
         with args.interrupts:
-            import raybench
-
             try:
                 return int(args.func(args))
-            except (raybench.RaybenchError, OSError) as err:
+            except (RaybenchError, OSError) as err:
                 print(f"raybench {name}: error: {err}", file=sys.stderr)
                 return EXIT_USAGE
     except KeyboardInterrupt:

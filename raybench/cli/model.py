@@ -26,6 +26,9 @@ import sysconfig
 from dataclasses import dataclass
 from typing import Any
 
+import raybench.model_index as model_index
+from raybench.core.errors import ConfigError, MissingDependencyError
+
 TORCH_EXTENSIONS: tuple[str, ...] = (".pt", ".pth", ".ts", ".torchscript")
 KERAS_EXTENSIONS: tuple[str, ...] = (".keras", ".h5")
 KINDS = (
@@ -35,9 +38,7 @@ KINDS = (
 
 
 def _config_error(msg: str) -> Exception:
-    import raybench
-
-    return raybench.ConfigError(msg)
+    return ConfigError(msg)
 
 
 @dataclass(frozen=True)
@@ -69,8 +70,6 @@ def _file_framework(path: str) -> str | None:
 
 
 def _index_target(path: str) -> ModelTarget:
-    from raybench import model_index
-
     try:
         with open(path, encoding="utf-8") as f:
             content = json.load(f)
@@ -207,10 +206,8 @@ def _to_torch(arrays: list[Any], dtype_names: list[str]) -> list[Any]:
     try:
         import torch
     except ImportError:
-        import raybench
-
         msg = "torch models need torch: pip install 'raybench[torch]'"
-        raise raybench.MissingDependencyError(msg) from None
+        raise MissingDependencyError(msg) from None
     tensors = [torch.from_numpy(a) for a in arrays]
     return [t.to(torch.bfloat16) if d == "bfloat16" else t for t, d in zip(tensors, dtype_names)]
 

@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 import argparse
+import importlib
 import os
 import sys
 from typing import Any
 
-from raybench import _cli_args
-
+import raybench.cli.args as _cli_args
+from raybench.cli.format import emit, sort_rows
+from raybench.cli.model import build_inputs, resolve_model
+from raybench.core.errors import ConfigError
+from raybench.report.output import write_csv, write_json
+from raybench.report.results import get_reports, write_results
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 DEVICES: tuple[str, ...] = ("auto", "neuron", "gpu", "cpu")
 #: Suffixes of the files ``--out`` writes, after ``<model_name>.results``.
@@ -146,14 +151,12 @@ def out_paths(out_dir: str, model_name: str, overwrite: bool) -> dict[str, str]:
         ConfigError: ``model_name`` holds a path separator, a file exists without ``overwrite``,
             or ``out_dir`` cannot be written to.
     """
-    import raybench
-
     if os.sep in model_name or (os.altsep and os.altsep in model_name):
-        raise raybench.ConfigError(f"--model-name must not contain a path separator (got {model_name!r})")
+        raise ConfigError(f"--model-name must not contain a path separator (got {model_name!r})")
     paths = {kind: os.path.join(out_dir, f"{model_name}.results{suffix}") for kind, suffix in OUT_SUFFIXES.items()}
     existing = [path for path in paths.values() if os.path.lexists(path)]
     if existing and not overwrite:
-        raise raybench.ConfigError(f"--out would replace {existing[0]!r}; pass --overwrite to replace it")
+        raise ConfigError(f"--out would replace {existing[0]!r}; pass --overwrite to replace it")
     _check_writable(out_dir)
     return paths
 
@@ -168,15 +171,13 @@ def _check_writable(out_dir: str) -> None:
     """
     import tempfile
 
-    import raybench
-
     try:
         os.makedirs(out_dir, exist_ok=True)
         with tempfile.NamedTemporaryFile(dir=out_dir, prefix=".raybench-write-check-"):
             pass
     except OSError as err:
         reason = err.strerror or type(err).__name__
-        raise raybench.ConfigError(f"--out must be a directory raybench can write to (got {out_dir!r}: {reason})") from None
+        raise ConfigError(f"--out must be a directory raybench can write to (got {out_dir!r}: {reason})") from None
 
 
 def _describe(report: dict[str, Any]) -> str:
@@ -186,30 +187,27 @@ def _describe(report: dict[str, Any]) -> str:
 
 def run_command(args: argparse.Namespace) -> int:
     """Run the sweep; print the table; write --out; return the exit status."""
-    import raybench
-    from raybench._cli_format import emit, sort_rows
-    from raybench._cli_model import build_inputs, resolve_model
 
     target = resolve_model(args.model)
     model_name = args.model_name or target.name
     paths = out_paths(args.out, model_name, args.overwrite) if args.out else {}
     inputs, batch_sizes = build_inputs(target.entry, args.input_shape, args.dtype, args.input,
                                        args.batch_sizes, args.seed)
-    benchmark = getattr(raybench, target.entry).benchmark
+    benchmark = importlib.import_module(f"raybench.{target.entry}").benchmark
     # return_timers: the Parquet file (raw timers) is what report/compare/plot read.
     results = benchmark(target.model, inputs, batch_sizes=batch_sizes, model_name=model_name,
                         verbosity=args.verbosity, return_timers=True, **_options(args))
     interrupts = getattr(args, "interrupts", None)
     if interrupts is not None:
         interrupts.saving()  # from here on Ctrl-C no longer interrupts: what finished gets written
-    reports = raybench.get_reports(results)
+    reports = get_reports(results)
     sort_by = None if args.sort_by.lower() == "none" else args.sort_by
     emit(sort_rows(reports, sort_by, args.reverse), None, "table")
     if paths and reports:
         written = {
-            "csv": raybench.write_csv(reports, paths["csv"], overwrite=args.overwrite),
-            "json": raybench.write_json(reports, paths["json"], overwrite=args.overwrite),
-            "parquet": raybench.write_results(results, paths["parquet"], overwrite=args.overwrite),
+            "csv": write_csv(reports, paths["csv"], overwrite=args.overwrite),
+            "json": write_json(reports, paths["json"], overwrite=args.overwrite),
+            "parquet": write_results(results, paths["parquet"], overwrite=args.overwrite),
         }
         for kind, path in written.items():
             print(f"{kind}: {path}")

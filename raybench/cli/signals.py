@@ -13,12 +13,20 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
+import sys
+import threading
 from types import FrameType
 
-from raybench._cli_run import EXIT_INTERRUPTED
-from raybench._interrupts import SAVING_NOTE, can_handle_signals, note
-
+from raybench.cli.run import EXIT_INTERRUPTED
+SAVING_NOTE = "raybench: saving what finished; press Ctrl-C again to quit at once without it\n"
 QUITTING_NOTE = "raybench: quitting now\n"
+
+
+def note(text: str) -> None:
+    """Write ``text`` to stderr; a closed stderr must not turn a Ctrl-C into a traceback."""
+    with contextlib.suppress(OSError, ValueError):
+        sys.stderr.write(text)
+        sys.stderr.flush()
 
 
 class CommandInterrupts:
@@ -41,7 +49,7 @@ class CommandInterrupts:
         self._installed = False
 
     def __enter__(self) -> CommandInterrupts:  # noqa: PYI034 - typing.Self needs Python 3.11
-        if can_handle_signals():
+        if threading.current_thread() is threading.main_thread():  # where handlers can be set
             self._previous = signal.signal(signal.SIGINT, self._handle)
             self._installed = True
         return self

@@ -9,7 +9,7 @@ from inside Ray, no Ray process left behind.
 - :func:`shielded` (library): while the runner saves after the first press, a second press only
   prints a note; a third raises ``KeyboardInterrupt`` (the caller insists). It stands back when
   someone else handles SIGINT (the CLI, a notebook kernel's own handler).
-- the command line has its own handler (``raybench._cli_signals``): there a third press exits
+- the command line has its own handler (``raybench.cli.signals``): there a third press exits
   at once.
 
 Signal handlers can only be set from the main thread; elsewhere both stand back.
@@ -24,7 +24,7 @@ import threading
 from collections.abc import Iterator
 from types import FrameType
 
-SAVING_NOTE = "raybench: saving what finished; press Ctrl-C again to quit at once without it\n"
+SAVING_NOTE = "raybench: saving what finished; press Ctrl-C again to abandon it\n"
 
 
 def note(text: str) -> None:

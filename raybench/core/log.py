@@ -6,7 +6,7 @@ import logging
 import numbers
 import sys
 
-from raybench._exceptions import ConfigError
+from raybench.core.errors import ConfigError
 
 #: The one logger raybench writes to; its children (``raybench.x``) inherit its level.
 logger = logging.getLogger("raybench")

@@ -75,6 +75,9 @@ DEVICE_TYPES = ("auto", "cpu", "cuda", "gpu", "neuron")
 DEFAULT_DURATION_S = 60.0
 #: ``max_duration`` when ``min_infs``/``stability`` is given without one: this many durations.
 DEFAULT_MAX_DURATION_FACTOR = 10
+#: Arrival processes: "closed" (a worker calls again as soon as its call returns), or open-loop
+#: sends at fixed intervals ("constant") or with exponential gaps ("poisson").
+ARRIVALS = ("closed", "constant", "poisson")
 RATE_PER = ("copy", "config")
 #: The largest copy or worker id: timer rows carry them as int16.
 MAX_ID = 32767
@@ -119,7 +122,7 @@ class SweepOptions:
 
 
 def _fail(msg: str) -> None:
-    from raybench._exceptions import ConfigError
+    from raybench.core.errors import ConfigError
 
     raise ConfigError(msg)
 
@@ -231,8 +234,6 @@ def parse_warmup(warmup: object) -> tuple[int, float | None]:
 
 
 def _open_loop_options(arrival: object, rate: object, rate_per: object) -> tuple[str, float | None, str]:
-    from raybench._feeds import ARRIVALS
-
     if not isinstance(arrival, str) or arrival.lower() not in ARRIVALS:
         _fail(f"arrival must be one of {', '.join(repr(a) for a in ARRIVALS)} (got {arrival!r})")
     arrival = arrival.lower()  # type: ignore[union-attr]

@@ -3,7 +3,7 @@
 One declared Arrow schema for the raw timers (:data:`TIMER_SCHEMA`), and frozen dataclasses for
 what a model copy says about itself (:class:`CopyOutcome`) and how a config ended
 (:class:`ConfigOutcome`). Reports are pure functions of these plus the
-:class:`~raybench._config.RunConfig`.
+:class:`~raybench.core.options.RunConfig`.
 
 All times are integer nanoseconds. ``start_ns``/``end_ns`` in the timers are wall-clock
 (Unix epoch) nanoseconds: each copy reads ``perf_counter_ns`` in its hot loop and converts with one

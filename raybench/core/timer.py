@@ -14,7 +14,7 @@ from typing import TypeVar, overload
 
 import numpy as np
 
-from raybench._exceptions import ConfigError, TimerError
+from raybench.core.errors import ConfigError, TimerError
 
 #: Nanoseconds per unit. Integers, so conversions to a smaller unit multiply by an exact int
 #: (integer ns stay integers) and conversions to a larger one divide by an exact power of ten.

@@ -13,8 +13,8 @@ copy starts.
 
 from __future__ import annotations
 
-from raybench._config import FLUSH_INTERVAL_NS
-from raybench._exceptions import ConfigError
+from raybench.core.options import FLUSH_INTERVAL_NS
+from raybench.core.errors import ConfigError
 
 #: Rows a buffer starts with (and never goes below): 4096 rows of a plain loop are 68 KB.
 MIN_BUFFER_ROWS = 4096

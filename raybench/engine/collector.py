@@ -23,13 +23,13 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from raybench._config import RunConfig
-from raybench._devices import bind_neuron_cores
-from raybench._reports import compute_report
-from raybench._schema import STAGE_COLUMNS, TIMER_SCHEMA, ConfigOutcome, timer_schema
-from raybench._stats import linear_percentiles
-from raybench._stopping import StopWatch
-from raybench._wire import decode_message
+from raybench.core.options import RunConfig
+from raybench.run.cluster import bind_neuron_cores
+from raybench.report.reports import compute_report
+from raybench.core.schema import STAGE_COLUMNS, TIMER_SCHEMA, ConfigOutcome, timer_schema
+from raybench.report.stats import linear_percentiles
+from raybench.engine.stopping import StopWatch
+from raybench.engine.wire import decode_message
 
 _ID_KEYS = ("config_id", "copy_id", "worker_id")
 

@@ -23,8 +23,8 @@ from typing import Any
 
 import numpy as np
 
-from raybench._backends import ModelSpec, get_backend, is_async_model
-from raybench._buffers import (
+from raybench.backends.base import ModelSpec, get_backend, is_async_model
+from raybench.engine.buffers import (
     MIN_BUFFER_ROWS,
     check_budget,
     grown_rows,
@@ -32,12 +32,12 @@ from raybench._buffers import (
     n_stage_columns,
     planned_rows,
 )
-from raybench._capped_output import cap_output
-from raybench._config import FLUSH_INTERVAL_NS, RunConfig
-from raybench._devices import bind_neuron_cores
-from raybench._exceptions import ModelLoadError, RunError, is_control_flow
-from raybench._feeds import DatasetExhausted, DatasetFeed, DatasetInput, SendSchedule
-from raybench._hotloop import (
+from raybench.engine.output_cap import cap_output
+from raybench.core.options import FLUSH_INTERVAL_NS, RunConfig
+from raybench.run.cluster import bind_neuron_cores
+from raybench.core.errors import ModelLoadError, RunError, is_control_flow
+from raybench.engine.feeds import DatasetExhausted, DatasetFeed, DatasetInput, SendSchedule
+from raybench.engine.hotloop import (
     Feed,
     Stages,
     TimerBuffer,
@@ -46,10 +46,10 @@ from raybench._hotloop import (
     run_plain_burst,
     run_staged_burst,
 )
-from raybench._schema import CopyOutcome
-from raybench._sysmon import SystemSampler
-from raybench._threads import WorkerThreads
-from raybench._wire import BatchEncoder
+from raybench.core.schema import CopyOutcome
+from raybench.engine.sysmon import SystemSampler
+from raybench.engine.threads import WorkerThreads
+from raybench.engine.wire import BatchEncoder
 
 #: A copy whose every call raised for this long stops measuring (the config then errors with the
 #: model's message) instead of recording failures until ``duration`` ends.
@@ -142,7 +142,7 @@ class ModelCopy:
 
     Args:
         copy_id: Index of this copy in its pool (0-based).
-        spec: How to build the model (see :class:`~raybench._backends.ModelSpec`).
+        spec: How to build the model (see :class:`~raybench.backends.base.ModelSpec`).
         input_sets: Every normalised input set of the sweep; a config picks one by index.
         collector: The collector, as a Ray actor handle or an in-process ``Collector``.
         preprocess_fn, postprocess_fn: Optional stages around the model call.
@@ -500,7 +500,7 @@ class ModelCopy:
 
     def _fit_buffers(self, workers: int, mean_call_ns: float | None) -> None:
         """Give each of ``workers`` workers buffers for one flush interval at ``mean_call_ns`` a
-        call (see :mod:`raybench._buffers`): grown to that, shrunk only to stay in the budget."""
+        call (see :mod:`raybench.engine.buffers`): grown to that, shrunk only to stay in the budget."""
         check_budget(workers, self._stage_columns)
         planned = planned_rows(mean_call_ns, workers, self._stage_columns)
         most = most_rows(workers, self._stage_columns)

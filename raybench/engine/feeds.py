@@ -17,12 +17,9 @@ from typing import Any
 
 import numpy as np
 
-from raybench._config import positive_ints
-from raybench._exceptions import ConfigError
+from raybench.core.options import positive_ints
+from raybench.core.errors import ConfigError
 
-#: Arrival processes: "closed" (a worker calls again as soon as its call returns), or open-loop
-#: sends at fixed intervals ("constant") or with exponential gaps ("poisson").
-ARRIVALS = ("closed", "constant", "poisson")
 
 @dataclass(frozen=True)
 class DatasetInput:

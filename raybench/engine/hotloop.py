@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from raybench._exceptions import is_control_flow
+from raybench.core.errors import is_control_flow
 
 #: The stage columns of a staged loop (preprocess and/or postprocess around the model call).
 STAGED_COLUMNS = ("preprocess_ns", "infer_ns", "postprocess_ns")
@@ -207,7 +207,7 @@ async def run_async_burst(
 
 @dataclass(frozen=True)
 class Feed:
-    """Where the fed loop's calls come from (see :mod:`raybench._feeds`).
+    """Where the fed loop's calls come from (see :mod:`raybench.engine.feeds`).
 
     Attributes:
         next_item: Returns the next dataset item (raises ``DatasetExhausted`` at the end), or

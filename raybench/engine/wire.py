@@ -15,8 +15,8 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
-from raybench._hotloop import TimerBuffer
-from raybench._schema import MEASUREMENT_FIELDS
+from raybench.engine.hotloop import TimerBuffer
+from raybench.core.schema import MEASUREMENT_FIELDS
 
 _WIRE_FIELDS = {f.name: f for f in MEASUREMENT_FIELDS}
 

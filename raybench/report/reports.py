@@ -22,9 +22,9 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from raybench._config import RunConfig
-from raybench._schema import STAGE_COLUMNS, ConfigOutcome, CopyOutcome
-from raybench._stats import bucket_throughput, linear_percentiles
+from raybench.core.options import RunConfig
+from raybench.core.schema import STAGE_COLUMNS, ConfigOutcome, CopyOutcome
+from raybench.report.stats import bucket_throughput, linear_percentiles
 
 _NS_PER_S = 1_000_000_000
 _NS_PER_MS = 1_000_000
@@ -80,7 +80,7 @@ def compute_report(
 
     Args:
         config: The config that was run.
-        outcome: How it ended, with one :class:`~raybench._schema.CopyOutcome` per copy.
+        outcome: How it ended, with one :class:`~raybench.core.schema.CopyOutcome` per copy.
         timers: This config's rows of the timer table (``TIMER_SCHEMA``); any number of rows
             and chunks.
         cost_per_hour: Price of the instance per hour, for ``cost_per_1m_inf``.

@@ -30,11 +30,11 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from raybench._config import RunConfig
-from raybench._exceptions import ConfigError
-from raybench._output import atomic_write_path
-from raybench._reports import REPORT_FIELDS, compute_node_reports, compute_reports, iso_utc
-from raybench._schema import ConfigOutcome, CopyOutcome, stages_of, timer_schema
+from raybench.core.options import RunConfig
+from raybench.core.errors import ConfigError
+from raybench.core.files import atomic_write_path
+from raybench.report.reports import REPORT_FIELDS, compute_node_reports, compute_reports, iso_utc
+from raybench.core.schema import ConfigOutcome, CopyOutcome, stages_of, timer_schema
 
 _META_KEY = b"raybench"
 FORMAT_VERSION = 1
@@ -72,8 +72,7 @@ def run_metadata(*, started_ns: int | None = None, **extra: Any) -> dict[str, An
         ``host``; ``platform``; ``started_ns`` and ``started_at`` (ISO-8601 UTC, ms);
         ``created_ns``; ``git`` (see :func:`git_state`); then ``extra``. Plain JSON data.
     """
-    from raybench import __version__
-
+    from raybench.core.version import __version__
     created_ns = time.time_ns()
     started_ns = created_ns if started_ns is None else started_ns
     versions = {"raybench": __version__, "pyarrow": pa.__version__}

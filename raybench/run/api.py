@@ -8,11 +8,11 @@ import os
 from collections.abc import Callable
 from typing import Any
 
-from raybench import _devices
-from raybench._backends import ModelSpec, describe_model
-from raybench._buffers import check_budget, n_stage_columns
-from raybench._collector import DEFAULT_MAX_TIMER_ROWS
-from raybench._config import (
+from raybench.run import cluster as _devices
+from raybench.backends.base import ModelSpec, describe_model
+from raybench.engine.buffers import check_budget, n_stage_columns
+from raybench.engine.collector import DEFAULT_MAX_TIMER_ROWS
+from raybench.core.options import (
     DEFAULT_DURATION_S,
     ModelVariant,
     check_callable,
@@ -24,13 +24,13 @@ from raybench._config import (
     positive_ints,
     sweep_options,
 )
-from raybench._exceptions import ConfigError
-from raybench._feeds import dataset_batch_size, dataset_input
-from raybench._instance import instance_type
-from raybench._logging import logger, set_verbosity
-from raybench._output import read_json
-from raybench._results import Results, run_metadata
-from raybench._runner import DEFAULT_LOAD_TIMEOUT_S, DEFAULT_WARMUP_TIMEOUT_S, SweepRunner
+from raybench.core.errors import ConfigError
+from raybench.engine.feeds import dataset_batch_size, dataset_input
+from raybench.run.instance import instance_type
+from raybench.core.log import logger, set_verbosity
+from raybench.core.files import read_json
+from raybench.report.results import Results, run_metadata
+from raybench.run.sweep import DEFAULT_LOAD_TIMEOUT_S, DEFAULT_WARMUP_TIMEOUT_S, SweepRunner
 
 
 def connect_ray(address: str | None, ray_init_kwargs: dict[str, Any] | None, verbosity: int) -> bool:
@@ -288,8 +288,7 @@ def _index_variants(
     Raises:
         ConfigError: nothing selected, or a selected artifact is missing.
     """
-    from raybench import model_index
-
+    from raybench.backends import model_index
     index = model_index.load(index_file)
     selected = model_index.filter(index, status="finished")
     wanted: dict[str, Any] = {}

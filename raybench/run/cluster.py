@@ -13,7 +13,7 @@ import sys
 from dataclasses import dataclass
 from typing import Any
 
-from raybench._exceptions import ClusterError
+from raybench.core.errors import ClusterError
 
 #: Ray's resource names, as a copy's request and ``ray.nodes()`` spell them.
 NEURON_CORES = "neuron_cores"
@@ -132,7 +132,7 @@ def check_fits(n_models: int, request: CopyRequest, nodes: list[NodeResources], 
         f"but the cluster has {have_text} and can place {available} copies ({per_node or 'no alive nodes'})"
     )
     if NEURON_CORES in wanted and have[NEURON_CORES] == 0:
-        from raybench._instance import instance_type, neuron_cores_hint
+        from raybench.run.instance import instance_type, neuron_cores_hint
 
         msg += neuron_cores_hint(instance_type())
     raise ClusterError(msg)

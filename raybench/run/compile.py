@@ -19,10 +19,10 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from raybench._config import normalise_inputs, positive_ints
-from raybench._exceptions import ConfigError
-from raybench._logging import logger, set_verbosity
-from raybench._output import safe_file_stem
+from raybench.core.options import normalise_inputs, positive_ints
+from raybench.core.errors import ConfigError
+from raybench.core.log import logger, set_verbosity
+from raybench.core.files import safe_file_stem
 
 #: neuron-cc's --fast-math setting for each NeuronPerf performance level.
 FAST_MATH = {0: "none", 1: "fp32-cast-matmult no-fast-relayout", 2: "fp32-cast-matmult", 3: "all"}
@@ -94,8 +94,7 @@ def compile_sweep(
     Raises:
         ConfigError: a bad argument.
     """
-    from raybench import model_index
-
+    from raybench.backends import model_index
     set_verbosity(verbosity)
     if device_type not in COMPILE_DEVICE_TYPES:
         raise ConfigError(f"device_type must be one of 'cpu', 'neuron' for compile (got {device_type!r})")

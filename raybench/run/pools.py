@@ -21,10 +21,10 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from raybench._actor import ModelCopy
-from raybench._config import RunConfig
-from raybench._devices import CopyRequest
-from raybench._exceptions import ModelLoadError, RunError
+from raybench.engine.copy import ModelCopy
+from raybench.core.options import RunConfig
+from raybench.run.cluster import CopyRequest
+from raybench.core.errors import ModelLoadError, RunError
 
 #: How often a waiting pool calls its ``on_wait`` (live progress, "still loading" lines).
 WAIT_TICK_S = 0.5

@@ -11,19 +11,19 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
-from raybench._actor import ModelCopy
-from raybench._backends import ModelSpec
-from raybench._collector import DEFAULT_MAX_TIMER_ROWS, Collector, combine_timers, empty_config_table
-from raybench._config import RunConfig
-from raybench._devices import CopyRequest, NodeResources, alive_nodes, check_fits
-from raybench._exceptions import ClusterError, ModelLoadError, RunError
-from raybench._instance import instance_type
-from raybench._interrupts import shielded
-from raybench._logging import logger
-from raybench._pool import LocalPool, OnWait, RayPool, ray_failure
-from raybench._progress import SweepProgress
-from raybench._reports import compute_report
-from raybench._schema import STATUS_ERROR, STATUS_FINISHED, STATUS_TIMEOUT, ConfigOutcome, CopyOutcome
+from raybench.engine.copy import ModelCopy
+from raybench.backends.base import ModelSpec
+from raybench.engine.collector import DEFAULT_MAX_TIMER_ROWS, Collector, combine_timers, empty_config_table
+from raybench.core.options import RunConfig
+from raybench.run.cluster import CopyRequest, NodeResources, alive_nodes, check_fits
+from raybench.core.errors import ClusterError, ModelLoadError, RunError
+from raybench.run.instance import instance_type
+from raybench.core.interrupts import shielded
+from raybench.core.log import logger
+from raybench.run.pools import LocalPool, OnWait, RayPool, ray_failure
+from raybench.run.progress import SweepProgress
+from raybench.report.reports import compute_report
+from raybench.core.schema import STATUS_ERROR, STATUS_FINISHED, STATUS_TIMEOUT, ConfigOutcome, CopyOutcome
 
 #: Margin between "all copies warmed up" and the common start, so every copy gets the
 #: start time before it passes (Ray's call latency is ~1 ms locally, more across nodes).
@@ -161,7 +161,7 @@ class SweepRunner:
         """Run every config; Ctrl-C stops the sweep and returns the configs that finished.
 
         After that first Ctrl-C, tearing down and handing back what finished is shielded
-        (:func:`~raybench._interrupts.shielded`): a second press only prints a note.
+        (:func:`~raybench.core.interrupts.shielded`): a second press only prints a note.
         """
         for config in self._configs:  # refuse the whole sweep up front, not halfway through
             if self._multiprocess:
