@@ -18,7 +18,7 @@ from collections.abc import Callable
 import numpy as np
 import pyarrow as pa
 
-from raybench.core.options import RunConfig
+from raybench.core.schema import RunConfig
 from raybench.report.reports import compute_report
 from raybench.core.schema import TIMER_SCHEMA, ConfigOutcome, CopyOutcome
 

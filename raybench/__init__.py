@@ -6,15 +6,7 @@ actor (bound to its NeuronCores, GPU or CPU), worker threads inside it call the 
 collector actor turns the streamed Arrow timers into percentile reports.
 """
 
-from raybench.core.version import __version__
-
-from raybench import cpu
-from raybench import model_index
-from raybench import mxnet
-from raybench import tensorflow
-from raybench import testing
-from raybench import torch
-from raybench.run.api import benchmark
+from raybench import compare, cpu, model_index, mxnet, plot, tensorflow, testing, torch
 from raybench.core.errors import (
     ClusterError,
     ConfigError,
@@ -25,15 +17,13 @@ from raybench.core.errors import (
     TimerError,
 )
 from raybench.core.log import set_verbosity
-from raybench.report.output import CSV_COLS, PRINT_COLS, print_reports, write_csv, write_json
-from raybench.report.results import Results, get_node_reports, get_reports, read_results, write_results
 from raybench.core.schema import TIMER_SCHEMA
 from raybench.core.timer import Timer, timestamp_convert
+from raybench.core.version import __version__
+from raybench.report.output import CSV_COLS, PRINT_COLS, print_reports, write_csv, write_json
+from raybench.report.results import Results, get_node_reports, get_reports, read_results, write_results
+from raybench.run.api import benchmark
 from raybench.testing import DummyModel
-
-# isort: split
-# Last: both import names defined above. matplotlib is imported only when a plot is drawn.
-from raybench import compare, plot  # noqa: E402
 
 __all__ = [
     "CSV_COLS",

@@ -25,10 +25,21 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from raybench.report.bootstrap import MAX_BLOCKS, MIN_BLOCKS, RESAMPLES, Blocks, cut_blocks, latency_errors, throughput_error
 from raybench.core.errors import ConfigError
-from raybench.report.results import Results, get_reports
 from raybench.core.schema import STATUS_FINISHED, ConfigOutcome
+from raybench.report.bootstrap import (
+    MAX_BLOCKS,
+    MIN_BLOCKS,
+    RESAMPLES,
+    Blocks,
+    cut_blocks,
+    latency_errors,
+    throughput_error,
+)
+from raybench.report.results import Results, get_reports
+
+__all__ = ["KEY_FIELDS", "METHOD", "METRICS", "FailRule", "compare_results", "failed_rules", "format_comparison",
+           "parse_fail_on"]
 
 #: What matches a config of one run with a config of the other.
 KEY_FIELDS: tuple[str, ...] = ("model_name", "batch_size", "n_models", "workers_per_model", "pipeline_size")

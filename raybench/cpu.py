@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from raybench.run.api import run_benchmark
 from raybench.report.results import Results
+from raybench.run.api import run_benchmark
+
+__all__ = ["benchmark"]
 
 
 def benchmark(model_class: type, inputs: Any, **kwargs: Any) -> list[dict[str, Any]] | Results:

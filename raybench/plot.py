@@ -27,7 +27,10 @@ import numpy as np
 import pyarrow.compute as pc
 
 from raybench.core.errors import ConfigError, MissingDependencyError
+from raybench.core.units import NS_PER_MS, NS_PER_S
 from raybench.report.results import Results, get_reports
+
+__all__ = ["latency_cdf", "latency_over_time", "latency_vs_throughput", "save_plots", "scaling"]
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -35,8 +38,6 @@ if TYPE_CHECKING:
 
 __all__ = ["latency_cdf", "latency_over_time", "latency_vs_throughput", "save_plots", "scaling"]
 
-_NS_PER_MS = 1e6
-_NS_PER_S = 1e9
 #: Most latencies per config the CDF curve is drawn from: 20k points resolve it below a pixel.
 _CDF_POINTS = 20_000
 #: Most time bins per config in latency over time, and the rows a bin holds on average at least.
@@ -67,7 +68,7 @@ def latency_cdf(results: Results, ax: Axes | None = None) -> Figure:
     for config, _, _, latency_ns in _ok_rows(results, skipped):
         if latency_ns.size > _CDF_POINTS:
             latency_ns = rng.choice(latency_ns, _CDF_POINTS, replace=False)
-        latency_ms = np.sort(latency_ns) / _NS_PER_MS
+        latency_ms = np.sort(latency_ns) / NS_PER_MS
         p50, p99 = p50_p99[config.config_id]
         label = f"{_label(config)}: p50 {p50:.3g} ms, p99 {p99:.3g} ms"
         (line,) = ax.plot(latency_ms, np.arange(1, latency_ms.size + 1) / latency_ms.size, label=label,
@@ -308,14 +309,14 @@ def _binned(offset_ns: np.ndarray, latency_ns: np.ndarray) -> tuple[np.ndarray, 
     width = max((int(offset_ns.max()) - first) / n_bins, 1.0)
     index = np.minimum((offset_ns - first) / width, n_bins - 1).astype(np.uint16)
     # A stable sort of 16-bit keys is numpy's radix sort: O(n) even for tens of millions of rows.
-    by_bin = latency_ns[np.argsort(index, kind="stable")] / _NS_PER_MS
+    by_bin = latency_ns[np.argsort(index, kind="stable")] / NS_PER_MS
     bounds = np.concatenate(([0], np.cumsum(np.bincount(index, minlength=n_bins))))
     stats = np.full((3, n_bins), np.nan)
     for b in range(n_bins):
         chunk = by_bin[bounds[b] : bounds[b + 1]]
         if chunk.size:
             stats[:, b] = [*np.percentile(chunk, [50, 99]), chunk.max()]
-    return (first + (np.arange(n_bins) + 0.5) * width) / _NS_PER_S, *stats
+    return (first + (np.arange(n_bins) + 0.5) * width) / NS_PER_S, *stats
 
 
 def _label(config: Any) -> str:

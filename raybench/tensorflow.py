@@ -10,10 +10,14 @@ import os
 from collections.abc import Sequence
 from typing import Any
 
-from raybench.run.api import run_benchmark
 from raybench.backends.base import describe_model
-from raybench.run.compile import compile_sweep
+from raybench.backends.neuron import import_extension
+from raybench.backends.tensorflow import KERAS_SUFFIXES, compile_tensorflow
 from raybench.report.results import Results
+from raybench.run.api import run_benchmark
+from raybench.run.compile import compile_sweep
+
+__all__ = ["KERAS_SUFFIXES", "benchmark", "compile"]
 
 
 def benchmark(model_filename: str | os.PathLike[str], inputs: Any, **kwargs: Any) -> list[dict[str, Any]] | Results:
@@ -78,10 +82,8 @@ def compile(  # noqa: A001 - NeuronPerf's name
         ConfigError: a bad argument.
         MissingDependencyError: TensorFlow, or for neuron its Neuron extension, is missing.
     """
-    from raybench.backends.tensorflow import compile_tensorflow, import_tensorflow_neuron
-
     if device_type == "neuron":
-        import_tensorflow_neuron()  # a missing SDK fails the call, not every compile of the sweep
+        import_extension("tensorflow")  # a missing SDK fails the call, not every compile of the sweep
     named = model if isinstance(model, (str, os.PathLike, type)) else type(model)
     default_name = getattr(model, "name", None) if not isinstance(model, (str, os.PathLike, type)) else None
     return compile_sweep(

@@ -7,15 +7,18 @@ pull it in.
 
 from __future__ import annotations
 
-import inspect
 import os
 from collections.abc import Sequence
 from typing import Any
 
-from raybench.run.api import run_benchmark
-from raybench.backends.base import describe_model, import_torch, import_torch_neuron
-from raybench.run.compile import compile_sweep, neuron_compiler_args
+from raybench.backends.base import describe_model
+from raybench.backends.neuron import import_extension
+from raybench.backends.torch import compile_torch
 from raybench.report.results import Results
+from raybench.run.api import run_benchmark
+from raybench.run.compile import compile_sweep
+
+__all__ = ["benchmark", "compile"]
 
 
 def benchmark(model: str | os.PathLike[str] | type, inputs: Any, **kwargs: Any) -> list[dict[str, Any]] | Results:
@@ -38,40 +41,6 @@ def benchmark(model: str | os.PathLike[str] | type, inputs: Any, **kwargs: Any) 
     """
     filename = os.fspath(model) if isinstance(model, (str, os.PathLike)) else None
     return run_benchmark("torch", model, filename, inputs, **kwargs)
-
-
-def _compile_one(
-    model: Any,
-    input_set: tuple[Any, ...],
-    pipeline_size: int,
-    performance_level: int,
-    compiler_args: list[str],
-    artifact_path: str,
-    device_type: str,
-) -> str:
-    """Trace one artifact: ``torch.neuron.trace`` (Inf1), ``torch_neuronx.trace`` (Inf2/Trn1),
-    or ``torch.jit.trace`` on CPU; save it as TorchScript at ``artifact_path``."""
-    torch = import_torch()
-    if isinstance(model, (str, os.PathLike)):
-        model = torch.jit.load(os.fspath(model), map_location="cpu")
-    elif inspect.isclass(model):
-        model = model()
-    model.eval()
-    example = input_set[0] if len(input_set) == 1 else input_set
-    with torch.no_grad():
-        if device_type == "neuron":
-            neuron = import_torch_neuron()
-            if neuron.__name__ == "torch_neuron":  # Inf1: neuron-cc takes pipeline/fast-math flags
-                args = neuron_compiler_args(pipeline_size, performance_level, compiler_args)
-                traced = torch.neuron.trace(model, example_inputs=example, compiler_args=args)
-            else:  # Inf2/Trn1: neuronx-cc has other flags; only the user's go through
-                traced = neuron.trace(model, example, compiler_args=compiler_args)
-        elif isinstance(model, torch.jit.ScriptModule):
-            traced = model  # already TorchScript: nothing to trace on CPU
-        else:
-            traced = torch.jit.trace(model, example)
-    torch.jit.save(traced, artifact_path)
-    return artifact_path
 
 
 def compile(  # noqa: A001 - NeuronPerf's name
@@ -113,10 +82,10 @@ def compile(  # noqa: A001 - NeuronPerf's name
         ConfigError: a bad argument.
     """
     if device_type == "neuron":
-        import_torch_neuron()  # a missing SDK fails the call, not every compile of the sweep
+        import_extension("torch")  # a missing SDK fails the call, not every compile of the sweep
     default_name = describe_model(model if isinstance(model, (str, os.PathLike, type)) else type(model))[1]
     return compile_sweep(
-        _compile_one, model, inputs, default_model_name=default_name, extension=".pt",
+        compile_torch, model, inputs, default_model_name=default_name, extension=".pt",
         batch_sizes=batch_sizes, pipeline_sizes=pipeline_sizes, performance_levels=performance_levels,
         models_dir=models_dir, model_name=model_name, filename=filename, compiler_args=compiler_args,
         verbosity=verbosity, device_type=device_type,

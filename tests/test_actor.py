@@ -8,14 +8,16 @@ import time
 import pyarrow as pa
 import pytest
 
-from raybench.engine.copy import ModelCopy, wall_anchor_ns
 from raybench.backends.base import ModelSpec
-from raybench.engine.collector import GO_ON, STOP_BUDGET, Collector, combine_timers
-from raybench.core.options import RunConfig
 from raybench.core.errors import ModelLoadError
+from raybench.core.options import Hooks
+from raybench.core.schema import ConfigOutcome, RunConfig, timer_schema
+from raybench.engine.binding import wall_anchor_ns
+from raybench.engine.collector import Collector
+from raybench.engine.copy import CopySetup, ModelCopy
 from raybench.engine.hotloop import TimerBuffer
-from raybench.core.schema import ConfigOutcome, timer_schema
-from raybench.engine.wire import BatchEncoder
+from raybench.engine.storage import combine_timers
+from raybench.engine.wire import GO_ON, STOP_BUDGET, BatchEncoder
 from raybench.testing import BrokenConstructorModel, FailingModel, NoopModel, make_simulated_device
 
 
@@ -23,12 +25,12 @@ def config(**overrides) -> RunConfig:
     values = dict(config_id=0, model_filename="m", model_name="m", device_type="cpu", batch_size=1,
                   input_index=0, n_models=1, workers_per_model=1, duration_s=0.3, warmup=1)
     values.update(overrides)
-    return RunConfig(**values)
+    return RunConfig.from_dict(values)
 
 
-def make_copy(model_class, collector, **kwargs) -> ModelCopy:
-    spec = ModelSpec("class", model_class, None, "cpu")
-    copy = ModelCopy(0, spec, [(1,)], collector, stats_interval_s=0.05, run_id="run", **kwargs)
+def make_copy(model_class, collector, first_config=None, **hooks) -> ModelCopy:
+    setup = CopySetup(ModelSpec("class", model_class, None, "cpu"), Hooks(**hooks), stats_interval_s=0.05, run_id="run")
+    copy = ModelCopy(0, setup, [(1,)], collector, first_config=first_config)
     copy.load()
     return copy
 
@@ -134,7 +136,7 @@ def test_warmup_reports_the_model_error():
 
 
 def test_load_reports_a_constructor_error():
-    copy = ModelCopy(0, ModelSpec("class", BrokenConstructorModel, None, "cpu"), [(1,)], Collector())
+    copy = ModelCopy(0, CopySetup(ModelSpec("class", BrokenConstructorModel, None, "cpu")), [(1,)], Collector())
     with pytest.raises(ModelLoadError, match="BrokenConstructorModel cannot be built"):
         copy.load()
 

@@ -14,7 +14,7 @@ import pytest
 
 import raybench
 from raybench.report.bootstrap import pooled_quantile  # the statistical core, checked on a hand-made case
-from raybench.core.options import RunConfig
+from raybench.core.schema import RunConfig
 from raybench.report.results import Results
 from raybench.core.schema import ConfigOutcome, timer_schema
 from raybench.compare import (
@@ -42,8 +42,8 @@ def make_run(*configs: dict, seed: int) -> Results:
         spec = {"latency_ms": 10.0, "n_rows": 10_000, "status": "finished", "drift": 0.0, "error_rows": 0, **spec}
         key = {"model_name": "m", "batch_size": 1, "n_models": 1, "workers_per_model": 1, "pipeline_size": 1}
         key.update({k: v for k, v in spec.items() if k in key})
-        run_configs.append(RunConfig(config_id=config_id, model_filename="m.pt", device_type="cpu", input_index=0,
-                                     duration_s=10.0, **key))  # fmt: skip
+        run_configs.append(RunConfig.from_dict(dict(config_id=config_id, model_filename="m.pt", device_type="cpu",
+                                                    input_index=0, duration_s=10.0, **key)))  # fmt: skip
         origin = T0 + config_id * 100 * S
         n = spec["n_rows"]
         end = origin + 1 + np.arange(n, dtype=np.int64) * (10 * S // n)

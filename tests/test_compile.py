@@ -10,7 +10,7 @@ import pytest
 
 import raybench
 from raybench import model_index
-from raybench.run.compile import neuron_compiler_args
+from raybench.backends.neuron import neuron_compiler_args
 
 torch = pytest.importorskip("torch")
 

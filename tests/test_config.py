@@ -7,25 +7,22 @@ import re
 import numpy as np
 import pytest
 
-from raybench.core.options import (
-    RunConfig,
-    default_workers,
-    expand_sweep,
-    normalise_inputs,
-    plain_variants,
-    positive_ints,
-    sweep_options,
-)
+from raybench.core.checks import positive_ints
 from raybench.core.errors import ConfigError
+from raybench.core.inputs import normalise_inputs
+from raybench.core.options import Options, option_names
+from raybench.core.schema import RunConfig
+from raybench.run.plan import default_workers, expand_sweep, plain_variants
 
 
 def options(**overrides):
-    kwargs = dict(
-        batch_sizes=(1,), n_models=None, workers_per_model=None, pipeline_sizes=None, duration=1.0,
-        warmup=1, device_type="cpu", multiprocess=True, multiinterpreter=False,
-    )
+    kwargs = dict(batch_sizes=(1,), duration=1.0, warmup=1, device_type="cpu")
     kwargs.update(overrides)
-    return sweep_options(**kwargs)
+    return Options.from_kwargs(kwargs)
+
+
+def variants(opts, name):
+    return plain_variants(opts.axes.batch_sizes, opts.axes.pipeline_sizes or (1,), name)
 
 
 @pytest.mark.parametrize(
@@ -105,20 +102,20 @@ def test_default_workers_follow_pipeline_size():
 
 def test_default_sweep_is_one_and_max_by_one_and_two_workers():
     opts = options()
-    configs = expand_sweep(opts, plain_variants(opts, "m.pt"), model_name="m", device_type="cpu", max_copies={1: 4})
+    configs = expand_sweep(opts, variants(opts, "m.pt"), model_name="m", device_type="cpu", max_copies={1: 4})
     assert [(c.n_models, c.workers_per_model) for c in configs] == [(1, 1), (1, 2), (4, 1), (4, 2)]
     assert [c.config_id for c in configs] == [0, 1, 2, 3]
 
 
 def test_default_sweep_with_max_one_has_one_copy_count():
     opts = options()
-    configs = expand_sweep(opts, plain_variants(opts, "m"), model_name="m", device_type="cpu", max_copies={1: 1})
+    configs = expand_sweep(opts, variants(opts, "m"), model_name="m", device_type="cpu", max_copies={1: 1})
     assert [(c.n_models, c.workers_per_model) for c in configs] == [(1, 1), (1, 2)]
 
 
 def test_sweep_order_is_batch_then_pipeline_then_copies_then_workers():
     opts = options(batch_sizes=(1, 8), n_models=["max", 1], workers_per_model=[2], pipeline_sizes=[1, 2])
-    configs = expand_sweep(opts, plain_variants(opts, "m"), model_name="m", device_type="neuron", max_copies={1: 4, 2: 2})
+    configs = expand_sweep(opts, variants(opts, "m"), model_name="m", device_type="neuron", max_copies={1: 4, 2: 2})
     got = [(c.batch_size, c.input_index, c.pipeline_size, c.n_models) for c in configs]
     assert got == [(1, 0, 1, 4), (1, 0, 1, 1), (1, 0, 2, 2), (1, 0, 2, 1),
                    (8, 1, 1, 4), (8, 1, 1, 1), (8, 1, 2, 2), (8, 1, 2, 1)]
@@ -126,6 +123,30 @@ def test_sweep_order_is_batch_then_pipeline_then_copies_then_workers():
 
 def test_run_config_carries_duration_and_flags():
     opts = options(duration=2.5, multiprocess=False)
-    (config, *_) = expand_sweep(opts, plain_variants(opts, "f"), model_name="n", device_type="cpu", max_copies={1: 1})
+    (config, *_) = expand_sweep(opts, variants(opts, "f"), model_name="n", device_type="cpu", max_copies={1: 1})
     assert isinstance(config, RunConfig)
-    assert (config.duration_s, config.multiprocess, config.model_filename, config.model_name) == (2.5, False, "f", "n")
+    assert (config.measure.duration_s, config.multiprocess, config.model_filename, config.model_name) == (2.5, False, "f", "n")
+
+
+def test_every_option_belongs_to_exactly_one_group():
+    names = [name for group in option_names().values() for name in group]
+    assert len(names) == len(set(names))
+
+
+def test_a_config_round_trips_through_its_flat_dict():
+    opts = options(arrival="poisson", rate=100, rate_per="config", stability=0.1, warmup="2s")
+    (config, *_) = expand_sweep(opts, variants(opts, "f"), model_name="n", device_type="cpu", max_copies={1: 2})
+    flat = config.to_dict()
+    assert flat["rate"] == 100 and flat["rate_per"] == "config" and flat["warmup_s"] == 2.0
+    assert RunConfig.from_dict(flat) == config
+    assert config.rate == 100.0  # one copy (n_models 1): the config's rate is its copy's
+
+
+def test_a_config_dict_of_the_earlier_flat_layout_still_loads():
+    legacy = dict(config_id=0, model_filename="m", model_name="m", device_type="cpu", batch_size=1, input_index=0,
+                  n_models=2, workers_per_model=1, pipeline_size=1, performance_level=None, duration_s=5.0, warmup=1,
+                  multiprocess=True, multiinterpreter=False, warmup_s=None, arrival="constant", rate=10.0,
+                  min_infs=None, stability=None, max_duration_s=None, stability_window_s=1.0)
+    config = RunConfig.from_dict(legacy)
+    assert config.rate == 10.0  # the old files stored the per-copy rate
+    assert config.measure.duration_s == 5.0 and config.load.arrival == "constant"

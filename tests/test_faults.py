@@ -6,6 +6,7 @@ is kept, and the next config runs on fresh copies.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import signal
@@ -20,6 +21,11 @@ import pytest
 import raybench
 import raybench.core.log
 import raybench.testing
+from raybench.backends.base import ModelSpec
+from raybench.core.schema import RunConfig
+from raybench.engine.buffers import MIN_BUFFER_ROWS
+from raybench.engine.collector import Collector
+from raybench.engine.copy import CopySetup, ModelCopy
 from raybench.run import sweep as _runner
 def _claim(marker: str) -> bool:
     """Create ``marker``; True for the one caller (of any process) that created it."""
@@ -278,23 +284,17 @@ def test_unpicklable_inputs_are_refused_before_any_copy_starts(ray_session):
     assert str(info.value) == "inputs cannot be sent to the copies: TypeError: cannot pickle '_thread.lock' object"
 
 
-def test_timer_buffers_follow_the_pace_of_the_model(ray_session):
-    from raybench.engine.copy import ModelCopy
-    from raybench.backends.base import ModelSpec
-    from raybench.engine.buffers import MIN_BUFFER_ROWS
-    from raybench.engine.collector import Collector
-    from raybench.core.options import RunConfig
-
+def test_timer_buffers_follow_the_pace_of_the_model():
     def buffer_rows(model: type, workers: int) -> list[int]:
         collector = Collector()
         collector.start_run("run", keep_timers=False)
-        copy = ModelCopy(0, ModelSpec("class", model, None, "cpu"), [(1,)], collector, run_id="run")
-        config = RunConfig(0, "m", "m", "cpu", 1, 0, 1, workers, duration_s=0.3, warmup=200)
-        import asyncio
-
+        copy = ModelCopy(0, CopySetup(ModelSpec("class", model, None, "cpu"), run_id="run"), [(1,)], collector)
+        config = RunConfig.from_dict(dict(config_id=0, model_filename="m", model_name="m", device_type="cpu",
+                                          batch_size=1, input_index=0, n_models=1, workers_per_model=workers,
+                                          duration_s=0.3, warmup=200))
         asyncio.run(copy.warmup(config))
         asyncio.run(copy.run(config, time.time_ns()))
-        return [buf.rows for pair in copy._buffers for buf in pair]
+        return [buf.rows for w in range(workers) for buf in copy._workers.buffers.of(w)]
 
     slow = buffer_rows(raybench.testing.make_simulated_device(0.01), 50)
     assert slow == [MIN_BUFFER_ROWS] * 100  # 50 rows per flush: 50 workers hold 7 MB, not 1.7 GB

@@ -7,7 +7,8 @@ import threading
 import numpy as np
 import pytest
 
-from raybench.engine.feeds import DatasetExhausted, DatasetFeed, DatasetInput, SendSchedule, looks_like_dataset
+from raybench.core.inputs import DatasetInput, looks_like_dataset
+from raybench.engine.feeds import DatasetExhausted, DatasetFeed, SendSchedule
 
 MS = 1_000_000
 

@@ -9,8 +9,9 @@ import threading
 import numpy as np
 import pytest
 
-from raybench.backends.mxnet import MXNetBackend, import_mxnet, import_mxnet_neuron, resolve_checkpoint
-from raybench.backends.base import NEURON_REPO_HINT, ModelSpec
+from raybench.backends.base import ModelSpec
+from raybench.backends.mxnet import MXNetBackend, import_mxnet, resolve_checkpoint
+from raybench.backends.neuron import NEURON_REPO_HINT, import_extension
 from raybench.core.errors import ConfigError, MissingDependencyError, ModelLoadError
 
 W = np.array([[1.0, 3.0, 5.0], [2.0, 4.0, 6.0]], np.float32)  # FullyConnected weight: (num_hidden, in)
@@ -44,7 +45,7 @@ def test_missing_mx_neuron_names_the_packages(monkeypatch):
     monkeypatch.setitem(sys.modules, "mx_neuron", None)
     monkeypatch.setitem(sys.modules, "mxnet.contrib.neuron", None)
     with pytest.raises(MissingDependencyError) as info:
-        import_mxnet_neuron()
+        import_extension("mxnet")
     hint = NEURON_REPO_HINT.format(package="mx_neuron (MXNet 1.8) or mxnet-neuron (MXNet 1.5)")
     assert str(info.value) == f"device_type 'neuron' with mxnet needs mx_neuron or mxnet-neuron: {hint}"
 

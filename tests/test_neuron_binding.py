@@ -11,7 +11,7 @@ import time
 import pytest
 
 import raybench
-from raybench.engine.copy import ModelCopy
+from raybench.engine.copy import CopySetup, ModelCopy
 from raybench.backends.base import ModelSpec
 from raybench.engine.collector import Collector
 from raybench.testing import NoopModel, SimulatedDevice
@@ -73,7 +73,7 @@ def test_default_n_models_on_neuron_is_one_and_cores_over_pipeline(ray_session):
 def test_a_cpu_copy_does_not_inherit_the_drivers_neuron_cores(ray_session):
     actor = ray_session.remote(ModelCopy).options(
         num_cpus=1, runtime_env={"env_vars": {"NEURON_RT_VISIBLE_CORES": "0-3"}}
-    ).remote(0, ModelSpec("class", NoopModel, None, "cpu"), [()], Collector())
+    ).remote(0, CopySetup(ModelSpec("class", NoopModel, None, "cpu")), [()], Collector())
     info = ray_session.get(actor.load.remote(), timeout=60)
     assert info["visible_cores"] is None
     ray_session.kill(actor)

@@ -13,7 +13,7 @@ import pytest
 
 import raybench
 from raybench import plot
-from raybench.core.options import RunConfig
+from raybench.core.schema import RunConfig
 from raybench.core.schema import ConfigOutcome, timer_schema
 
 pytest.importorskip("matplotlib")
@@ -35,8 +35,9 @@ def run():
 
 
 def _config(config_id: int, n_models: int, workers: int = 1) -> RunConfig:
-    return RunConfig(config_id=config_id, model_filename="toy.pt", model_name="toy", device_type="cpu",
-                     batch_size=1, input_index=0, n_models=n_models, workers_per_model=workers, duration_s=5.0)
+    return RunConfig.from_dict(dict(config_id=config_id, model_filename="toy.pt", model_name="toy", device_type="cpu",
+                                    batch_size=1, input_index=0, n_models=n_models, workers_per_model=workers,
+                                    duration_s=5.0))
 
 
 def _rows(config_id: int, rate: int, *, seconds: int = 5, ok: bool = True, latency_ns: int = 10 * MS) -> dict:

@@ -13,7 +13,7 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
-from raybench.core.options import RunConfig
+from raybench.core.schema import RunConfig
 from raybench.report.reports import (
     NODE_REPORT_FIELDS,
     REPORT_FIELDS,
@@ -99,7 +99,7 @@ def make_config(**overrides: object) -> RunConfig:
         "workers_per_model": 1,
     }
     values.update(overrides)
-    return RunConfig(**values)
+    return RunConfig.from_dict(values)
 
 
 def make_outcome(**overrides: object) -> ConfigOutcome:

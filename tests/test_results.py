@@ -20,19 +20,18 @@ import pytest
 
 import raybench
 from raybench.report import results as _results
-from raybench.core.options import RunConfig
+from raybench.core.schema import RunConfig
 from raybench.core.errors import ConfigError
 from raybench.report.reports import REPORT_FIELDS
 from raybench.report.results import (
     Results,
     get_node_reports,
     get_reports,
-    git_state,
     read_results,
     reports_table,
-    run_metadata,
     write_results,
 )
+from raybench.report.metadata import git_state, run_metadata
 from raybench.core.schema import ConfigOutcome, CopyOutcome, timer_schema
 
 MS = 1_000_000
@@ -47,7 +46,7 @@ def make_config(**overrides: object) -> RunConfig:
         "batch_size": 1, "input_index": 0, "n_models": 1, "workers_per_model": 1,
     }  # fmt: skip
     values.update(overrides)
-    return RunConfig(**values)
+    return RunConfig.from_dict(values)
 
 
 def make_timers(latencies_ms: list[float], **columns: list) -> pa.Table:

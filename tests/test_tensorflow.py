@@ -10,7 +10,8 @@ import types
 import numpy as np
 import pytest
 
-from raybench.backends.base import NEURON_REPO_HINT, ModelSpec
+from raybench.backends.base import ModelSpec
+from raybench.backends.neuron import NEURON_REPO_HINT
 from raybench.core.errors import ConfigError, MissingDependencyError, ModelLoadError
 
 W = np.array([[1.0, 2.0], [3.0, 4.0], [5.0, 6.0]], np.float32)

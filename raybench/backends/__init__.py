@@ -5,3 +5,5 @@ A backend registers itself when its module is imported (``base.register``); impo
 package imports every backend module, none of which imports its framework until it is used.
 Imports only ``core``.
 """
+
+from raybench.backends import mxnet, plain, tensorflow, torch  # noqa: F401 - each registers its backend

@@ -10,7 +10,8 @@ other::
 
 An index is a plain ``dict`` in that shape. Relative model filenames are kept as written:
 NeuronPerf writes them relative to the working directory it compiled in, so
-:func:`resolve_model_path` tries that first and the index's own directory second.
+:func:`resolve_model_path` tries that first and the index's own directory second. Deleting,
+copying and moving an index's model files is :mod:`raybench.backends.model_files`.
 """
 
 from __future__ import annotations
@@ -18,12 +19,12 @@ from __future__ import annotations
 import json
 import math
 import os
-import shutil
-from collections.abc import Callable
-from typing import Any, TypeGuard
+from typing import Any
 
+from raybench.core.checks import is_int
 from raybench.core.errors import ConfigError
 from raybench.core.files import atomic_write_path, read_json, safe_file_stem
+from raybench.core.version import __version__
 
 #: The keys of an index, in the order they are written.
 INDEX_KEYS: tuple[str, ...] = ("NeuronPerf_version", "model_name", "model_configs")
@@ -44,18 +45,14 @@ _PLURALS: dict[str, str] = {
 _FILTER_KEYS: tuple[str, ...] = tuple(sorted((*CONFIG_KEYS, *_PLURALS)))
 
 
-def _is_int(value: object) -> TypeGuard[int]:
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
 def _check_field(label: str, field: str, value: object) -> None:
     """Raise ConfigError unless ``value`` is valid for config field ``field``; ``label`` names it."""
     if field == "filename":
         ok, rule = isinstance(value, str) and value != "", "a non-empty str"
     elif field in ("batch_size", "pipeline_size"):
-        ok, rule = _is_int(value) and value > 0, "a positive int"
+        ok, rule = is_int(value) and value > 0, "a positive int"
     elif field == "performance_level":
-        ok, rule = _is_int(value) and 0 <= value <= 3, "an int from 0 to 3"
+        ok, rule = is_int(value) and 0 <= value <= 3, "an int from 0 to 3"
     elif field == "compile_s":
         ok = value is None or (isinstance(value, (int, float)) and not isinstance(value, bool)
                                and math.isfinite(value) and value >= 0)
@@ -98,8 +95,6 @@ def _check_index(index: object, label: str) -> dict[str, Any]:
 
 
 def _version() -> str:
-    # Imported here: raybench/__init__ imports modules that import this one.
-    from raybench.core.version import __version__
     return f"raybench-{__version__}"
 
 
@@ -272,6 +267,18 @@ def load(filename: str | os.PathLike[str]) -> dict[str, Any]:
     return _check_index(index, f"model index {path!r}")
 
 
+def read_index_json(path: str | os.PathLike[str]) -> dict[str, Any] | None:
+    """The JSON of ``path`` if it is a model index (an object holding ``model_configs``), None if
+    it is JSON of another kind (an MXNet ``-symbol.json``), unchecked beyond that (``load`` checks).
+
+    Raises:
+        ValueError: the file is not JSON (or nested too deeply to read).
+        OSError: it cannot be read.
+    """
+    content = read_json(path)
+    return content if isinstance(content, dict) and "model_configs" in content else None
+
+
 def resolve_model_path(index_filename: str | os.PathLike[str], model_filename: str) -> str:
     """Find a config's model file: as given, else relative to the index file's directory.
 
@@ -287,202 +294,3 @@ def resolve_model_path(index_filename: str | os.PathLike[str], model_filename: s
     if os.path.isabs(model_filename) or os.path.exists(model_filename):
         return model_filename
     return os.path.join(os.path.dirname(os.fspath(index_filename)), model_filename)
-
-
-#: Files whose presence makes a directory a compiled model artifact (a TF SavedModel) that
-#: delete, copy and move may treat as one unit. Any other directory is refused.
-ARTIFACT_DIR_MARKERS: tuple[str, ...] = ("saved_model.pb", "saved_model.pbtxt")
-
-
-def _inside(path: str, root: str) -> bool:
-    """True when the real ``path`` lies strictly inside the real directory ``root``."""
-    return path != root and os.path.commonpath([path, root]) == root
-
-
-def _artifact_path(index_filename: str, i: int, config: dict[str, Any], root: str) -> str | None:
-    """The path of one entry's model file, checked safe to delete, move or copy.
-
-    The file must resolve (symbolic links followed) strictly inside ``root``, and be a regular
-    file, a symbolic link (only the link itself is ever removed or moved) or a compiled-artifact
-    directory (see :data:`ARTIFACT_DIR_MARKERS`). A relative name is looked up as
-    :func:`resolve_model_path` does, keeping the spelling that lies inside ``root``.
-
-    Returns:
-        The path, or None when the entry's file does not exist (inside ``root``).
-
-    Raises:
-        ConfigError: the entry points outside ``root``, at ``root`` itself, at the index file,
-            or at something that is not a model file.
-    """
-    name = config["filename"]
-    candidates = [name] if os.path.isabs(name) else list(dict.fromkeys(
-        [name, os.path.join(os.path.dirname(index_filename), name)]))
-    where = f"model index {index_filename!r} entry {i} ({name!r})"
-    inside = [c for c in candidates if _inside(os.path.realpath(c), root)]
-    path = next((c for c in inside if os.path.lexists(c)), None)
-    if path is None:
-        if inside and not any(os.path.lexists(c) for c in candidates):
-            return None  # missing, and it would be inside: nothing to touch
-        real = os.path.realpath(candidates[-1])
-        msg = (f"{where} resolves to {real!r}, which is not inside the index's model directory {root!r}: "
-               "delete, copy and move touch only model files inside it (models_dir= names another)")
-        raise ConfigError(msg)
-    if os.path.realpath(path) == os.path.realpath(index_filename):
-        raise ConfigError(f"{where} names the index file itself, not a model file")
-    if os.path.islink(path) or os.path.isfile(path):
-        return path
-    if os.path.isdir(path) and any(os.path.isfile(os.path.join(path, m)) for m in ARTIFACT_DIR_MARKERS):
-        return path
-    kind = "a directory that holds no compiled model (no saved_model.pb)" if os.path.isdir(path) else \
-        "neither a regular file nor a directory"
-    raise ConfigError(f"{where} is {kind}; delete, copy and move touch only model files")
-
-
-def _model_root(index_filename: str, models_dir: str | os.PathLike[str] | None) -> str:
-    """The directory whose files an index's delete, copy and move may touch: ``models_dir``, or
-    the index file's own directory."""
-    base = os.fspath(models_dir) if models_dir is not None else os.path.dirname(os.path.abspath(index_filename))
-    return os.path.realpath(base)
-
-
-def model_files(filename: str | os.PathLike[str], models_dir: str | os.PathLike[str] | None = None) -> list[str]:
-    """The model files and artifact directories an index lists that exist, checked safe to touch.
-
-    This is what :func:`delete` removes (the index file apart), in index order, each once.
-
-    Args:
-        filename: The index file.
-        models_dir: The directory the model files must lie in; default the index file's own
-            directory.
-
-    Raises:
-        ConfigError: the index cannot be loaded, or an entry resolves outside ``models_dir``, to
-            it, to the index itself, or to something that is not a model file.
-    """
-    index_filename = os.fspath(filename)
-    index = load(index_filename)
-    root = _model_root(index_filename, models_dir)
-    paths: dict[str, str] = {}  # real path -> path as spelled, each file once
-    for i, config in enumerate(index["model_configs"]):
-        path = _artifact_path(index_filename, i, config, root)
-        if path is not None:
-            paths.setdefault(os.path.realpath(path) if not os.path.islink(path) else os.path.abspath(path), path)
-    return list(paths.values())
-
-
-def _relocate(old_index: str | os.PathLike[str], new_index: str | os.PathLike[str],
-              new_dir: str | os.PathLike[str], transfer: Callable[[str, str], object],
-              models_dir: str | os.PathLike[str] | None) -> str:
-    """Put every model file of ``old_index`` into ``new_dir`` with ``transfer``; write ``new_index``."""
-    index_filename = os.fspath(old_index)
-    index = load(index_filename)
-    root = _model_root(index_filename, models_dir)
-    directory = os.fspath(new_dir)
-    plan: dict[str, str] = {}  # source -> destination, each model file once
-    configs = []
-    for i, config in enumerate(index["model_configs"]):
-        source = _artifact_path(index_filename, i, config, root)
-        dest = os.path.join(directory, os.path.basename(config["filename"].rstrip("/" + os.sep)))
-        configs.append({**config, "filename": dest})
-        if source is None:
-            if config["status"] == "error":
-                continue  # a failed compile may have left no file; nothing to carry over
-            missing = resolve_model_path(index_filename, config["filename"])
-            msg = f"old_index must list existing model files (got {missing!r}, listed in {index_filename!r})"
-            raise ConfigError(msg)
-        source = os.path.abspath(source)  # one file spelled two ways is still one file
-        if source in plan:
-            continue
-        if dest in plan.values():
-            msg = f"new_dir must receive model files with distinct base names (got two named {dest!r})"
-            raise ConfigError(msg)
-        if os.path.lexists(dest) and not (os.path.exists(dest) and os.path.samefile(source, dest)):
-            msg = f"new_dir must not already hold the model files (got {dest!r}, which exists)"
-            raise ConfigError(msg)
-        plan[source] = dest
-    # All checks pass before the first file is touched, so a refused call changes nothing.
-    os.makedirs(directory, exist_ok=True)
-    for source, dest in plan.items():
-        if not os.path.lexists(dest):
-            transfer(source, dest)
-    return save({**index, "model_configs": configs}, new_index, overwrite=True)
-
-
-def _copy_one(source: str, dest: str) -> None:
-    if os.path.isdir(source) and not os.path.islink(source):
-        shutil.copytree(source, dest, symlinks=True)  # a TF SavedModel is a directory; links stay links
-    else:
-        shutil.copy2(source, dest)
-
-
-def copy(old_index: str | os.PathLike[str], new_index: str | os.PathLike[str],
-         new_dir: str | os.PathLike[str], *, models_dir: str | os.PathLike[str] | None = None) -> str:
-    """Copy an index's model files into ``new_dir`` and write an index pointing at the copies.
-
-    Args:
-        old_index: The index file to copy from (left as it is, with its model files).
-        new_index: The index file to write.
-        new_dir: The directory to copy the model files (or directories) into; created if missing.
-        models_dir: The directory the listed model files must lie in (default: the old index's
-            own directory); an entry outside it is refused.
-
-    Returns:
-        The path of the new index.
-
-    Raises:
-        ConfigError: ``old_index`` cannot be loaded, an entry points outside ``models_dir`` or
-            at something that is not a model file, a finished config's model file is missing,
-            two files share a base name, or a destination already exists; nothing is copied then.
-        OSError: a copy or the write fails.
-    """
-    return _relocate(old_index, new_index, new_dir, _copy_one, models_dir)
-
-
-def move(old_index: str | os.PathLike[str], new_index: str | os.PathLike[str],
-         new_dir: str | os.PathLike[str], *, models_dir: str | os.PathLike[str] | None = None) -> str:
-    """Move an index's model files into ``new_dir``, write the new index, remove the old one.
-
-    Args:
-        old_index: The index file to move from; removed once the new index is written.
-        new_index: The index file to write.
-        new_dir: The directory to move the model files (or directories) into; created if missing.
-        models_dir: As for :func:`copy`.
-
-    Returns:
-        The path of the new index.
-
-    Raises:
-        ConfigError: as for :func:`copy`; nothing is moved then.
-        OSError: a move or the write fails.
-    """
-    path = _relocate(old_index, new_index, new_dir, shutil.move, models_dir)
-    if os.path.abspath(path) != os.path.abspath(os.fspath(old_index)):
-        os.remove(old_index)
-    return path
-
-
-def delete(filename: str | os.PathLike[str], *, models_dir: str | os.PathLike[str] | None = None) -> None:
-    """Remove every model file or artifact directory an index lists, then the index file.
-
-    Only what :func:`model_files` returns is removed: files and artifact directories that lie
-    inside ``models_dir`` (default: the index file's own directory). Every entry is checked
-    before anything is removed.
-
-    Args:
-        filename: The index file.
-        models_dir: The directory the model files must lie in.
-
-    Returns:
-        None. Model files that are already missing are skipped.
-
-    Raises:
-        ConfigError: the index cannot be loaded, or an entry points outside ``models_dir``, at
-            it, or at something that is not a model file (nothing is removed then).
-        OSError: a file cannot be removed.
-    """
-    for path in model_files(filename, models_dir):
-        if os.path.isdir(path) and not os.path.islink(path):
-            shutil.rmtree(path)
-        else:
-            os.remove(path)
-    os.remove(filename)

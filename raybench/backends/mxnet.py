@@ -28,7 +28,8 @@ import threading
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from raybench.backends.base import NEURON_REPO_HINT, ModelSpec
+from raybench.backends.base import ModelSpec, register
+from raybench.backends.neuron import import_extension
 from raybench.core.errors import ConfigError, MissingDependencyError, ModelLoadError
 
 _PARAMS_RE = re.compile(r"^(?P<prefix>.+)-(?P<epoch>\d{4,})\.params$")
@@ -51,24 +52,6 @@ def import_mxnet() -> Any:
         msg = (f"the mxnet backend could not import MXNet ({type(exc).__name__}: {exc}); MXNet 1.x needs "
                f"numpy older than 1.24 (this is numpy {numpy.__version__})")
         raise MissingDependencyError(msg) from exc
-
-
-def import_mxnet_neuron() -> Any:
-    """Import the Neuron extension for MXNet: ``mx_neuron`` (MXNet 1.8) or ``mxnet.contrib.neuron`` (1.5).
-
-    Importing it registers the Neuron subgraph op and the ``mx.neuron()`` context.
-
-    Raises:
-        MissingDependencyError: neither is installed (or only PyPI's placeholder is).
-    """
-    for module in ("mx_neuron", "mxnet.contrib.neuron"):
-        try:
-            return importlib.import_module(module)
-        except Exception:  # noqa: BLE001, S112 - a placeholder raises on import; stock MXNet has no contrib.neuron
-            continue
-    hint = NEURON_REPO_HINT.format(package="mx_neuron (MXNet 1.8) or mxnet-neuron (MXNet 1.5)")
-    msg = f"device_type 'neuron' with mxnet needs mx_neuron or mxnet-neuron: {hint}"
-    raise MissingDependencyError(msg)
 
 
 def resolve_checkpoint(model_filename: Any) -> tuple[str, int]:
@@ -161,7 +144,7 @@ class MXNetBackend:
         """
         mx = import_mxnet()
         if spec.device_type == "neuron":
-            import_mxnet_neuron()  # registers the Neuron op and mx.neuron() before loading
+            import_extension("mxnet")  # registers the Neuron op and mx.neuron() before loading
         prefix, epoch = resolve_checkpoint(spec.model)
         try:
             symbol, arg_params, aux_params = mx.model.load_checkpoint(prefix, epoch)
@@ -184,3 +167,6 @@ class MXNetBackend:
 
     def thread_init(self, spec: ModelSpec) -> None:
         """Nothing to do: the model's lock already keeps its executors to one thread at a time."""
+
+
+register("mxnet", MXNetBackend())

@@ -32,8 +32,8 @@ import shutil
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
-from raybench.backends.base import NEURON_REPO_HINT, ModelSpec, _construct
-from raybench.run.compile import neuron_compiler_args
+from raybench.backends.base import ModelSpec, construct, register
+from raybench.backends.neuron import import_extension, neuron_compiler_args
 from raybench.core.errors import ConfigError, MissingDependencyError, ModelLoadError
 
 #: File name endings loaded with ``tf.keras.models.load_model``.
@@ -53,27 +53,6 @@ def import_tensorflow() -> Any:
         raise MissingDependencyError(msg) from exc
 
 
-def import_tensorflow_neuron() -> Any:
-    """Import the Neuron extension for TensorFlow: ``tensorflow_neuron`` (Inf1) or ``tensorflow_neuronx``.
-
-    Importing it registers the Neuron op that a compiled SavedModel needs before it can be loaded.
-
-    Returns:
-        The imported module (its ``trace`` compiles a model).
-
-    Raises:
-        MissingDependencyError: neither package is installed (or only PyPI's placeholder is).
-    """
-    for package in ("tensorflow_neuron", "tensorflow_neuronx"):
-        try:
-            return importlib.import_module(package)
-        except Exception:  # noqa: BLE001, S112 - PyPI's placeholders raise on import with "WRONG PACKAGE"
-            continue
-    hint = NEURON_REPO_HINT.format(package="tensorflow-neuron (Inf1) or tensorflow-neuronx (Inf2/Trn1)")
-    msg = f"device_type 'neuron' with tensorflow needs tensorflow-neuron or tensorflow-neuronx: {hint}"
-    raise MissingDependencyError(msg)
-
-
 def load_tf_model(model: Any, tf: Any) -> Any:
     """Load a SavedModel directory or a Keras file, or construct a model class.
 
@@ -89,7 +68,7 @@ def load_tf_model(model: Any, tf: Any) -> Any:
         ModelLoadError: the path is missing, of an unknown kind, or TensorFlow cannot load it.
     """
     if inspect.isclass(model):
-        return _construct(model)
+        return construct(model)
     if not isinstance(model, (str, os.PathLike)):
         return model
     path = os.fspath(model)
@@ -191,7 +170,7 @@ class TensorFlowBackend:
         """
         tf = import_tensorflow()
         if spec.device_type == "neuron":
-            import_tensorflow_neuron()  # registers the Neuron op before the artifact loads
+            import_extension("tensorflow")  # registers the Neuron op before the artifact loads
         if spec.device_type == "cpu":
             _match_cpu_share(tf)
         model = as_callable(load_tf_model(spec.model, tf), tf)
@@ -267,7 +246,7 @@ def compile_tensorflow(
         raise ConfigError(f"device_type must be 'cpu' or 'neuron' to compile a TensorFlow model (got {device_type!r})")
     tf = import_tensorflow()
     if device_type == "neuron":
-        neuron = import_tensorflow_neuron()
+        neuron = import_extension("tensorflow")
         example = tuple(tf.nest.map_structure(tf.constant, x) for x in input_set)
         loaded = load_tf_model(model, tf)
         # trace calls func(example) for one input and func(*example) for a tuple.
@@ -301,3 +280,6 @@ def _export_saved_model(model: Any, input_set: tuple[Any, ...], path: str, tf: A
     module.model = model  # tracks the variables the function captures
     module.__call__ = tf.function(lambda *inputs: call(*inputs), input_signature=specs, autograph=False)
     tf.saved_model.save(module, path, signatures={"serving_default": module.__call__.get_concrete_function()})
+
+
+register("tensorflow", TensorFlowBackend())

@@ -7,10 +7,11 @@ import os
 import sys
 from typing import Any
 
-import raybench.model_index as model_index
 import raybench.cli.args as _cli_args
+import raybench.model_index as model_index
 from raybench.cli.format import FORMATS, emit
 from raybench.core.errors import ConfigError
+
 COLUMNS, STATUSES = model_index.CONFIG_KEYS, model_index.STATUSES
 MODELS_DIR_HELP = ("the directory the listed model files must lie in (default: INDEX's own directory); "
                    "an entry outside it is refused before anything is touched")

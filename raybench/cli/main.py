@@ -17,16 +17,17 @@ from __future__ import annotations
 import argparse
 import sys
 
-import raybench.compare as compare
-import raybench.plot as plot
 import raybench.cli.args as _cli_args
 import raybench.cli.index as _cli_index
 import raybench.cli.run as _cli_run
+import raybench.compare as compare
+import raybench.plot as plot
 from raybench.cli.demo import run_demo
 from raybench.cli.format import FORMATS, check_columns, emit, read_reports, read_results_file, sort_rows
 from raybench.cli.run import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE
 from raybench.cli.signals import CommandInterrupts
 from raybench.core.errors import RaybenchError
+
 
 def _demo(args: argparse.Namespace) -> int:
     paths = run_demo(out_dir=args.out, duration=args.duration, verbosity=args.verbosity)

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import importlib
 import inspect
-import json
 import os
 import sys
 import sysconfig
@@ -27,12 +26,13 @@ from dataclasses import dataclass
 from typing import Any
 
 import raybench.model_index as model_index
+from raybench.backends.model_index import read_index_json
 from raybench.core.errors import ConfigError, MissingDependencyError
+from raybench.tensorflow import KERAS_SUFFIXES
 
 TORCH_EXTENSIONS: tuple[str, ...] = (".pt", ".pth", ".ts", ".torchscript")
-KERAS_EXTENSIONS: tuple[str, ...] = (".keras", ".h5")
 KINDS = (
-    "a TorchScript file (.pt, .pth, .ts, .torchscript), a SavedModel directory, a Keras file (.keras, .h5), "
+    "a TorchScript file (.pt, .pth, .ts, .torchscript), a SavedModel directory, a Keras file (.keras, .h5, .hdf5), "
     "a model index (.json holding model_configs) or package.module:Class"
 )
 
@@ -64,18 +64,17 @@ def _file_framework(path: str) -> str | None:
     extension = os.path.splitext(path)[1].lower()
     if extension in TORCH_EXTENSIONS:
         return "torch"
-    if extension in KERAS_EXTENSIONS:
+    if extension in KERAS_SUFFIXES:
         return "tensorflow"
     return None
 
 
 def _index_target(path: str) -> ModelTarget:
     try:
-        with open(path, encoding="utf-8") as f:
-            content = json.load(f)
-    except (ValueError, RecursionError) as err:  # RecursionError: nested too deeply to parse
+        content = read_index_json(path)
+    except ValueError as err:
         raise _config_error(f"MODEL must be {KINDS} (got {path!r}, which is not valid JSON: {err})") from None
-    if not (isinstance(content, dict) and "model_configs" in content):
+    if content is None:
         raise _config_error(f"MODEL must be {KINDS} (got {path!r}, a JSON file without 'model_configs')")
     index = model_index.load(path)
     entries = sorted(index["model_configs"], key=lambda entry: entry["status"] != "finished")
@@ -85,7 +84,7 @@ def _index_target(path: str) -> ModelTarget:
             return ModelTarget(framework, path, index["model_name"])
     msg = (
         f"MODEL {path!r} is a model index whose model files are neither torch ({', '.join(TORCH_EXTENSIONS)}) "
-        f"nor TensorFlow (SavedModel directories, {', '.join(KERAS_EXTENSIONS)}), so its framework is unknown"
+        f"nor TensorFlow (SavedModel directories, {', '.join(KERAS_SUFFIXES)}), so its framework is unknown"
     )
     raise _config_error(msg)
 
@@ -149,7 +148,7 @@ def resolve_model(text: str) -> ModelTarget:
         if framework is None:
             raise _config_error(f"MODEL must be {KINDS} (got {text!r})")
         return ModelTarget(framework, text, _base_name(text))
-    if ":" in text and not os.path.splitext(text)[1].lower() in (*TORCH_EXTENSIONS, *KERAS_EXTENSIONS, ".json"):
+    if ":" in text and not os.path.splitext(text)[1].lower() in (*TORCH_EXTENSIONS, *KERAS_SUFFIXES, ".json"):
         return _class_target(text)
     raise _config_error(f"MODEL must be {KINDS} (got {text!r}, which does not exist)")
 

@@ -14,6 +14,7 @@ from raybench.cli.model import build_inputs, resolve_model
 from raybench.core.errors import ConfigError
 from raybench.report.output import write_csv, write_json
 from raybench.report.results import get_reports, write_results
+
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 DEVICES: tuple[str, ...] = ("auto", "neuron", "gpu", "cpu")
 #: Suffixes of the files ``--out`` writes, after ``<model_name>.results``.
@@ -25,7 +26,7 @@ Benchmark MODEL with raybench's sweep, print the report table, and with --out wr
 
 MODEL is one of:
   model.pt              a TorchScript file (.pt, .pth, .ts, .torchscript)      -> raybench.torch
-  saved_model_dir/      a TF SavedModel directory, or a .keras/.h5 file          -> raybench.tensorflow
+  saved_model_dir/      a TF SavedModel directory, or a .keras/.h5/.hdf5 file    -> raybench.tensorflow
   index.json            a model index (raybench/NeuronPerf compile); torch or TF told from its files
   package.module:Class  a class importable from the working directory; an nn.Module subclass
                         -> raybench.torch, any other class (built with no arguments and called

@@ -18,6 +18,7 @@ import threading
 from types import FrameType
 
 from raybench.cli.run import EXIT_INTERRUPTED
+
 SAVING_NOTE = "raybench: saving what finished; press Ctrl-C again to quit at once without it\n"
 QUITTING_NOTE = "raybench: quitting now\n"
 

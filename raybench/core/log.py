@@ -34,6 +34,17 @@ class _StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
         pass
 
 
+def check_verbosity(verbosity: object) -> int:
+    """Return ``verbosity`` if it is 0, 1 or 2.
+
+    Raises:
+        ConfigError: anything else (``True`` too: a bool is an int, but not a level).
+    """
+    if isinstance(verbosity, bool) or not isinstance(verbosity, numbers.Integral) or verbosity not in _LEVELS:
+        raise ConfigError(f"verbosity must be 0, 1 or 2 (got {verbosity!r})")
+    return int(verbosity)
+
+
 def set_verbosity(verbosity: int) -> None:
     """Set how much raybench logs to stderr: 0 warnings only, 1 progress (info), 2 debug.
 
@@ -49,10 +60,7 @@ def set_verbosity(verbosity: int) -> None:
     Raises:
         ConfigError: ``verbosity`` is not 0, 1 or 2.
     """
-    # bool is an int (True == 1), but verbosity=True is a mistake rather than a level.
-    if isinstance(verbosity, bool) or not isinstance(verbosity, numbers.Integral) or verbosity not in _LEVELS:
-        msg = f"verbosity must be 0, 1 or 2 (got {verbosity!r})"
-        raise ConfigError(msg)
+    verbosity = check_verbosity(verbosity)
     if not any(getattr(handler, _HANDLER_MARK, False) for handler in logger.handlers):
         handler = _StderrHandler()
         handler.setFormatter(logging.Formatter("%(asctime)s raybench %(levelname)s: %(message)s"))

@@ -1,84 +1,58 @@
-"""Benchmark configuration: validate every argument, normalise the inputs, expand the sweep."""
+"""The options of a ``benchmark`` call, as a few small frozen groups, each validated in one place.
+
+================  ==========================================================================
+group             the keyword arguments it takes
+================  ==========================================================================
+``SweepAxes``     what to sweep: batch_sizes, n_models, workers_per_model, pipeline_sizes,
+                  performance_levels
+``Measure``       how each config measures: duration, warmup
+``LoadShape``     the load: arrival, rate, rate_per, loop_dataset
+``StopRule``      when a config has measured enough: min_infs, stability, max_duration,
+                  stability_window
+``Placement``     where to run: device_type, multiprocess, multiinterpreter, address,
+                  ray_init_kwargs, stats_interval
+``Hooks``         the user's functions: preprocess_fn, postprocess_fn, env_setup_fn, setup_fn,
+                  dataset_loader_fn
+``Limits``        what a run may cost: max_timer_rows, load_timeout, warmup_timeout
+``Reporting``     what comes back: return_timers, verbosity, model_name, cost_per_hour
+================  ==========================================================================
+
+Each group's ``from_user`` takes exactly its keyword arguments (their names and defaults are
+the API's), validates them and returns the group; ``__post_init__`` is not used for it, so a
+group built by raybench itself (from a results file) is taken as it is. :meth:`Options.from_kwargs`
+hands every keyword to its group, so adding an option means adding it to one group, its check
+and the docs. Turning ``"max"`` and ``"auto"`` into numbers needs the cluster and happens later
+(``raybench.run.plan``).
+"""
 
 from __future__ import annotations
 
-import math
-import numbers
+import difflib
+import inspect
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
-
-@dataclass(frozen=True)
-class RunConfig:
-    """One point of the sweep: a model run by ``n_models`` copies for ``duration_s`` seconds.
-
-    Attributes:
-        config_id: Position in the sweep (0-based); ties timers and outcomes to the config.
-        model_filename: What was benchmarked (a file name, or ``module.Class`` for a class).
-        model_name: Name used in reports and default file names.
-        device_type: Resolved device: ``"cpu"``, ``"neuron"`` or ``"gpu"``.
-        batch_size: Samples per inference; scales throughput.
-        input_index: Which of the normalised input sets this config feeds the model.
-        n_models: Number of model copies.
-        workers_per_model: Concurrent callers inside each copy.
-        pipeline_size: NeuronCores per copy.
-        performance_level: Compiler performance level of the artifact, if known.
-        duration_s: Seconds of measurement (load and warmup happen before).
-        warmup: Warmup inferences per worker before measuring.
-        multiprocess: Copies run as Ray actors (True) or in the calling process (False).
-        multiinterpreter: Accepted for NeuronPerf compatibility; a Ray actor is always a fresh
-            interpreter.
-        warmup_s: Warmup by time: seconds each worker warms up (``warmup`` is then 0).
-        arrival: "closed" (call again when the last call returns), or open-loop "constant" /
-            "poisson" sends at ``rate``.
-        rate: Open-loop sends per second of each copy.
-        min_infs: Keep measuring until at least this many ok inferences (and ``duration``).
-        stability: End once the last three windows agree within this fraction on throughput
-            and p50.
-        max_duration_s: The bound on a config that ``min_infs``/``stability`` may extend or end.
-        stability_window_s: Length of one stability window.
-    """
-
-    config_id: int
-    model_filename: str
-    model_name: str
-    device_type: str
-    batch_size: int
-    input_index: int
-    n_models: int
-    workers_per_model: int
-    pipeline_size: int = 1
-    performance_level: int | None = None
-    duration_s: float = 60.0
-    warmup: int = 1
-    multiprocess: bool = True
-    multiinterpreter: bool = False
-    warmup_s: float | None = None
-    arrival: str = "closed"
-    rate: float | None = None
-    min_infs: int | None = None
-    stability: float | None = None
-    max_duration_s: float | None = None
-    stability_window_s: float = 1.0
-
-    @property
-    def adaptive(self) -> bool:
-        """The collector decides when measuring ends (``min_infs`` or ``stability``)."""
-        return self.min_infs is not None or self.stability is not None
-
-    @property
-    def longest_s(self) -> float:
-        """The longest the measurement can last."""
-        return self.max_duration_s if self.adaptive and self.max_duration_s is not None else self.duration_s
-
+from raybench.core.checks import (
+    check_bool,
+    check_callable,
+    check_number,
+    is_int,
+    parse_warmup,
+    positive_ints,
+)
+from raybench.core.checks import performance_levels as check_performance_levels
+from raybench.core.errors import ConfigError
+from raybench.core.log import check_verbosity
 
 DEVICE_TYPES = ("auto", "cpu", "cuda", "gpu", "neuron")
-DEFAULT_DURATION_S = 60.0
-#: ``max_duration`` when ``min_infs``/``stability`` is given without one: this many durations.
-DEFAULT_MAX_DURATION_FACTOR = 10
 #: Arrival processes: "closed" (a worker calls again as soon as its call returns), or open-loop
 #: sends at fixed intervals ("constant") or with exponential gaps ("poisson").
 ARRIVALS = ("closed", "constant", "poisson")
 RATE_PER = ("copy", "config")
+DEFAULT_DURATION_S = 60.0
+#: ``max_duration`` when ``min_infs``/``stability`` is given without one: this many durations.
+DEFAULT_MAX_DURATION_FACTOR = 10
 #: The largest copy or worker id: timer rows carry them as int16.
 MAX_ID = 32767
 #: A copy's workers ship their rows at least this often (so a copy that dies loses at most this
@@ -92,335 +66,299 @@ MIN_STABILITY_WINDOW_S = FLUSH_INTERVAL_NS / 5 / 1e9
 #: resolution. Anything near it is far beyond what a Python caller can send; the config then
 #: runs on time and reports how much of the schedule it met.
 MAX_RATE_PER_S = 1e9
+#: Raw timers a run may hold at once unless ``max_timer_rows`` says otherwise: 200M rows is
+#: ~3.2 GB while configs run and ~4.4 GB when all are kept for ``return_timers``.
+DEFAULT_MAX_TIMER_ROWS = 200_000_000
+#: Default ``load_timeout``: how long a copy may take to load its model (compiled Neuron models
+#: can take minutes).
+DEFAULT_LOAD_TIMEOUT_S = 300.0
+#: Default ``warmup_timeout``: how long a config's warmup may take (plus ``warmup`` when it is a time).
+DEFAULT_WARMUP_TIMEOUT_S = 60.0
+DEFAULT_STATS_INTERVAL_S = 0.5
 
 
 @dataclass(frozen=True)
-class SweepOptions:
-    """The validated sweep arguments of one ``benchmark`` call, before MAX is known.
+class SweepAxes:
+    """What to sweep; None means NeuronPerf's default for that axis (or, for ``batch_sizes``,
+    the inputs' own convention)."""
 
-    ``n_models`` entries are ints or ``"max"`` (resolved against the cluster by
-    :func:`expand_sweep`); ``None`` means NeuronPerf's default for that argument.
+    batch_sizes: tuple[int, ...] | None = None
+    n_models: tuple[int | str, ...] | None = None  # ints or "max"
+    workers_per_model: tuple[int, ...] | None = None
+    pipeline_sizes: tuple[int, ...] | None = None
+    performance_levels: tuple[int, ...] | None = None
+
+    @classmethod
+    def from_user(cls, batch_sizes: object = None, n_models: object = None, workers_per_model: object = None,
+                  pipeline_sizes: object = None, performance_levels: object = None) -> SweepAxes:
+        counts = None if n_models is None else positive_ints("n_models", n_models, allow_max=True)
+        workers = None if workers_per_model is None else positive_ints("workers_per_model", workers_per_model)
+        for name, values in (("n_models", counts), ("workers_per_model", workers)):
+            too_many = [v for v in values or () if v != "max" and int(v) > MAX_ID]
+            if too_many:
+                msg = f"{name} must be at most {MAX_ID:,}: timer rows carry it as a 16-bit id (got {too_many[0]!r})"
+                raise ConfigError(msg)
+        return cls(
+            batch_sizes=None if batch_sizes is None else positive_ints("batch_sizes", batch_sizes),  # type: ignore[arg-type]
+            n_models=counts,
+            workers_per_model=workers,  # type: ignore[arg-type]
+            pipeline_sizes=None if pipeline_sizes is None else positive_ints("pipeline_sizes", pipeline_sizes),  # type: ignore[arg-type]
+            performance_levels=None if performance_levels is None else check_performance_levels(performance_levels),
+        )
+
+
+@dataclass(frozen=True)
+class Measure:
+    """How each config measures.
+
+    Attributes:
+        duration_s: Seconds of measurement (load and warmup happen before).
+        warmup: Warmup inferences per worker before measuring (0 with ``warmup_s``).
+        warmup_s: Warmup by time: seconds each worker warms up, or None.
     """
 
-    batch_sizes: tuple[int, ...]
-    n_models: tuple[int | str, ...] | None
-    workers_per_model: tuple[int, ...] | None
-    pipeline_sizes: tuple[int, ...]
-    duration_s: float
-    warmup: int
-    device_type: str
-    multiprocess: bool
-    multiinterpreter: bool
+    duration_s: float = DEFAULT_DURATION_S
+    warmup: int = 1
     warmup_s: float | None = None
+
+    @classmethod
+    def from_user(cls, duration: object = DEFAULT_DURATION_S, warmup: object = 1) -> Measure:
+        warmup_n, warmup_s = parse_warmup(warmup)
+        return cls(check_number("duration", duration, minimum=0, inclusive=False, unit="seconds"), warmup_n, warmup_s)
+
+
+@dataclass(frozen=True)
+class LoadShape:
+    """The load a config offers.
+
+    Attributes:
+        arrival: "closed" (call again when the last call returns), or open-loop "constant" /
+            "poisson" sends at ``rate``.
+        rate: Open-loop sends per second: of each copy (``rate_per="copy"``) or shared by the
+            config's copies (``"config"``).
+        rate_per: What ``rate`` is for.
+        loop_dataset: A dataset is cycled through (True), run once per copy (False), or ``inputs``
+            is a dataset only when it looks like one (None).
+    """
+
     arrival: str = "closed"
     rate: float | None = None
     rate_per: str = "copy"
+    loop_dataset: bool | None = None
+
+    @classmethod
+    def from_user(cls, arrival: object = "closed", rate: object = None, rate_per: object = "copy",
+                  loop_dataset: object = None) -> LoadShape:
+        if not isinstance(arrival, str) or arrival.lower() not in ARRIVALS:
+            raise ConfigError(f"arrival must be one of {', '.join(repr(a) for a in ARRIVALS)} (got {arrival!r})")
+        if not isinstance(rate_per, str) or rate_per not in RATE_PER:
+            raise ConfigError(f"rate_per must be 'copy' or 'config' (got {rate_per!r})")
+        if loop_dataset is not None and not isinstance(loop_dataset, bool):
+            raise ConfigError(f"loop_dataset must be True, False or None (got {loop_dataset!r})")
+        mode = arrival.lower()
+        if mode == "closed":
+            if rate is not None:
+                msg = f"rate needs an open-loop arrival ('constant' or 'poisson'); arrival is 'closed' (got rate={rate!r})"
+                raise ConfigError(msg)
+            return cls("closed", None, rate_per, loop_dataset)
+        if rate is None:
+            raise ConfigError(f"rate must be given for arrival {mode!r}: sends per second (got None)")
+        value = check_number("rate", rate, minimum=0, inclusive=False, unit="sends per second")
+        if value > MAX_RATE_PER_S:
+            raise ConfigError(f"rate must be at most {MAX_RATE_PER_S:g} sends per second, one per nanosecond (got {rate!r})")
+        return cls(mode, value, rate_per, loop_dataset)
+
+    def rate_per_copy(self, n_models: int) -> float | None:
+        """Each copy's open-loop rate: ``rate`` per copy, or a config's ``rate`` shared by its copies."""
+        if self.rate is None:
+            return None
+        return self.rate / n_models if self.rate_per == "config" else self.rate
+
+
+@dataclass(frozen=True)
+class StopRule:
+    """When a config has measured enough.
+
+    Attributes:
+        min_infs: Keep measuring until at least this many ok inferences (and ``duration``).
+        stability: End once the last three windows agree within this fraction on throughput
+            and p50.
+        max_duration_s: The bound on a config that ``min_infs``/``stability`` may extend or end.
+        stability_window_s: Length of one stability window.
+    """
+
     min_infs: int | None = None
     stability: float | None = None
     max_duration_s: float | None = None
     stability_window_s: float = 1.0
 
+    @property
+    def adaptive(self) -> bool:
+        """The collector decides when measuring ends (``min_infs`` or ``stability``)."""
+        return self.min_infs is not None or self.stability is not None
 
-def _fail(msg: str) -> None:
-    from raybench.core.errors import ConfigError
-
-    raise ConfigError(msg)
-
-
-def is_int(value: object) -> bool:
-    # bool is an int subclass, but n_models=True is a mistake, not a count; numpy ints are fine.
-    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
-
-
-def positive_ints(name: str, value: object, *, allow_max: bool = False) -> tuple[int | str, ...]:
-    """Validate an int-or-list-of-ints argument; return it as a tuple.
-
-    Raises:
-        ConfigError: an entry is not a positive int (nor ``"max"`` where allowed).
-    """
-    rule = f"{name} must be a positive int or a list of them"
-    if allow_max:
-        rule += ' (or "max")'
-    values = list(value) if isinstance(value, (list, tuple)) else [value]
-    if not values:
-        _fail(f"{rule} (got {value!r})")
-    out: list[int | str] = []
-    for item in values:
-        if allow_max and isinstance(item, str) and item.lower() == "max":
-            out.append("max")
-        elif is_int(item) and int(item) > 0:  # type: ignore[call-overload]
-            out.append(int(item))  # type: ignore[call-overload]
-        else:
-            _fail(f"{rule} (got {value!r})")
-    return tuple(out)
-
-
-def check_callable(name: str, fn: object) -> None:
-    """Raise ConfigError unless ``fn`` is None or callable."""
-    if fn is not None and not callable(fn):
-        _fail(f"{name} must be callable (got {fn!r})")
-
-
-def check_number(name: str, value: object, *, minimum: float, inclusive: bool, unit: str = "") -> float:
-    """Validate a finite real number against a lower bound; return it as float."""
-    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
-    if ok:
-        ok = value >= minimum if inclusive else value > minimum  # type: ignore[operator]
-    if not ok:  # also NaN and infinity: neither is a duration
-        bound = f">= {minimum:g}" if inclusive else f"> {minimum:g}"
-        what = f"a finite number {bound}" + (f" ({unit})" if unit else "")
-        _fail(f"{name} must be {what} (got {value!r})")
-    return float(value)  # type: ignore[arg-type]
-
-
-def normalise_inputs(inputs: object, batch_sizes: object) -> tuple[list[tuple[object, ...]], tuple[int, ...]]:
-    """Turn NeuronPerf's ``inputs``/``batch_sizes`` conventions into input sets and batch sizes.
-
-    One value is one input; a tuple is a multi-input call ``model(*inputs)``; a list holds one
-    input (or tuple) per batch size. ``batch_sizes`` defaults to ``[1]`` for a single input set.
-
-    Returns:
-        ``(input_sets, batch_sizes)`` of equal length; each input set is a tuple of arguments.
-
-    Raises:
-        ConfigError: missing inputs, or a list of inputs whose length differs from batch_sizes.
-    """
-    if inputs is None:
-        _fail("inputs must be given: one input, a tuple of inputs, or a list with one per batch size (got None)")
-    sets = list(inputs) if isinstance(inputs, list) else [inputs]
-    if not sets:
-        _fail("inputs must not be an empty list (got [])")
-    input_sets = [x if isinstance(x, tuple) else (x,) for x in sets]
-    if batch_sizes is None:
-        if len(input_sets) > 1:
-            _fail(f"batch_sizes is required when inputs holds several input sets (got {len(input_sets)} input sets)")
-        sizes: tuple[int, ...] = (1,)
-    else:
-        sizes = positive_ints("batch_sizes", batch_sizes)  # type: ignore[assignment]
-    if len(input_sets) == 1 and len(sizes) > 1:
-        _fail(
-            f"inputs has 1 input set but batch_sizes has {len(sizes)} entries; "
-            "give a list of inputs with one input set per batch size"
-        )
-    if len(input_sets) != len(sizes):
-        entries = "entry" if len(sizes) == 1 else "entries"
-        _fail(
-            f"inputs has {len(input_sets)} input sets but batch_sizes has {len(sizes)} {entries}; "
-            "give one input set per batch size"
-        )
-    return input_sets, sizes
-
-
-def parse_warmup(warmup: object) -> tuple[int, float | None]:
-    """``warmup`` as ``(inferences per worker, seconds or None)``: an int counts inferences, a
-    string like ``"2s"`` or ``"500ms"`` is a time each worker warms up for.
-
-    Raises:
-        ConfigError: neither a non-negative int nor such a time.
-    """
-    import re
-
-    if is_int(warmup) and int(warmup) >= 0:  # type: ignore[call-overload]
-        return int(warmup), None  # type: ignore[call-overload]
-    match = re.fullmatch(r"\s*(\d+(?:\.\d*)?|\.\d+)\s*(s|ms)\s*", warmup) if isinstance(warmup, str) else None
-    if match is None:
-        _fail(
-            "warmup must be a non-negative int number of inferences per worker or a time like "
-            f"'2s' or '500ms' (got {warmup!r})"
-        )
-    assert match is not None  # _fail raised otherwise
-    seconds = float(match.group(1)) / (1000 if match.group(2) == "ms" else 1)
-    return 0, seconds
-
-
-def _open_loop_options(arrival: object, rate: object, rate_per: object) -> tuple[str, float | None, str]:
-    if not isinstance(arrival, str) or arrival.lower() not in ARRIVALS:
-        _fail(f"arrival must be one of {', '.join(repr(a) for a in ARRIVALS)} (got {arrival!r})")
-    arrival = arrival.lower()  # type: ignore[union-attr]
-    if not isinstance(rate_per, str) or rate_per not in RATE_PER:
-        _fail(f"rate_per must be 'copy' or 'config' (got {rate_per!r})")
-    if arrival == "closed":
-        if rate is not None:
-            _fail(f"rate needs an open-loop arrival ('constant' or 'poisson'); arrival is 'closed' (got rate={rate!r})")
-        return "closed", None, str(rate_per)
-    if rate is None:
-        _fail(f"rate must be given for arrival {arrival!r}: sends per second (got None)")
-    value = check_number("rate", rate, minimum=0, inclusive=False, unit="sends per second")
-    if value > MAX_RATE_PER_S:
-        _fail(f"rate must be at most {MAX_RATE_PER_S:g} sends per second, one per nanosecond (got {rate!r})")
-    return str(arrival), value, str(rate_per)
-
-
-def _stop_options(
-    min_infs: object, stability: object, max_duration: object, stability_window: object, duration_s: float
-) -> tuple[int | None, float | None, float | None, float]:
-    if min_infs is not None and not (is_int(min_infs) and int(min_infs) > 0):  # type: ignore[call-overload]
-        _fail(f"min_infs must be a positive int or None (got {min_infs!r})")
-    stability_f = None
-    if stability is not None:
-        stability_f = check_number("stability", stability, minimum=0, inclusive=False, unit="a fraction like 0.1")
-        if stability_f >= 1:
-            _fail(f"stability must be a fraction between 0 and 1, like 0.1 for 10 % (got {stability!r})")
-    window = check_number("stability_window", stability_window, minimum=MIN_STABILITY_WINDOW_S, inclusive=True,
-                          unit="seconds: a fifth of the 0.5 s interval at which copies ship their rows")
-    adaptive = min_infs is not None or stability is not None
-    max_s = None
-    if max_duration is not None:
-        max_s = check_number("max_duration", max_duration, minimum=0, inclusive=False, unit="seconds")
-        if not adaptive:
-            _fail(f"max_duration bounds min_infs or stability; give one of them (got max_duration={max_duration!r})")
-        if max_s < duration_s and min_infs is not None:
-            _fail(f"max_duration must be at least duration ({duration_s:g} s) with min_infs (got {max_duration!r})")
-    elif adaptive:
-        max_s = duration_s * DEFAULT_MAX_DURATION_FACTOR
-    return (None if min_infs is None else int(min_infs)), stability_f, max_s, window  # type: ignore[call-overload]
-
-
-def sweep_options(
-    *,
-    batch_sizes: tuple[int, ...],
-    n_models: object,
-    workers_per_model: object,
-    pipeline_sizes: object,
-    duration: object,
-    warmup: object,
-    device_type: object,
-    multiprocess: object,
-    multiinterpreter: object,
-    arrival: object = "closed",
-    rate: object = None,
-    rate_per: object = "copy",
-    min_infs: object = None,
-    stability: object = None,
-    max_duration: object = None,
-    stability_window: object = 1.0,
-) -> SweepOptions:
-    """Validate the sweep arguments (everything that does not need the cluster)."""
-    if not isinstance(device_type, str) or device_type.lower() not in DEVICE_TYPES:
-        allowed = ", ".join(repr(d) for d in DEVICE_TYPES)
-        _fail(f"device_type must be one of {allowed} (got {device_type!r})")
-    for flag_name, flag in (("multiprocess", multiprocess), ("multiinterpreter", multiinterpreter)):
-        if not isinstance(flag, bool):
-            _fail(f"{flag_name} must be True or False (got {flag!r})")
-    warmup_n, warmup_s = parse_warmup(warmup)
-    duration_s = check_number("duration", duration, minimum=0, inclusive=False, unit="seconds")
-    arrival_mode, rate_value, rate_scope = _open_loop_options(arrival, rate, rate_per)
-    min_n, stability_f, max_s, window_s = _stop_options(min_infs, stability, max_duration, stability_window, duration_s)
-    n_models_values = None if n_models is None else positive_ints("n_models", n_models, allow_max=True)
-    workers_values = None if workers_per_model is None else positive_ints("workers_per_model", workers_per_model)
-    for name, values in (("n_models", n_models_values), ("workers_per_model", workers_values)):
-        too_many = [v for v in values or () if v != "max" and int(v) > MAX_ID]
-        if too_many:
-            _fail(f"{name} must be at most {MAX_ID:,}: timer rows carry it as a 16-bit id (got {too_many[0]!r})")
-    return SweepOptions(
-        batch_sizes=batch_sizes,
-        n_models=n_models_values,
-        workers_per_model=workers_values,  # type: ignore[arg-type]
-        pipeline_sizes=(1,) if pipeline_sizes is None else positive_ints("pipeline_sizes", pipeline_sizes),  # type: ignore[arg-type]
-        duration_s=duration_s,
-        warmup=warmup_n,
-        device_type=device_type.lower(),
-        multiprocess=bool(multiprocess),
-        multiinterpreter=bool(multiinterpreter),
-        warmup_s=warmup_s,
-        arrival=arrival_mode,
-        rate=rate_value,
-        rate_per=rate_scope,
-        min_infs=min_n,
-        stability=stability_f,
-        max_duration_s=max_s,
-        stability_window_s=window_s,
-    )
-
-
-def default_workers(pipeline_size: int) -> tuple[int, ...]:
-    """NeuronPerf's default workers per copy: [1, 2], or [1, p - 1] for pipeline size p > 1."""
-    if pipeline_size == 1:
-        return (1, 2)
-    return tuple(sorted({1, pipeline_size - 1}))
+    @classmethod
+    def from_user(cls, min_infs: object = None, stability: object = None, max_duration: object = None,
+                  stability_window: object = 1.0, *, duration_s: float = DEFAULT_DURATION_S) -> StopRule:
+        if min_infs is not None and not (is_int(min_infs) and int(min_infs) > 0):  # type: ignore[call-overload]
+            raise ConfigError(f"min_infs must be a positive int or None (got {min_infs!r})")
+        stability_f = None
+        if stability is not None:
+            stability_f = check_number("stability", stability, minimum=0, inclusive=False, unit="a fraction like 0.1")
+            if stability_f >= 1:
+                raise ConfigError(f"stability must be a fraction between 0 and 1, like 0.1 for 10 % (got {stability!r})")
+        window = check_number("stability_window", stability_window, minimum=MIN_STABILITY_WINDOW_S, inclusive=True,
+                              unit="seconds: a fifth of the 0.5 s interval at which copies ship their rows")
+        adaptive = min_infs is not None or stability is not None
+        max_s = None
+        if max_duration is not None:
+            max_s = check_number("max_duration", max_duration, minimum=0, inclusive=False, unit="seconds")
+            if not adaptive:
+                msg = f"max_duration bounds min_infs or stability; give one of them (got max_duration={max_duration!r})"
+                raise ConfigError(msg)
+            if max_s < duration_s and min_infs is not None:
+                raise ConfigError(f"max_duration must be at least duration ({duration_s:g} s) with min_infs "
+                                  f"(got {max_duration!r})")
+        elif adaptive:
+            max_s = duration_s * DEFAULT_MAX_DURATION_FACTOR
+        return cls(None if min_infs is None else int(min_infs), stability_f, max_s, window)  # type: ignore[call-overload]
 
 
 @dataclass(frozen=True)
-class ModelVariant:
-    """One model artifact at one batch size and pipeline size: what a config runs.
+class Placement:
+    """Where the copies run (``"auto"`` is decided against the cluster later)."""
 
-    A plain benchmark has one model at every batch size x pipeline size; a model index has one
-    artifact per entry.
-    """
+    device_type: str = "auto"
+    multiprocess: bool = True
+    multiinterpreter: bool = False
+    address: str | None = None
+    ray_init_kwargs: dict[str, Any] | None = None
+    stats_interval_s: float = DEFAULT_STATS_INTERVAL_S
 
-    model_filename: str
-    batch_size: int
-    input_index: int
-    pipeline_size: int
-    performance_level: int | None = None
-
-
-def plain_variants(options: SweepOptions, model_filename: str) -> list[ModelVariant]:
-    """The variants of a single model: every batch size (with its input set) x pipeline size."""
-    return [
-        ModelVariant(model_filename, batch_size, input_index, int(pipeline_size))
-        for input_index, batch_size in enumerate(options.batch_sizes)
-        for pipeline_size in options.pipeline_sizes
-    ]
-
-
-def expand_sweep(
-    options: SweepOptions,
-    variants: list[ModelVariant],
-    *,
-    model_name: str,
-    device_type: str,
-    max_copies: dict[int, int],
-) -> list[RunConfig]:
-    """Expand the sweep into configs: variant (batch size x pipeline size) x n_models x workers.
-
-    Args:
-        options: The validated arguments.
-        variants: The model artifacts to run, in order.
-        model_name: For the reports.
-        device_type: The resolved device (``"auto"`` already decided).
-        max_copies: MAX copies per pipeline size, from the cluster.
-    """
-    configs: list[RunConfig] = []
-    for variant in variants:
-        most = max_copies[variant.pipeline_size]
-        if options.n_models is None:
-            counts: list[int] = sorted({1, most}) if most >= 1 else [1]
-        else:
-            counts = list(dict.fromkeys(most if n == "max" else int(n) for n in options.n_models))
-        workers = options.workers_per_model or default_workers(variant.pipeline_size)
-        for n_models in counts:
-            for workers_per_model in workers:
-                configs.append(
-                    RunConfig(
-                        config_id=len(configs),
-                        model_filename=variant.model_filename,
-                        model_name=model_name,
-                        device_type=device_type,
-                        batch_size=variant.batch_size,
-                        input_index=variant.input_index,
-                        n_models=n_models,
-                        workers_per_model=workers_per_model,
-                        pipeline_size=variant.pipeline_size,
-                        performance_level=variant.performance_level,
-                        duration_s=options.duration_s,
-                        warmup=options.warmup,
-                        multiprocess=options.multiprocess,
-                        multiinterpreter=options.multiinterpreter,
-                        warmup_s=options.warmup_s,
-                        arrival=options.arrival,
-                        rate=_rate_per_copy(options, n_models),
-                        min_infs=options.min_infs,
-                        stability=options.stability,
-                        max_duration_s=options.max_duration_s,
-                        stability_window_s=options.stability_window_s,
-                    )
-                )
-    return configs
+    @classmethod
+    def from_user(cls, device_type: object = "auto", multiprocess: object = True, multiinterpreter: object = False,
+                  address: object = None, ray_init_kwargs: object = None,
+                  stats_interval: object = DEFAULT_STATS_INTERVAL_S) -> Placement:
+        if not isinstance(device_type, str) or device_type.lower() not in DEVICE_TYPES:
+            allowed = ", ".join(repr(d) for d in DEVICE_TYPES)
+            raise ConfigError(f"device_type must be one of {allowed} (got {device_type!r})")
+        if ray_init_kwargs is not None and not (
+                isinstance(ray_init_kwargs, dict) and all(isinstance(key, str) for key in ray_init_kwargs)):
+            raise ConfigError(f"ray_init_kwargs must be a dict of ray.init keyword arguments (got {ray_init_kwargs!r})")
+        return cls(device_type.lower(), check_bool("multiprocess", multiprocess),
+                   check_bool("multiinterpreter", multiinterpreter), address, ray_init_kwargs,  # type: ignore[arg-type]
+                   check_number("stats_interval", stats_interval, minimum=0, inclusive=False, unit="seconds"))
 
 
-def _rate_per_copy(options: SweepOptions, n_models: int) -> float | None:
-    """Each copy's open-loop rate: ``rate`` per copy, or a config's ``rate`` shared by its copies."""
-    if options.rate is None:
-        return None
-    return options.rate / n_models if options.rate_per == "config" else options.rate
+@dataclass(frozen=True)
+class Hooks:
+    """The user's functions around the model (see ``raybench.benchmark`` for when each runs)."""
+
+    preprocess_fn: Callable[..., Any] | None = None
+    postprocess_fn: Callable[[Any], Any] | None = None
+    env_setup_fn: Callable[..., Any] | None = None
+    setup_fn: Callable[..., Any] | None = None
+    dataset_loader_fn: Callable[[Any, int], Any] | None = None
+
+    @classmethod
+    def from_user(cls, preprocess_fn: object = None, postprocess_fn: object = None, env_setup_fn: object = None,
+                  setup_fn: object = None, dataset_loader_fn: object = None) -> Hooks:
+        hooks = {"preprocess_fn": preprocess_fn, "postprocess_fn": postprocess_fn, "env_setup_fn": env_setup_fn,
+                 "setup_fn": setup_fn, "dataset_loader_fn": dataset_loader_fn}
+        for name, fn in hooks.items():
+            check_callable(name, fn)
+        return cls(**hooks)  # type: ignore[arg-type]
+
+    def named(self) -> dict[str, Any]:
+        """The hooks that were given, by argument name."""
+        return {name: fn for name, fn in vars(self).items() if fn is not None}
+
+
+@dataclass(frozen=True)
+class Limits:
+    """What one run may cost: raw timers held at once, and how long loading and warmup may take."""
+
+    max_timer_rows: int = DEFAULT_MAX_TIMER_ROWS
+    load_timeout_s: float = DEFAULT_LOAD_TIMEOUT_S
+    warmup_timeout_s: float = DEFAULT_WARMUP_TIMEOUT_S
+
+    @classmethod
+    def from_user(cls, max_timer_rows: object = DEFAULT_MAX_TIMER_ROWS, load_timeout: object = DEFAULT_LOAD_TIMEOUT_S,
+                  warmup_timeout: object = DEFAULT_WARMUP_TIMEOUT_S) -> Limits:
+        if not (is_int(max_timer_rows) and int(max_timer_rows) > 0):  # type: ignore[call-overload]
+            raise ConfigError(f"max_timer_rows must be a positive int (got {max_timer_rows!r})")
+        return cls(int(max_timer_rows),  # type: ignore[call-overload]
+                   check_number("load_timeout", load_timeout, minimum=0, inclusive=False, unit="seconds"),
+                   check_number("warmup_timeout", warmup_timeout, minimum=0, inclusive=False, unit="seconds"))
+
+
+@dataclass(frozen=True)
+class Reporting:
+    """What the call gives back and how it names and prices it."""
+
+    return_timers: bool = False
+    verbosity: int = 1
+    model_name: str | None = None
+    cost_per_hour: float | None = None
+
+    @classmethod
+    def from_user(cls, return_timers: object = False, verbosity: object = 1, model_name: object = None,
+                  cost_per_hour: object = None) -> Reporting:
+        cost = None if cost_per_hour is None else check_number("cost_per_hour", cost_per_hour, minimum=0, inclusive=True)
+        return cls(check_bool("return_timers", return_timers), check_verbosity(verbosity), model_name, cost)
+
+
+@dataclass(frozen=True)
+class Options:
+    """Every option of one ``benchmark`` call, by group."""
+
+    axes: SweepAxes = SweepAxes()
+    measure: Measure = Measure()
+    load: LoadShape = LoadShape()
+    stop: StopRule = StopRule()
+    placement: Placement = Placement()
+    hooks: Hooks = Hooks()
+    limits: Limits = Limits()
+    reporting: Reporting = Reporting()
+
+    @classmethod
+    def from_kwargs(cls, kwargs: dict[str, Any]) -> Options:
+        """Validate the keyword arguments of a ``benchmark`` call, each in its group.
+
+        Raises:
+            ConfigError: an unknown keyword (the message suggests the closest known one), or a
+                value that breaks its rule.
+        """
+        names = option_names()
+        unknown = sorted(set(kwargs) - {name for group in names.values() for name in group})
+        if unknown:
+            known = [name for group in names.values() for name in group]
+            close = difflib.get_close_matches(unknown[0], known, n=1)
+            hint = f"; did you mean {close[0]!r}?" if close else ""
+            raise ConfigError(f"benchmark got an unknown argument {unknown[0]!r}{hint}")
+        given = {field: {name: kwargs[name] for name in group if name in kwargs} for field, group in names.items()}
+        measure = Measure.from_user(**given["measure"])
+        return cls(
+            axes=SweepAxes.from_user(**given["axes"]),
+            measure=measure,
+            load=LoadShape.from_user(**given["load"]),
+            stop=StopRule.from_user(**given["stop"], duration_s=measure.duration_s),
+            placement=Placement.from_user(**given["placement"]),
+            hooks=Hooks.from_user(**given["hooks"]),
+            limits=Limits.from_user(**given["limits"]),
+            reporting=Reporting.from_user(**given["reporting"]),
+        )
+
+
+#: The groups of :class:`Options`, by field.
+GROUPS: dict[str, type] = {"axes": SweepAxes, "measure": Measure, "load": LoadShape, "stop": StopRule,
+                           "placement": Placement, "hooks": Hooks, "limits": Limits, "reporting": Reporting}
+
+
+def option_names() -> dict[str, tuple[str, ...]]:
+    """The keyword arguments each group takes (its ``from_user`` parameters), by Options field."""
+    return {
+        field: tuple(name for name, p in inspect.signature(group.from_user).parameters.items()  # type: ignore[attr-defined]
+                     if p.kind is inspect.Parameter.POSITIONAL_OR_KEYWORD)
+        for field, group in GROUPS.items()
+    }

@@ -13,9 +13,13 @@ up (up to the clock skew between nodes).
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
+from typing import Any
 
 import pyarrow as pa
+
+from raybench.core.options import LoadShape, Measure, StopRule
 
 #: Columns that identify where a timer row came from. Constant within one shipped batch, so the
 #: copies send them once per batch (in the batch's schema metadata) and the collector expands
@@ -56,6 +60,82 @@ def timer_schema(stages: tuple[str, ...] | list[str] = ()) -> pa.Schema:
 def stages_of(schema: pa.Schema) -> tuple[str, ...]:
     """The stage columns a timer table's schema holds."""
     return tuple(name for name in STAGE_COLUMNS if name in schema.names)
+
+@dataclass(frozen=True)
+class RunConfig:
+    """One point of the sweep: a model run by ``n_models`` copies, measured as ``measure`` says,
+    under the load ``load`` and the stop rule ``stop`` (the option groups of the call).
+
+    Attributes:
+        config_id: Position in the sweep (0-based); ties timers and outcomes to the config.
+        model_filename: What was benchmarked (a file name, or ``module.Class`` for a class).
+        model_name: Name used in reports and default file names.
+        device_type: Resolved device: ``"cpu"``, ``"neuron"`` or ``"gpu"``.
+        batch_size: Samples per inference; scales throughput.
+        input_index: Which of the normalised input sets this config feeds the model.
+        n_models: Number of model copies.
+        workers_per_model: Concurrent callers inside each copy.
+        pipeline_size: NeuronCores per copy.
+        performance_level: Compiler performance level of the artifact, if known.
+        multiprocess: Copies run as Ray actors (True) or in the calling process (False).
+        multiinterpreter: Accepted for NeuronPerf compatibility; a Ray actor is always a fresh
+            interpreter.
+
+    As a dict (:meth:`to_dict`: NeuronPerf's config dict of a results pair, and the results
+    file's form) the groups' fields sit beside these, flat, as they always did.
+    """
+
+    config_id: int
+    model_filename: str
+    model_name: str
+    device_type: str
+    batch_size: int
+    input_index: int
+    n_models: int
+    workers_per_model: int
+    pipeline_size: int = 1
+    performance_level: int | None = None
+    multiprocess: bool = True
+    multiinterpreter: bool = False
+    measure: Measure = Measure()
+    load: LoadShape = LoadShape()
+    stop: StopRule = StopRule()
+
+    @property
+    def longest_s(self) -> float:
+        """The longest the measurement can last."""
+        if self.stop.adaptive and self.stop.max_duration_s is not None:
+            return self.stop.max_duration_s
+        return self.measure.duration_s
+
+    @property
+    def rate(self) -> float | None:
+        """Each copy's open-loop sends per second (None in a closed loop)."""
+        return self.load.rate_per_copy(self.n_models)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The config as one flat dict of plain values."""
+        flat = {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name not in _GROUPS}
+        for name in _GROUPS:
+            flat.update(dataclasses.asdict(getattr(self, name)))
+        return flat
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> RunConfig:
+        """Rebuild a config from :meth:`to_dict`'s form (older files lack some group fields:
+        they take the group's defaults).
+
+        Raises:
+            TypeError: a key belongs to no field.
+        """
+        rest = dict(data)
+        groups = {name: group(**{f.name: rest.pop(f.name) for f in dataclasses.fields(group) if f.name in rest})
+                  for name, group in _GROUPS.items()}
+        return cls(**rest, **groups)
+
+
+#: The option groups a config carries, by field.
+_GROUPS: dict[str, type] = {"measure": Measure, "load": LoadShape, "stop": StopRule}
 
 STATUS_FINISHED = "finished"
 STATUS_ERROR = "error"

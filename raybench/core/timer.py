@@ -15,10 +15,11 @@ from typing import TypeVar, overload
 import numpy as np
 
 from raybench.core.errors import ConfigError, TimerError
+from raybench.core.units import NS_PER_MS, NS_PER_S, NS_PER_US
 
 #: Nanoseconds per unit. Integers, so conversions to a smaller unit multiply by an exact int
 #: (integer ns stay integers) and conversions to a larger one divide by an exact power of ten.
-_NS_PER_UNIT = {"s": 1_000_000_000, "ms": 1_000_000, "us": 1_000, "ns": 1}
+_NS_PER_UNIT = {"s": NS_PER_S, "ms": NS_PER_MS, "us": NS_PER_US, "ns": 1}
 _UNITS_TEXT = ", ".join(repr(unit) for unit in _NS_PER_UNIT)
 
 # typing.Self is 3.11+; a bound TypeVar gives subclasses the same precise ``with`` type on 3.10.

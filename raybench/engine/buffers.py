@@ -13,8 +13,11 @@ copy starts.
 
 from __future__ import annotations
 
-from raybench.core.options import FLUSH_INTERVAL_NS
+from collections.abc import Callable
+
 from raybench.core.errors import ConfigError
+from raybench.core.options import FLUSH_INTERVAL_NS
+from raybench.engine.hotloop import TimerBuffer
 
 #: Rows a buffer starts with (and never goes below): 4096 rows of a plain loop are 68 KB.
 MIN_BUFFER_ROWS = 4096
@@ -73,3 +76,44 @@ def planned_rows(mean_call_ns: float | None, workers: int, stage_columns: int) -
 def grown_rows(current: int, workers: int, stage_columns: int) -> int:
     """The next size of a buffer that filled before its flush: twice as many rows, within budget."""
     return max(current, min(2 * current, most_rows(workers, stage_columns)))
+
+
+class WorkerBuffers:
+    """The two buffers of each worker of one copy, kept from config to config.
+
+    Args:
+        new_buffer: Builds an empty buffer of a number of rows (with the copy's columns).
+        stage_columns: How many stage columns each buffer has (for the budget).
+    """
+
+    def __init__(self, new_buffer: Callable[[int], TimerBuffer], stage_columns: int) -> None:
+        self._new_buffer = new_buffer
+        self._stage_columns = stage_columns
+        self._pairs: list[tuple[TimerBuffer, TimerBuffer]] = []
+
+    def of(self, worker_id: int) -> tuple[TimerBuffer, TimerBuffer]:
+        """Worker ``worker_id``'s (filling, spare) buffers, made at the smallest size if new."""
+        while len(self._pairs) <= worker_id:
+            self._pairs.append((self._new_buffer(MIN_BUFFER_ROWS), self._new_buffer(MIN_BUFFER_ROWS)))
+        return self._pairs[worker_id]
+
+    def fit(self, workers: int, mean_call_ns: float | None) -> int:
+        """Give each of ``workers`` workers buffers for one flush interval at ``mean_call_ns`` a
+        call: grown to that, shrunk only to stay in the budget. Returns the planned rows.
+
+        Raises:
+            ConfigError: the budget cannot hold even the smallest buffers of ``workers``.
+        """
+        check_budget(workers, self._stage_columns)
+        planned = planned_rows(mean_call_ns, workers, self._stage_columns)
+        most = most_rows(workers, self._stage_columns)
+        for worker_id in range(workers):
+            for buf in self.of(worker_id):
+                target = planned if buf.rows < planned else min(buf.rows, most)
+                if target != buf.rows:
+                    buf.resize(target)
+        return planned
+
+    def grow(self, buf: TimerBuffer, workers: int) -> None:
+        """Give a buffer that filled before its flush more room (call it between bursts)."""
+        buf.resize(grown_rows(buf.rows, workers, self._stage_columns))

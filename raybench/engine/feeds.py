@@ -11,96 +11,15 @@ from __future__ import annotations
 
 import bisect
 import threading
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-from raybench.core.options import positive_ints
-from raybench.core.errors import ConfigError
-
-
-@dataclass(frozen=True)
-class DatasetInput:
-    """The ``inputs`` of a dataset benchmark, as shipped to every copy.
-
-    Attributes:
-        source: A map-style dataset (``len`` + ``[i]``), an iterable dataset, or whatever
-            ``loader_fn`` accepts.
-        loop: Cycle through the data until ``duration`` (True) or run it once per copy.
-        loader_fn: NeuronPerf's ``dataset_loader_fn(source, workers_per_model)``, called in each
-            copy; it returns the iterable the items come from.
-    """
-
-    source: Any
-    loop: bool = False
-    loader_fn: Callable[[Any, int], Iterable[Any]] | None = None
+from raybench.core.inputs import DatasetInput, is_map_style
 
 
 class DatasetExhausted(Exception):
     """The dataset has no item left (``loop_dataset=False``)."""
-
-
-def is_map_style(source: Any) -> bool:
-    """A dataset read by index (``len`` and ``[i]``); a torch IterableDataset is not one."""
-    if any(cls.__name__ == "IterableDataset" for cls in type(source).__mro__):
-        return False
-    return hasattr(source, "__len__") and hasattr(source, "__getitem__")
-
-
-def looks_like_dataset(inputs: Any) -> bool:
-    """True for inputs that are a dataset without being declared one: a torch ``Dataset`` or
-    ``DataLoader``, or any iterable that is not a list, tuple, mapping, string or array.
-
-    Lists and tuples keep NeuronPerf's meaning (one input set per batch size, multi-input);
-    ``loop_dataset=`` or ``dataset_loader_fn=`` declare them a dataset.
-    """
-    if type(inputs).__module__.startswith("torch.utils.data"):
-        return True
-    if isinstance(inputs, (list, tuple, dict, str, bytes)) or hasattr(inputs, "shape"):
-        return False
-    return hasattr(inputs, "__iter__") or is_map_style(inputs)
-
-
-def dataset_input(inputs: Any, loop_dataset: Any, loader_fn: Any) -> DatasetInput | None:
-    """The dataset ``inputs`` stands for, or None for NeuronPerf's fixed input sets.
-
-    Raises:
-        ConfigError: ``loop_dataset`` is not a bool, or the data cannot be shipped to copies.
-    """
-    if loop_dataset is not None and not isinstance(loop_dataset, bool):
-        raise ConfigError(f"loop_dataset must be True, False or None (got {loop_dataset!r})")
-    if loop_dataset is None and loader_fn is None and not looks_like_dataset(inputs):
-        return None
-    if loader_fn is None:
-        if iter_is_self(inputs):
-            msg = (f"inputs must be a dataset every copy can read from the start: a sequence, a torch Dataset "
-                   f"or an iterable, not a one-shot iterator or generator (got {type(inputs).__name__}); "
-                   "or give dataset_loader_fn")
-            raise ConfigError(msg)
-        if is_map_style(inputs) and len(inputs) == 0:
-            raise ConfigError("inputs must not be an empty dataset (got 0 items)")
-    return DatasetInput(inputs, bool(loop_dataset), loader_fn)
-
-
-def iter_is_self(value: Any) -> bool:
-    """True for iterators and generators: consumed once, and not shippable to copies."""
-    try:
-        return iter(value) is value
-    except TypeError:
-        return False
-
-
-def dataset_batch_size(batch_sizes: Any) -> tuple[int, ...]:
-    """A dataset's one batch size (one item is one call of that many samples)."""
-    if batch_sizes is None:
-        return (1,)
-    sizes = positive_ints("batch_sizes", batch_sizes)
-    if len(sizes) != 1:
-        msg = f"batch_sizes must be one size with a dataset: how many samples one item holds (got {batch_sizes!r})"
-        raise ConfigError(msg)
-    return sizes  # type: ignore[return-value]
 
 
 class DatasetFeed:

@@ -290,13 +290,7 @@ def run_fed_burst(
             if is_control_flow(exc):
                 raise
             t3 = pc()
-            buf.note_error(i, exc)
-            starts[i] = due if take_slot is not None else t_in
-            ends[i] = t3
-            if queue_ns is not None:
-                queue_ns[i] = t_in - due
-            for column in stage_columns:
-                column[i] = 0
+            _fed_error_row(buf, i, exc, due if take_slot is not None else t_in, t3, t_in - due, stage_columns)
             i += 1
             if t3 >= deadline:
                 break
@@ -316,6 +310,18 @@ def run_fed_burst(
         if t3 >= deadline:
             break
     buf.n = i
+
+
+def _fed_error_row(buf: TimerBuffer, i: int, exc: BaseException, start: int, end: int, queue: int,
+                   stage_columns: list[np.ndarray]) -> None:
+    """Row ``i`` of a fed call that raised: its start, end and send delay; stage columns zero."""
+    buf.note_error(i, exc)
+    buf.starts[i] = start
+    buf.ends[i] = end
+    if buf.stages is not None and "queue_ns" in buf.stages:
+        buf.stages["queue_ns"][i] = queue
+    for column in stage_columns:
+        column[i] = 0
 
 
 def _identity_args(*args: Any) -> tuple[Any, ...]:

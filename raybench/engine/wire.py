@@ -15,10 +15,14 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
-from raybench.engine.hotloop import TimerBuffer
 from raybench.core.schema import MEASUREMENT_FIELDS
+from raybench.engine.hotloop import TimerBuffer
 
 _WIRE_FIELDS = {f.name: f for f in MEASUREMENT_FIELDS}
+
+#: The collector's answers to a batch: go on (falsy), the run's timer budget is used up, or the
+#: config has measured enough (``min_infs``/``stability``). Any truthy answer stops the copy.
+GO_ON, STOP_BUDGET, STOP_DONE = "", "budget", "done"
 
 
 class BatchEncoder:

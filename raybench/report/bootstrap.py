@@ -44,10 +44,12 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from raybench.core.units import NS_PER_S
+
 #: Resamples per side.
 RESAMPLES = 2000
 #: Target length of a time block; the number of blocks stays within MIN_BLOCKS..MAX_BLOCKS.
-BLOCK_NS, MIN_BLOCKS, MAX_BLOCKS = 1_000_000_000, 10, 100
+BLOCK_NS, MIN_BLOCKS, MAX_BLOCKS = NS_PER_S, 10, 100
 _BINS, _MAX_LATENCY_SAMPLES = 4096, 1 << 21
 
 

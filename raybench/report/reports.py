@@ -22,15 +22,10 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from raybench.core.options import RunConfig
-from raybench.core.schema import STAGE_COLUMNS, ConfigOutcome, CopyOutcome
-from raybench.report.stats import bucket_throughput, linear_percentiles
-
-_NS_PER_S = 1_000_000_000
-_NS_PER_MS = 1_000_000
-
-#: Percentiles reported for latency, CPU and memory.
-_PERCENTILES: tuple[int, ...] = (0, 50, 90, 95, 99, 100)
+from raybench.core.schema import ConfigOutcome, CopyOutcome, RunConfig
+from raybench.core.units import NS_PER_MS, NS_PER_S
+from raybench.report.stats import linear_percentiles
+from raybench.report.timer_fields import PERCENTILES, timer_fields
 
 #: Report keys, in the order they are declared (and printed / written).
 REPORT_FIELDS: tuple[str, ...] = (
@@ -46,19 +41,15 @@ REPORT_FIELDS: tuple[str, ...] = (
     # totals
     "total_infs", "total_s",
     # system
-    "cpu_avg_percent", *(f"cpu_percent_p{q}" for q in _PERCENTILES),
-    "mem_avg_percent", *(f"mem_percent_p{q}" for q in _PERCENTILES),
+    "cpu_avg_percent", *(f"cpu_percent_p{q}" for q in PERCENTILES),
+    "mem_avg_percent", *(f"mem_percent_p{q}" for q in PERCENTILES),
     # latency
-    *(f"latency_ms_p{q}" for q in _PERCENTILES),
+    *(f"latency_ms_p{q}" for q in PERCENTILES),
     # throughput and cost
     "throughput_avg", "throughput_peak", "cost_per_1m_inf",
     # open-loop load
     "delayed_pct", "dropped", "queue_depth_max", "rate_met",
 )  # fmt: skip
-
-#: A send that went out more than this after its scheduled time counts in ``delayed_pct``.
-LATE_NS = 1_000_000
-
 
 def compute_report(
     config: RunConfig,
@@ -104,7 +95,7 @@ def compute_report(
         "multiinterpreter": config.multiinterpreter,
         "start_dts": iso_utc(outcome.start_ns),
         "stop_dts": iso_utc(outcome.stop_ns),
-        "duration": config.duration_s,
+        "duration": config.measure.duration_s,
         "status": outcome.status,
         "error": _first_error(outcome),
         "n_nodes": _count_nodes(outcome, timers),
@@ -117,7 +108,7 @@ def compute_report(
         report["error"] = _unmet_schedule_note(config, outcome) or _dropped_output_note(outcome)
     report["env_setup_avg_ms"] = _mean_ms(c.env_setup_ns for c in copies)
     report["setup_avg_ms"] = _mean_ms(c.setup_ns for c in copies)
-    report.update(_timer_fields(timers, outcome, config.batch_size))
+    report.update(timer_fields(timers, outcome, config.batch_size))
     report.update(_sample_fields("cpu", [x for c in copies for x in c.cpu_percent]))
     report.update(_sample_fields("mem", [x for c in copies for x in c.mem_percent]))
     throughput = report["throughput_avg"]
@@ -208,7 +199,7 @@ def compute_node_reports(
         node_timers = timers.filter(pc.equal(timers.column("node_id"), node_id))
         copy_ids = copies_by_node.get(node_id, set()) | set(pc.unique(node_timers.column("copy_id")).to_pylist())
         # The outcome matters only for its start and stop, which the nodes share.
-        fields = _timer_fields(node_timers, outcome, config.batch_size)
+        fields = timer_fields(node_timers, outcome, config.batch_size)
         row = {"config_id": config.config_id, "node_id": node_id, "n_copies": len(copy_ids), **fields}
         rows.append({name: row[name] for name in NODE_REPORT_FIELDS})
     return rows
@@ -219,9 +210,9 @@ def _warmup_fields(copies: Sequence[CopyOutcome]) -> dict[str, object]:
     n = sum(c.warmup_infs for c in copies)
     walls = [c.warmup_wall_ns for c in copies if c.warmup_wall_ns is not None]
     return {
-        "warmup_avg_ms": sum(c.warmup_sum_ns for c in copies) / n / _NS_PER_MS if n else None,
+        "warmup_avg_ms": sum(c.warmup_sum_ns for c in copies) / n / NS_PER_MS if n else None,
         "warmup_infs": n if copies else None,
-        "warmup_s": max(walls) / _NS_PER_S if walls else None,
+        "warmup_s": max(walls) / NS_PER_S if walls else None,
     }
 
 
@@ -231,7 +222,7 @@ def _load_fields(config: RunConfig, outcome: ConfigOutcome) -> dict[str, object]
     copies = outcome.copies
     exhausted = [c.dataset_exhausted for c in copies if c.dataset_exhausted is not None]
     fields: dict[str, object] = {
-        "arrival": config.arrival,
+        "arrival": config.load.arrival,
         "target_rate": config.rate * config.n_models if config.rate is not None else None,
         "converged": outcome.converged,
         "dataset_exhausted": any(exhausted) if exhausted else None,
@@ -272,144 +263,14 @@ def _dropped_output_note(outcome: ConfigOutcome) -> str | None:
             "(a copy may print 10 MB into Ray's log folder; the rest is dropped)")
 
 
-def _timer_fields(timers: pa.Table, outcome: ConfigOutcome, batch_size: int) -> dict[str, object]:
-    """Everything derived from the timer rows: counts, stage means, latency and throughput."""
-    n_rows = timers.num_rows
-    fields: dict[str, object] = dict.fromkeys(
-        ("queue_avg_ms", "input_avg_ms", "preprocess_avg_ms", "infer_avg_ms", "postprocess_avg_ms",
-         "e2e_avg_ms", "worker_avg_s", "total_s", "throughput_avg", "throughput_peak", "delayed_pct"),
-    )  # fmt: skip
-    fields.update({f"latency_ms_p{q}": None for q in _PERCENTILES})
-    fields.update(n_errors=0, total_infs=0)
-    if n_rows == 0:
-        return fields
-
-    ok_column = timers.column("ok")
-    n_errors = n_rows - int(pc.sum(ok_column).as_py() or 0)
-    worker_avg_s, first_start, last_end = _worker_spans(timers)
-    total_s = (last_end - first_start) / _NS_PER_S
-    fields.update(n_errors=n_errors, total_s=total_s, worker_avg_s=worker_avg_s)
-    errors = pc.invert(ok_column) if n_errors else None
-    for column in STAGE_COLUMNS:
-        if column not in timers.column_names:  # the run had no such stage
-            continue
-        mean_ms = _stage_mean_ms(timers.column(column), errors)
-        fields[column.replace("_ns", "_avg_ms")] = mean_ms
-    if "queue_ns" in timers.column_names:  # open loop: the share of sends that went out late
-        late = pc.sum(pc.greater(timers.column("queue_ns"), LATE_NS)).as_py() or 0
-        fields["delayed_pct"] = 100.0 * late / n_rows
-
-    # Chunk by chunk over zero-copy views: a table of many batches (one per worker flush) is
-    # never concatenated; the one array allocated is the latencies of the ok rows.
-    batches = timers.select(["start_ns", "end_ns", "ok"]).to_batches()
-    total_infs = n_rows - n_errors
-    fields["total_infs"] = total_infs
-    if total_infs == 0:
-        return fields
-    latency = np.empty(total_infs, np.int64)
-    ok_ends: list[np.ndarray] = []
-    position = 0
-    for batch in batches:
-        start = batch.column(0).to_numpy()
-        end = batch.column(1).to_numpy()
-        if n_errors:
-            ok_mask = batch.column(2).to_numpy(zero_copy_only=False)
-            start, end = start[ok_mask], end[ok_mask]
-        np.subtract(end, start, out=latency[position : position + end.size])
-        position += end.size
-        ok_ends.append(end)
-
-    e2e_avg_ms = int(latency.sum()) / total_infs / _NS_PER_MS
-    fields["e2e_avg_ms"] = e2e_avg_ms
-    if fields["infer_avg_ms"] is None:
-        fields["infer_avg_ms"] = e2e_avg_ms
-    percentiles_ns = linear_percentiles(latency, _PERCENTILES)
-    for q, value in zip(_PERCENTILES, percentiles_ns):
-        fields[f"latency_ms_p{q}"] = value / _NS_PER_MS
-    del latency
-
-    origin = outcome.start_ns if outcome.start_ns is not None else first_start
-    measure_end = outcome.stop_ns if outcome.stop_ns is not None else last_end
-    # Rows that ended before the common start (clock skew between nodes) count in the first
-    # bucket. No ok row ends before first_start + the smallest latency (p0), so the clipping
-    # pass is needed only when the origin lies beyond that.
-    clip = origin > first_start + percentiles_ns[_PERCENTILES.index(0)]
-    counts = np.zeros(0, np.int64)
-    for end in ok_ends:
-        bucket = np.subtract(end, origin)
-        bucket //= _NS_PER_S
-        if clip:
-            np.maximum(bucket, 0, out=bucket)
-        chunk_counts = np.bincount(bucket)
-        if chunk_counts.size > counts.size:
-            chunk_counts[: counts.size] += counts
-            counts = chunk_counts
-        else:
-            counts[: chunk_counts.size] += chunk_counts
-    fields.update(bucket_throughput(counts, origin, measure_end, total_infs, total_s, batch_size))
-    return fields
-
-
-def _worker_spans(timers: pa.Table) -> tuple[float, int, int]:
-    """Mean worker wall time in seconds, and the first start and last end over all rows.
-
-    A worker's wall time is its last end minus its first start. The global bounds fall out of
-    the per-worker ones, which spares two scans of the columns. Tables from a run hold one
-    batch per worker flush, so a batch whose ids are constant is reduced with two min/max
-    scans; any other batch goes through a group-by.
-    """
-    spans: dict[tuple[int, int], tuple[int, int]] = {}
-
-    def merge(key: tuple[int, int], first: int, last: int) -> None:
-        known = spans.get(key)
-        spans[key] = (first, last) if known is None else (min(known[0], first), max(known[1], last))
-
-    columns = ["copy_id", "worker_id", "start_ns", "end_ns"]
-    mixed: list[pa.RecordBatch] = []
-    for batch in timers.select(columns).to_batches():
-        if batch.num_rows == 0:
-            continue
-        copies, workers = pc.min_max(batch.column(0)).as_py(), pc.min_max(batch.column(1)).as_py()
-        if copies["min"] == copies["max"] and workers["min"] == workers["max"]:
-            merge((copies["min"], workers["min"]), pc.min(batch.column(2)).as_py(), pc.max(batch.column(3)).as_py())
-        else:
-            mixed.append(batch)
-    if mixed:  # one group-by over every batch that mixes workers
-        grouped = pa.Table.from_batches(mixed).group_by(columns[:2]).aggregate(
-            [("start_ns", "min"), ("end_ns", "max")]
-        )
-        for row in grouped.to_pylist():
-            merge((row["copy_id"], row["worker_id"]), row["start_ns_min"], row["end_ns_max"])
-    first = np.array([f for f, _ in spans.values()], np.int64)
-    last = np.array([la for _, la in spans.values()], np.int64)
-    return float((last - first).mean()) / _NS_PER_S, int(first.min()), int(last.max())
-
-
-def _stage_mean_ms(column: pa.ChunkedArray, errors: pa.ChunkedArray | None) -> float | None:
-    """Mean of a stage column over the ok rows that have it, in ms; None without data.
-
-    Errors are usually rare, so the ok rows' sum is the whole column's minus the error rows':
-    filtering out the few error rows costs far less than copying out all the ok ones. Integer
-    sums keep the mean exact.
-    """
-    if column.null_count == len(column):
-        return None  # the stage does not exist in this run; skip the scan
-    total, count = pc.sum(column).as_py() or 0, pc.count(column).as_py()
-    if errors is not None:
-        failed = column.filter(errors)
-        total -= pc.sum(failed).as_py() or 0
-        count -= pc.count(failed).as_py()
-    return total / count / _NS_PER_MS if count else None
-
-
 def _sample_fields(prefix: str, samples: list[float]) -> dict[str, float | None]:
     """Average and percentiles of utilisation samples (already in percent)."""
     fields: dict[str, float | None] = {f"{prefix}_avg_percent": None}
-    fields.update({f"{prefix}_percent_p{q}": None for q in _PERCENTILES})
+    fields.update({f"{prefix}_percent_p{q}": None for q in PERCENTILES})
     if samples:
         values = np.asarray(samples, dtype=np.float64)
         fields[f"{prefix}_avg_percent"] = float(values.mean())
-        for q, value in zip(_PERCENTILES, linear_percentiles(values, _PERCENTILES)):
+        for q, value in zip(PERCENTILES, linear_percentiles(values, PERCENTILES)):
             fields[f"{prefix}_percent_p{q}"] = value
     return fields
 
@@ -417,7 +278,7 @@ def _sample_fields(prefix: str, samples: list[float]) -> dict[str, float | None]
 def _mean_ms(values_ns: Iterable[int | None]) -> float | None:
     """Mean of the known durations in ms, or None when none is known."""
     known = [value for value in values_ns if value is not None]
-    return sum(known) / len(known) / _NS_PER_MS if known else None
+    return sum(known) / len(known) / NS_PER_MS if known else None
 
 
 def _first_error(outcome: ConfigOutcome) -> str | None:
@@ -447,7 +308,7 @@ def iso_utc(ns: int | None) -> str | None:
     """Wall-clock ns as an ISO-8601 UTC string, truncated to milliseconds."""
     if ns is None:
         return None
-    seconds, rest_ns = divmod(ns, _NS_PER_S)
+    seconds, rest_ns = divmod(ns, NS_PER_S)
     stamp = datetime.fromtimestamp(seconds, tz=timezone.utc)
-    stamp = stamp.replace(microsecond=rest_ns // _NS_PER_MS * 1000)
+    stamp = stamp.replace(microsecond=rest_ns // NS_PER_MS * 1000)
     return stamp.isoformat(timespec="milliseconds")

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-_NS_PER_S = 1_000_000_000
+from raybench.core.units import NS_PER_S
 
 
 def bucket_throughput(
@@ -29,7 +29,7 @@ def bucket_throughput(
         average = float(counts[1:-1].mean()) * batch_size
     else:
         average = total_infs * batch_size / total_s if total_s > 0 else None
-    n_complete = min(max((measure_end - origin) // _NS_PER_S, 0), counts.size)
+    n_complete = min(max((measure_end - origin) // NS_PER_S, 0), counts.size)
     if n_complete == 0:
         return {"throughput_avg": average, "throughput_peak": average}
     peak = float(counts[:n_complete].max()) * batch_size

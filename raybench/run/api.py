@@ -1,87 +1,114 @@
-"""``benchmark``: validate the call, connect to Ray, expand the sweep, run it, return reports."""
+"""``benchmark``: validate the call, connect to Ray, plan the sweep, run it, return reports.
+
+The data path of one call: the options (``raybench.core.options``) and inputs
+(``raybench.core.inputs``) are validated; Ray is connected (``connect``); the sweep is planned
+against the cluster (``plan``, ``cluster``); the runner (``sweep``) has the copies measure and the
+collector gather their Arrow batches (``raybench.engine``); the reports come back
+(``raybench.report``).
+"""
 
 from __future__ import annotations
 
-import difflib
 import inspect
 import os
 from collections.abc import Callable
 from typing import Any
 
-from raybench.run import cluster as _devices
 from raybench.backends.base import ModelSpec, describe_model
-from raybench.engine.buffers import check_budget, n_stage_columns
-from raybench.engine.collector import DEFAULT_MAX_TIMER_ROWS
-from raybench.core.options import (
-    DEFAULT_DURATION_S,
-    ModelVariant,
-    check_callable,
-    check_number,
-    expand_sweep,
-    is_int,
-    normalise_inputs,
-    plain_variants,
-    positive_ints,
-    sweep_options,
-)
+from raybench.backends.model_index import read_index_json
+from raybench.core.checks import check_callable
 from raybench.core.errors import ConfigError
-from raybench.engine.feeds import dataset_batch_size, dataset_input
-from raybench.run.instance import instance_type
+from raybench.core.inputs import DatasetInput, dataset_batch_size, dataset_input, normalise_inputs
 from raybench.core.log import logger, set_verbosity
-from raybench.core.files import read_json
-from raybench.report.results import Results, run_metadata
-from raybench.run.sweep import DEFAULT_LOAD_TIMEOUT_S, DEFAULT_WARMUP_TIMEOUT_S, SweepRunner
+from raybench.core.options import Options
+from raybench.engine.buffers import check_budget, n_stage_columns
+from raybench.report.metadata import run_metadata
+from raybench.report.results import Results
+from raybench.run import cluster
+from raybench.run.connect import check_ray_init_kwargs, connect_ray
+from raybench.run.instance import instance_type
+from raybench.run.plan import ModelVariant, expand_sweep, index_variants, plain_variants
+from raybench.run.sweep import SweepResult, SweepRunner
+
+#: How each entry point names its model argument, for error messages.
+_MODEL_ARGUMENT = {"callable": "load_fn", "class": "model_class", "tensorflow": "model_filename",
+                   "mxnet": "model_filename"}
 
 
-def connect_ray(address: str | None, ray_init_kwargs: dict[str, Any] | None, verbosity: int) -> bool:
-    """Use the Ray that is already up, the one at ``address``/``RAY_ADDRESS``, or start one.
+def run_benchmark(framework: str, model: Any, model_filename: str | None, inputs: Any,
+                  **kwargs: Any) -> list[dict[str, Any]] | Results:
+    """The shared body of every ``benchmark`` entry point (see :func:`benchmark`)."""
+    options = Options.from_kwargs(kwargs)
+    set_verbosity(options.reporting.verbosity)
+    _check_model(framework, model, model_filename)
+    variants, input_sets, described_name, from_index = _variants(framework, model, model_filename, inputs, options)
+    stage_columns = n_stage_columns(
+        dataset=isinstance(input_sets[0], DatasetInput), open_loop=options.load.arrival != "closed",
+        preprocess=options.hooks.preprocess_fn is not None, postprocess=options.hooks.postprocess_fn is not None)
+    for workers in options.axes.workers_per_model or ():
+        check_budget(workers, stage_columns)  # before Ray starts: the copies could not allocate them
+    placement = options.placement
+    if placement.multiprocess:
+        check_ray_init_kwargs(placement.ray_init_kwargs)
+        _check_picklable({_MODEL_ARGUMENT.get(framework, "model"): model, **options.hooks.named()})
+        connect_ray(placement.address, placement.ray_init_kwargs, options.reporting.verbosity)
+        nodes = cluster.alive_nodes()
+    else:
+        nodes = cluster.local_node()
+    device = cluster.resolve_device_type(placement.device_type, nodes)
+    if not placement.multiprocess and device != "cpu":
+        raise ConfigError("multiprocess=False runs copies in this process, on the CPU only "
+                          f"(got device_type {placement.device_type!r})")
+    requests = {v.pipeline_size: cluster.copy_request(device, v.pipeline_size) for v in variants}
+    most = {p: cluster.max_copies(request, nodes) for p, request in requests.items()}
+    configs = expand_sweep(options, variants, model_name=options.reporting.model_name or described_name,
+                           device_type=device, max_copies=most)
+    for workers in sorted({c.workers_per_model for c in configs}):  # the defaults too ([1, p - 1])
+        check_budget(workers, stage_columns)
+    if from_index:
+        specs = {v.model_filename: ModelSpec(framework, v.model_filename, v.model_filename, device) for v in variants}
+    else:
+        specs = {variants[0].model_filename: ModelSpec(framework, model, model_filename, device)}
+    logger.info("benchmarking %s: %d configs of %.1f s on %s", variants[0].model_filename, len(configs),
+                options.measure.duration_s, device)
+    sweep = SweepRunner(configs, specs, _share(input_sets, placement.multiprocess), requests, nodes, options).run()
+    if not options.reporting.return_timers:
+        return sweep.reports
+    return _results(sweep, options, device, nodes)
 
-    The embedded Ray is started with ``address="local"`` — a plain ``ray.init()`` would join
-    whatever cluster ``/tmp/ray/ray_current_cluster`` names, even a dead one — without the
-    dashboard, bound to loopback. ``ray_init_kwargs`` override those defaults.
 
-    Returns:
-        True when this call started Ray.
-    """
-    import ray
-
-    if ray.is_initialized():
-        return False
-    kwargs = dict(ray_init_kwargs or {})
-    address = address or os.environ.get("RAY_ADDRESS") or None
-    if address:
-        ray.init(address=address, **kwargs)
-        return True
-    defaults: dict[str, Any] = {
-        "address": "local",
-        "include_dashboard": False,
-        "_node_ip_address": "127.0.0.1",
-        "log_to_driver": verbosity >= 2,
-        "logging_level": "INFO" if verbosity >= 2 else "WARNING",
-    }
-    ray.init(**{**defaults, **kwargs})
-    return True
+def _variants(framework: str, model: Any, model_filename: str | None, inputs: Any,
+              options: Options) -> tuple[list[ModelVariant], list[Any], str, bool]:
+    """What runs: the model variants, the input sets, the model's name, and whether the model is
+    a model index (one artifact per variant)."""
+    index_file = _index_file(framework, model)
+    dataset = dataset_input(inputs, options.load.loop_dataset, options.hooks.dataset_loader_fn)
+    pipelines = options.axes.pipeline_sizes or (1,)
+    described_filename, described_name = describe_model(model if framework != "callable" else model_filename)
+    if options.axes.batch_sizes is None and index_file is None:
+        logger.warning("batch_sizes not given: assuming batch size 1 (throughput counts one sample per call)")
+    if dataset is not None:
+        if index_file is not None:
+            raise ConfigError("inputs must be fixed input sets with a model index, not a dataset")
+        sizes = dataset_batch_size(None if options.axes.batch_sizes is None else list(options.axes.batch_sizes))
+        return plain_variants(sizes, pipelines, described_filename), \
+            [dataset], described_name, False
+    if index_file is not None:
+        variants, input_sets, index_name = index_variants(index_file, inputs, options)
+        return variants, input_sets, index_name, True
+    input_sets, sizes = normalise_inputs(inputs, options.axes.batch_sizes)
+    return plain_variants(sizes, pipelines, described_filename), list(input_sets), described_name, False
 
 
-def _check_ray_init_kwargs(kwargs: object) -> None:
-    """``ray_init_kwargs`` must be a dict of ``ray.init`` keyword arguments.
-
-    Names ``ray.init`` does not take are refused here, with a hint, rather than as Ray's own
-    TypeError halfway into the call; names starting with ``_`` are Ray's private arguments and
-    are passed through.
-    """
-    if kwargs is None:
-        return
-    if not isinstance(kwargs, dict) or not all(isinstance(key, str) for key in kwargs):
-        raise ConfigError(f"ray_init_kwargs must be a dict of ray.init keyword arguments (got {kwargs!r})")
-    import ray
-
-    known = [name for name in inspect.signature(ray.init).parameters if name not in ("args", "kwargs")]
-    for key in kwargs:
-        if key not in known and not key.startswith("_"):
-            close = difflib.get_close_matches(key, known, n=1)
-            hint = f"; did you mean {close[0]!r}?" if close else ""
-            raise ConfigError(f"ray_init_kwargs must hold ray.init keyword arguments (got {key!r}{hint})")
+def _results(sweep: SweepResult, options: Options, device: str, nodes: list[cluster.NodeResources]) -> Results:
+    """The sweep as a :class:`Results`, with the run's metadata."""
+    metadata = run_metadata(
+        started_ns=min((o.start_ns for o in sweep.outcomes if o.start_ns is not None), default=None),
+        cost_per_hour=options.reporting.cost_per_hour, instance_type=instance_type(), device_type=device,
+        n_nodes=len(nodes), cluster=[{"node_id": n.node_id, "resources": n.resources} for n in nodes],
+        interrupted=sweep.interrupted,
+    )
+    return Results(sweep.configs, sweep.outcomes, sweep.timers, metadata)
 
 
 def _check_model(framework: str, model: Any, model_filename: str | None) -> None:
@@ -109,157 +136,6 @@ def _check_model(framework: str, model: Any, model_filename: str | None) -> None
         pass
 
 
-def run_benchmark(
-    framework: str,
-    model: Any,
-    model_filename: str | None,
-    inputs: Any,
-    *,
-    batch_sizes: int | list[int] | None = None,
-    duration: float = DEFAULT_DURATION_S,
-    n_models: int | str | list[int | str] | None = None,
-    workers_per_model: int | list[int] | None = None,
-    pipeline_sizes: int | list[int] | None = None,
-    performance_levels: int | list[int] | None = None,
-    warmup: int = 1,
-    preprocess_fn: Callable[..., Any] | None = None,
-    postprocess_fn: Callable[[Any], Any] | None = None,
-    env_setup_fn: Callable[..., Any] | None = None,
-    setup_fn: Callable[..., Any] | None = None,
-    return_timers: bool = False,
-    verbosity: int = 1,
-    multiprocess: bool = True,
-    multiinterpreter: bool = False,
-    stats_interval: float = 0.5,
-    device_type: str = "auto",
-    model_name: str | None = None,
-    cost_per_hour: float | None = None,
-    address: str | None = None,
-    ray_init_kwargs: dict[str, Any] | None = None,
-    max_timer_rows: int = DEFAULT_MAX_TIMER_ROWS,
-    loop_dataset: bool | None = None,
-    dataset_loader_fn: Callable[[Any, int], Any] | None = None,
-    arrival: str = "closed",
-    rate: float | None = None,
-    rate_per: str = "copy",
-    min_infs: int | None = None,
-    stability: float | None = None,
-    max_duration: float | None = None,
-    stability_window: float = 1.0,
-    load_timeout: float = DEFAULT_LOAD_TIMEOUT_S,
-    warmup_timeout: float = DEFAULT_WARMUP_TIMEOUT_S,
-    **unknown: Any,
-) -> list[dict[str, Any]] | Results:
-    """The shared body of every ``benchmark`` entry point (see :func:`raybench.benchmark`)."""
-    if unknown:
-        _refuse_unknown(sorted(unknown))
-    set_verbosity(verbosity)
-    _check_model(framework, model, model_filename)
-    for name, fn in (("preprocess_fn", preprocess_fn), ("postprocess_fn", postprocess_fn),
-                     ("env_setup_fn", env_setup_fn), ("setup_fn", setup_fn),
-                     ("dataset_loader_fn", dataset_loader_fn)):
-        check_callable(name, fn)
-    index_file = _index_file(framework, model)
-    dataset = dataset_input(inputs, loop_dataset, dataset_loader_fn)
-    if dataset is not None:
-        if index_file is not None:
-            raise ConfigError("inputs must be fixed input sets with a model index, not a dataset")
-        input_sets, sizes = [dataset], dataset_batch_size(batch_sizes)
-    elif index_file is not None:
-        variants, input_sets, sizes, index_model_name = _index_variants(
-            index_file, inputs, batch_sizes, pipeline_sizes, performance_levels
-        )
-        pipeline_sizes = sorted({v.pipeline_size for v in variants})
-    else:
-        input_sets, sizes = normalise_inputs(inputs, batch_sizes)
-    options = sweep_options(
-        batch_sizes=sizes, n_models=n_models, workers_per_model=workers_per_model,
-        pipeline_sizes=pipeline_sizes, duration=duration, warmup=warmup, device_type=device_type,
-        multiprocess=multiprocess, multiinterpreter=multiinterpreter, arrival=arrival, rate=rate,
-        rate_per=rate_per, min_infs=min_infs, stability=stability, max_duration=max_duration,
-        stability_window=stability_window,
-    )
-    _check_performance_levels(performance_levels)
-    if not (is_int(max_timer_rows) and int(max_timer_rows) > 0):
-        raise ConfigError(f"max_timer_rows must be a positive int (got {max_timer_rows!r})")
-    if not isinstance(return_timers, bool):
-        raise ConfigError(f"return_timers must be True or False (got {return_timers!r})")
-    _check_ray_init_kwargs(ray_init_kwargs)
-    stats_interval_s = check_number("stats_interval", stats_interval, minimum=0, inclusive=False, unit="seconds")
-    load_timeout_s = check_number("load_timeout", load_timeout, minimum=0, inclusive=False, unit="seconds")
-    warmup_timeout_s = check_number("warmup_timeout", warmup_timeout, minimum=0, inclusive=False, unit="seconds")
-    if cost_per_hour is not None:
-        check_number("cost_per_hour", cost_per_hour, minimum=0, inclusive=True)
-    if batch_sizes is None and index_file is None:
-        logger.warning("batch_sizes not given: assuming batch size 1 (throughput counts one sample per call)")
-    described_filename, described_name = describe_model(model if framework != "callable" else model_filename)
-    if index_file is not None:
-        described_name = index_model_name
-    else:
-        variants = plain_variants(options, described_filename)
-
-    stage_columns = n_stage_columns(dataset=dataset is not None, open_loop=options.arrival != "closed",
-                                    preprocess=preprocess_fn is not None, postprocess=postprocess_fn is not None)
-    for workers in options.workers_per_model or ():
-        check_budget(workers, stage_columns)  # before Ray starts: the copies could not allocate them
-    if multiprocess:
-        _check_picklable({_MODEL_ARGUMENT.get(framework, "model"): model, "preprocess_fn": preprocess_fn,
-                          "postprocess_fn": postprocess_fn, "env_setup_fn": env_setup_fn, "setup_fn": setup_fn,
-                          "dataset_loader_fn": dataset_loader_fn})
-        connect_ray(address, ray_init_kwargs, verbosity)
-        nodes = _devices.alive_nodes()
-    else:
-        nodes = _devices.local_node()
-    resolved = _devices.resolve_device_type(options.device_type, nodes)
-    if not multiprocess and resolved != "cpu":
-        raise ConfigError(f"multiprocess=False runs copies in this process, on the CPU only (got device_type {device_type!r})")
-    requests = {p: _devices.copy_request(resolved, p) for p in options.pipeline_sizes}
-    most = {p: _devices.max_copies(req, nodes) for p, req in requests.items()}
-    configs = expand_sweep(
-        options, variants, model_name=model_name or described_name, device_type=resolved, max_copies=most,
-    )
-    for workers in sorted({c.workers_per_model for c in configs}):  # the defaults too ([1, p - 1])
-        check_budget(workers, stage_columns)
-    if index_file is not None:
-        specs = {v.model_filename: ModelSpec(framework, v.model_filename, v.model_filename, resolved) for v in variants}
-    else:
-        specs = {described_filename: ModelSpec(framework, model, model_filename, resolved)}
-    copy_kwargs: dict[str, Any] = {
-        "input_sets": _share(input_sets, multiprocess),
-        "preprocess_fn": preprocess_fn,
-        "postprocess_fn": postprocess_fn,
-        "env_setup_fn": env_setup_fn,
-        "setup_fn": setup_fn,
-        "stats_interval_s": stats_interval_s,
-    }
-    logger.info("benchmarking %s: %d configs of %.1f s on %s", described_filename, len(configs), options.duration_s, resolved)
-    sweep = SweepRunner(
-        configs, specs, copy_kwargs, requests, nodes, multiprocess=options.multiprocess,
-        keep_timers=return_timers, cost_per_hour=cost_per_hour, max_timer_rows=int(max_timer_rows),
-        progress=verbosity >= 1, load_timeout_s=load_timeout_s, warmup_timeout_s=warmup_timeout_s,
-    ).run()
-    if not return_timers:
-        return sweep.reports
-    metadata = run_metadata(
-        started_ns=min((o.start_ns for o in sweep.outcomes if o.start_ns is not None), default=None),
-        cost_per_hour=cost_per_hour, instance_type=instance_type(), device_type=resolved,
-        n_nodes=len(nodes), cluster=[{"node_id": n.node_id, "resources": n.resources} for n in nodes],
-        interrupted=sweep.interrupted,
-    )
-    return Results(sweep.configs, sweep.outcomes, sweep.timers, metadata)
-
-
-def _refuse_unknown(names: list[str]) -> None:
-    """Name a misspelt keyword (and the argument it probably meant) instead of a TypeError
-    about an internal function."""
-    known = [p for p in inspect.signature(run_benchmark).parameters
-             if p not in ("framework", "model", "model_filename", "inputs", "unknown")]
-    name = names[0]
-    close = difflib.get_close_matches(name, known, n=1)
-    hint = f"; did you mean {close[0]!r}?" if close else ""
-    raise ConfigError(f"benchmark got an unknown argument {name!r}{hint}")
-
-
 def _index_file(framework: str, model: Any) -> str | None:
     """The model index file, when ``model`` names one: a ``.json`` file holding
     ``model_configs`` (an MXNet ``-symbol.json`` is a model, not an index)."""
@@ -269,67 +145,10 @@ def _index_file(framework: str, model: Any) -> str | None:
     if not path.endswith(".json") or not os.path.isfile(path):
         return None
     try:
-        content = read_json(path)
+        return path if read_index_json(path) is not None else None
     except (OSError, ValueError) as exc:
         raise ConfigError(f"model_filename names a .json file that is neither a model index nor readable "
                           f"JSON (got {path!r}: {exc})") from None
-    return path if isinstance(content, dict) and "model_configs" in content else None
-
-
-def _index_variants(
-    index_file: str, inputs: Any, batch_sizes: Any, pipeline_sizes: Any, performance_levels: Any
-) -> tuple[list[ModelVariant], list[tuple[Any, ...]], tuple[int, ...], str]:
-    """Select the index's finished configs that match the arguments; pair inputs by batch size.
-
-    ``batch_sizes``/``pipeline_sizes``/``performance_levels`` filter the index; without
-    ``batch_sizes`` the index's own batch sizes are used (sorted), and ``inputs`` holds one input
-    set per batch size in that order (or one input set when there is one batch size).
-
-    Raises:
-        ConfigError: nothing selected, or a selected artifact is missing.
-    """
-    from raybench.backends import model_index
-    index = model_index.load(index_file)
-    selected = model_index.filter(index, status="finished")
-    wanted: dict[str, Any] = {}
-    if batch_sizes is not None:
-        wanted["batch_size"] = list(positive_ints("batch_sizes", batch_sizes))
-    if pipeline_sizes is not None:
-        wanted["pipeline_size"] = list(positive_ints("pipeline_sizes", pipeline_sizes))
-    if performance_levels is not None:
-        _check_performance_levels(performance_levels)
-        wanted["performance_level"] = performance_levels
-    selected = model_index.filter(selected, **wanted)
-    entries = selected["model_configs"]
-    if not entries:
-        msg = (
-            f"the model index {index_file!r} has no finished config with batch_sizes={batch_sizes!r}, "
-            f"pipeline_sizes={pipeline_sizes!r}, performance_levels={performance_levels!r}"
-        )
-        raise ConfigError(msg)
-    sizes = wanted.get("batch_size") or sorted({int(e["batch_size"]) for e in entries})
-    input_sets, sizes = normalise_inputs(inputs, list(sizes))
-    input_index = {size: i for i, size in enumerate(sizes)}
-    variants = []
-    for entry in entries:
-        path = model_index.resolve_model_path(index_file, entry["filename"])
-        if not os.path.exists(path):
-            raise ConfigError(f"model_filename must name an existing file (got {path!r}, listed in {index_file!r})")
-        variants.append(ModelVariant(path, int(entry["batch_size"]), input_index[int(entry["batch_size"])],
-                                     int(entry["pipeline_size"]), entry.get("performance_level")))
-    return variants, input_sets, tuple(sizes), str(index.get("model_name") or "model")
-
-
-def _check_performance_levels(levels: object) -> None:
-    """Accept NeuronPerf's ``performance_levels`` (0-3); only a model index has several."""
-    values = levels if isinstance(levels, (list, tuple)) else [levels]
-    if levels is not None and not all(isinstance(v, int) and not isinstance(v, bool) and 0 <= v <= 3 for v in values):
-        raise ConfigError(f"performance_levels must be an int from 0 to 3 or a list of them (got {levels!r})")
-
-
-#: How each entry point names its model argument, for error messages.
-_MODEL_ARGUMENT = {"callable": "load_fn", "class": "model_class", "tensorflow": "model_filename",
-                   "mxnet": "model_filename"}
 
 
 def _check_picklable(named: dict[str, Any]) -> None:
@@ -339,7 +158,7 @@ def _check_picklable(named: dict[str, Any]) -> None:
     Raises:
         ConfigError: names the argument and what could not be pickled.
     """
-    from ray import cloudpickle
+    from ray import cloudpickle  # Ray is heavy to import, and only copies on Ray need pickling
 
     for name, value in named.items():
         if value is None or isinstance(value, (str, os.PathLike)):
@@ -350,7 +169,7 @@ def _check_picklable(named: dict[str, Any]) -> None:
             raise ConfigError(f"{name} cannot be sent to the copies: {type(exc).__name__}: {exc}") from None
 
 
-def _share(input_sets: list[tuple[Any, ...]], multiprocess: bool) -> Any:
+def _share(input_sets: list[Any], multiprocess: bool) -> Any:
     """Put the inputs in Ray's object store once; every copy reads the same object.
 
     Raises:

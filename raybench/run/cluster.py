@@ -1,4 +1,5 @@
-"""What the cluster has, how many copies fit, and what one copy asks Ray for.
+"""What the cluster has, how many copies fit, and what one copy asks Ray for (driver side; the
+binding of a copy to its cores, inside the actor, is :mod:`raybench.engine.binding`).
 
 Per node, from Ray's view of the cluster: a copy needs all its resources on one node, so MAX is
 counted in whole copies per node and summed. A config that asks for more than fits is refused
@@ -9,14 +10,12 @@ from __future__ import annotations
 
 import math
 import os
-import sys
 from dataclasses import dataclass
 from typing import Any
 
 from raybench.core.errors import ClusterError
-
-#: Ray's resource names, as a copy's request and ``ray.nodes()`` spell them.
-NEURON_CORES = "neuron_cores"
+from raybench.engine.binding import NEURON_CORES
+from raybench.run.instance import instance_type, neuron_cores_hint
 
 
 @dataclass(frozen=True)
@@ -132,31 +131,5 @@ def check_fits(n_models: int, request: CopyRequest, nodes: list[NodeResources], 
         f"but the cluster has {have_text} and can place {available} copies ({per_node or 'no alive nodes'})"
     )
     if NEURON_CORES in wanted and have[NEURON_CORES] == 0:
-        from raybench.run.instance import instance_type, neuron_cores_hint
-
         msg += neuron_cores_hint(instance_type())
     raise ClusterError(msg)
-
-
-NEURON_CORES_ENV = "NEURON_RT_VISIBLE_CORES"
-
-
-def bind_neuron_cores(device_type: str) -> str | None:
-    """State ``NEURON_RT_VISIBLE_CORES`` explicitly in a Ray actor; return the cores it sees.
-
-    A neuron copy gets exactly the cores Ray assigned to it (Ray sets the variable too, unless a
-    deployment turned that off). Any other actor must not inherit a value from the driver's
-    environment, nor an empty one from an older Ray: it has no NeuronCores, so the variable is
-    removed. Outside a Ray actor (copies in the calling process) nothing is changed: the driver's
-    environment is not raybench's to edit.
-    """
-    ray = sys.modules.get("ray")
-    if ray is None or not ray.is_initialized() or ray.get_runtime_context().get_actor_id() is None:
-        return os.environ.get(NEURON_CORES_ENV) if device_type == "neuron" else None
-    if device_type != "neuron":
-        os.environ.pop(NEURON_CORES_ENV, None)
-        return None
-    assigned = ray.get_runtime_context().get_accelerator_ids().get("neuron_cores") or []
-    if assigned:
-        os.environ[NEURON_CORES_ENV] = ",".join(str(core) for core in assigned)
-    return os.environ.get(NEURON_CORES_ENV)

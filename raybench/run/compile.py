@@ -3,7 +3,7 @@ record them in a model index, as NeuronPerf's ``compile`` does.
 
 Each framework supplies ``compile_one(model, input_set, pipeline_size, performance_level,
 compiler_args, artifact_path, device_type) -> path`` (``compiler_args`` are the user's; a
-neuron-cc compiler adds :func:`neuron_compiler_args`'s pipeline and fast-math flags); this
+neuron-cc compiler adds :func:`~raybench.backends.neuron.neuron_compiler_args`'s pipeline and fast-math flags); this
 module runs the sweep, names the
 artifacts ``{model_name}_b{batch}_p{pipeline}_{8 random chars}``, rewrites the index after
 every compile (so an interrupted sweep keeps what it built) and keeps failures in the index with
@@ -19,29 +19,17 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from raybench.core.options import normalise_inputs, positive_ints
+from raybench.backends import model_index
+from raybench.core.checks import performance_levels as check_performance_levels
+from raybench.core.checks import positive_ints
 from raybench.core.errors import ConfigError
-from raybench.core.log import logger, set_verbosity
 from raybench.core.files import safe_file_stem
+from raybench.core.inputs import normalise_inputs
+from raybench.core.log import logger, set_verbosity
 
-#: neuron-cc's --fast-math setting for each NeuronPerf performance level.
-FAST_MATH = {0: "none", 1: "fp32-cast-matmult no-fast-relayout", 2: "fp32-cast-matmult", 3: "all"}
 COMPILE_DEVICE_TYPES = ("cpu", "neuron")
 
 CompileOne = Callable[[Any, tuple[Any, ...], int, int, list[str], str, str], str]
-
-
-def neuron_compiler_args(pipeline_size: int, performance_level: int, compiler_args: Sequence[str] | None) -> list[str]:
-    """The neuron-cc (Inf1) flags for one artifact: the user's, then pipeline and fast-math.
-
-    ``--neuroncore-pipeline-cores`` is added for pipeline sizes > 1; ``--fast-math`` follows
-    :data:`FAST_MATH`.
-    """
-    args = list(compiler_args or [])
-    if pipeline_size > 1:
-        args += ["--neuroncore-pipeline-cores", str(pipeline_size)]
-    args += ["--fast-math", *FAST_MATH[performance_level].split()]
-    return args
 
 
 def artifact_name(model_name: str, batch_size: int, pipeline_size: int) -> str:
@@ -49,13 +37,6 @@ def artifact_name(model_name: str, batch_size: int, pipeline_size: int) -> str:
     alphabet = string.ascii_lowercase + string.digits
     suffix = "".join(secrets.choice(alphabet) for _ in range(8))
     return f"{safe_file_stem(model_name)}_b{batch_size}_p{pipeline_size}_{suffix}"
-
-
-def _performance_levels(value: object) -> tuple[int, ...]:
-    values = list(value) if isinstance(value, (list, tuple)) else [value]
-    if not values or not all(isinstance(v, int) and not isinstance(v, bool) and 0 <= v <= 3 for v in values):
-        raise ConfigError(f"performance_levels must be an int from 0 to 3 or a list of them (got {value!r})")
-    return tuple(values)  # type: ignore[arg-type]
 
 
 def compile_sweep(
@@ -94,7 +75,6 @@ def compile_sweep(
     Raises:
         ConfigError: a bad argument.
     """
-    from raybench.backends import model_index
     set_verbosity(verbosity)
     if device_type not in COMPILE_DEVICE_TYPES:
         raise ConfigError(f"device_type must be one of 'cpu', 'neuron' for compile (got {device_type!r})")
@@ -102,7 +82,7 @@ def compile_sweep(
         raise ConfigError(f"compiler_args must be a list of strings (got {compiler_args!r})")
     input_sets, sizes = normalise_inputs(inputs, batch_sizes)
     pipelines = (1,) if pipeline_sizes is None else positive_ints("pipeline_sizes", pipeline_sizes)
-    levels = (3,) if performance_levels is None else _performance_levels(performance_levels)
+    levels = (3,) if performance_levels is None else check_performance_levels(performance_levels)
     name = model_name or default_model_name
     index_path = os.fspath(filename) if filename is not None else f"{safe_file_stem(name)}.json"
     os.makedirs(models_dir, exist_ok=True)

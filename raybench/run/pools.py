@@ -21,10 +21,10 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from raybench.engine.copy import ModelCopy
-from raybench.core.options import RunConfig
-from raybench.run.cluster import CopyRequest
 from raybench.core.errors import ModelLoadError, RunError
+from raybench.core.schema import RunConfig
+from raybench.engine.copy import CopySetup, ModelCopy
+from raybench.run.cluster import CopyRequest
 
 #: How often a waiting pool calls its ``on_wait`` (live progress, "still loading" lines).
 WAIT_TICK_S = 0.5
@@ -46,8 +46,8 @@ def _raise_first(results: list[Any]) -> list[Any]:
 class LocalPool:
     """Copies as plain ``ModelCopy`` objects in this process (``multiprocess=False``)."""
 
-    def __init__(self, copy_kwargs: dict[str, Any]) -> None:
-        self._copy_kwargs = copy_kwargs
+    def __init__(self, setup: CopySetup, input_sets: list[Any], collector: Any) -> None:
+        self._args = (setup, input_sets, collector)
         self.copies: list[ModelCopy] = []
 
     def ensure(self, n: int, config: RunConfig, timeout_s: float, on_wait: OnWait | None = None,
@@ -63,7 +63,7 @@ class LocalPool:
         """
         while len(self.copies) < n:
             copy_id = len(self.copies)
-            copy = ModelCopy(copy_id, first_config=config, **self._copy_kwargs)
+            copy = ModelCopy(copy_id, *self._args, first_config=config)
             outcome: list[BaseException | None] = []
 
             def load(copy: ModelCopy = copy) -> None:
@@ -146,11 +146,12 @@ class LocalPool:
 class RayPool:
     """Copies as Ray actors (``ray.remote(ModelCopy)``), each asking for ``request``."""
 
-    def __init__(self, remote_copy_class: Any, copy_kwargs: dict[str, Any], request: CopyRequest) -> None:
+    def __init__(self, remote_copy_class: Any, setup: CopySetup, input_sets: Any, collector: Any,
+                 request: CopyRequest) -> None:
         import ray
 
         self._ray = ray
-        self._copy_kwargs = copy_kwargs
+        self._args = (setup, input_sets, collector)
         # SPREAD: copies go to different nodes where they can, instead of packing the first one.
         self._actor_class = remote_copy_class.options(
             **request.ray_options(), max_concurrency=64, scheduling_strategy="SPREAD"
@@ -167,7 +168,7 @@ class RayPool:
             TimeoutError: a copy did not become ready in time.
         """
         first = len(self.copies)
-        new = [self._actor_class.remote(i, first_config=config, **self._copy_kwargs) for i in range(first, n)]
+        new = [self._actor_class.remote(i, *self._args, first_config=config) for i in range(first, n)]
         self.copies.extend(new)
         if not new:
             return

@@ -11,84 +11,33 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
-from raybench.engine.copy import ModelCopy
 from raybench.backends.base import ModelSpec
-from raybench.engine.collector import DEFAULT_MAX_TIMER_ROWS, Collector, combine_timers, empty_config_table
-from raybench.core.options import RunConfig
-from raybench.run.cluster import CopyRequest, NodeResources, alive_nodes, check_fits
 from raybench.core.errors import ClusterError, ModelLoadError, RunError
-from raybench.run.instance import instance_type
 from raybench.core.interrupts import shielded
 from raybench.core.log import logger
-from raybench.run.pools import LocalPool, OnWait, RayPool, ray_failure
-from raybench.run.progress import SweepProgress
+from raybench.core.options import Options
+from raybench.core.schema import STATUS_ERROR, STATUS_FINISHED, STATUS_TIMEOUT, ConfigOutcome, CopyOutcome, RunConfig
+from raybench.engine.collector import Collector
+from raybench.engine.copy import CopySetup, ModelCopy
+from raybench.engine.storage import combine_timers, empty_config_table
 from raybench.report.reports import compute_report
-from raybench.core.schema import STATUS_ERROR, STATUS_FINISHED, STATUS_TIMEOUT, ConfigOutcome, CopyOutcome
+from raybench.run.actors import CollectorCalls, CollectorLost, remote_class, shared_collector
+from raybench.run.cluster import CopyRequest, NodeResources, alive_nodes, check_fits
+from raybench.run.instance import instance_type
+from raybench.run.pools import LocalPool, OnWait, RayPool
+from raybench.run.progress import SweepProgress
 
 #: Margin between "all copies warmed up" and the common start, so every copy gets the
 #: start time before it passes (Ray's call latency is ~1 ms locally, more across nodes).
 BARRIER_NS = 100_000_000
 #: Extra time, beyond ``duration``, that a copy may take to finish its last call and flush.
 GRACE_S = 10.0
-#: Default ``load_timeout``: how long a copy may take to load its model (compiled Neuron models
-#: can take minutes).
-DEFAULT_LOAD_TIMEOUT_S = 300.0
-#: Default ``warmup_timeout``: how long a config's warmup may take (plus ``warmup`` when it is a time).
-DEFAULT_WARMUP_TIMEOUT_S = 60.0
-#: Deadline of the collector's bookkeeping calls (a dead collector must not hang the driver).
-COLLECTOR_TIMEOUT_S = 300.0
 #: A wait for loading or warmup says it is still waiting this often (at verbosity >= 1).
 STILL_WAITING_EVERY_S = 30.0
 
 LOAD_TIMEOUT_MESSAGE = "copy {copy_id} did not finish loading its model within {timeout_s:g} s (load_timeout)"
 WARMUP_TIMEOUT_MESSAGE = ("copy {copy_id} did not finish its warmup within {timeout_s:g} s (warmup_timeout; "
                           "a first call that never returns?)")
-
-
-class CollectorLost(RunError):
-    """The collector actor died (killed, out of memory): the running config's timers are lost."""
-
-
-_REMOTE_CLASSES: dict[type, Any] = {}
-_SHARED_COLLECTOR: dict[str, Any] = {}
-
-
-def remote_class(cls: type) -> Any:
-    """``ray.remote(cls)``, made once per process: Ray fingerprints the class (disassembling
-    its code) every time, ~0.1 s per class per call."""
-    if cls not in _REMOTE_CLASSES:
-        import ray
-
-        _REMOTE_CLASSES[cls] = ray.remote(cls)
-    return _REMOTE_CLASSES[cls]
-
-
-def shared_collector() -> Any:
-    """This driver's collector actor, spawned on first use and reused by later runs.
-
-    A new one is spawned when Ray was restarted (a new job) or the old one died.
-    """
-    import ray
-
-    job = ray.get_runtime_context().get_job_id()
-    handle = _SHARED_COLLECTOR.get(job)
-    if handle is not None:
-        try:
-            ray.get(handle.ping.remote(), timeout=10)
-            return handle
-        except ray.exceptions.RayError:  # dead, killed for memory, unreachable: spawn another
-            pass
-    _SHARED_COLLECTOR.clear()
-    from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
-
-    # No CPU reserved: the collector mostly waits, and MAX copies on CPU counts every CPU.
-    # Pinned to the driver's node: losing another node must cost only the copies on it.
-    on_driver_node = NodeAffinitySchedulingStrategy(ray.get_runtime_context().get_node_id(), soft=False)
-    handle = remote_class(Collector).options(
-        num_cpus=0, max_concurrency=1, scheduling_strategy=on_driver_node
-    ).remote()
-    _SHARED_COLLECTOR[job] = handle
-    return handle
 
 
 @dataclass(frozen=True)
@@ -103,57 +52,42 @@ class SweepResult:
 
 
 class SweepRunner:
-    """Runs configs one after another on copy pools keyed by pipeline size.
+    """Runs configs one after another on copy pools keyed by model and pipeline size.
 
     Args:
         configs: The expanded sweep, in order.
         specs: How to build each model, by ``RunConfig.model_filename``.
-        copy_kwargs: Arguments for every ``ModelCopy`` (input sets, stage functions...).
+        input_sets: The sweep's input sets (or a Ray object ref to them), for every copy.
         requests: The Ray resource request of one copy, per pipeline size.
         nodes: The cluster's nodes (for the fit check).
-        multiprocess: Ray actors (True) or in-process copies (False).
-        keep_timers: Return raw timers (``return_timers=True``).
-        cost_per_hour: For ``cost_per_1m_inf``.
-        max_timer_rows: Raw timers the run may hold at once (the collector's memory budget).
-        progress: Show live progress (a bar on a terminal; nothing otherwise).
-        load_timeout_s: How long a copy may take to load its model.
-        warmup_timeout_s: How long a config's warmup may take (beyond ``warmup`` as a time).
+        options: The call's options (hooks, placement, limits, reporting).
     """
 
     def __init__(
         self,
         configs: list[RunConfig],
         specs: dict[str, ModelSpec],
-        copy_kwargs: dict[str, Any],
+        input_sets: Any,
         requests: dict[int, CopyRequest],
         nodes: list[NodeResources],
-        *,
-        multiprocess: bool,
-        keep_timers: bool,
-        cost_per_hour: float | None,
-        max_timer_rows: int = DEFAULT_MAX_TIMER_ROWS,
-        progress: bool = False,
-        load_timeout_s: float = DEFAULT_LOAD_TIMEOUT_S,
-        warmup_timeout_s: float = DEFAULT_WARMUP_TIMEOUT_S,
+        options: Options,
     ) -> None:
         self._configs = configs
         self._specs = specs
-        self._copy_kwargs = copy_kwargs
+        self._input_sets = input_sets
         self._requests = requests
         self._nodes = nodes
-        self._multiprocess = multiprocess
-        self._keep_timers = keep_timers
-        self._max_timer_rows = max_timer_rows
-        self._cost_per_hour = cost_per_hour
-        self._load_timeout_s = load_timeout_s
-        self._warmup_timeout_s = warmup_timeout_s
+        self._options = options
+        self._multiprocess = options.placement.multiprocess
+        self._keep_timers = options.reporting.return_timers
+        self._cost_per_hour = options.reporting.cost_per_hour
+        self._limits = options.limits
         self._instance_type = instance_type()
         self._run_id = uuid.uuid4().hex
         self._pool: Any = None
         self._pool_key: tuple[str, int] | None = None
         self._pool_copies = 0  # copies the current pool will need at most (spawned at once)
         self._kept: list[tuple[int, Any]] = []  # (config_id, timer table) handed over by the collector
-        self._show_progress = progress
         self._progress = SweepProgress(0, enabled=False)  # drawn from run(), once the sweep is accepted
         self._log_level = logging.INFO
 
@@ -168,7 +102,8 @@ class SweepRunner:
                 check_fits(config.n_models, self._requests[config.pipeline_size], self._nodes,
                            pipeline_size=config.pipeline_size)
         collector = self._start_collector()
-        self._progress = SweepProgress(len(self._configs), enabled=None if self._show_progress else False)
+        show = self._options.reporting.verbosity >= 1
+        self._progress = SweepProgress(len(self._configs), enabled=None if show else False)
         # On a terminal the progress line shows each config; log lines would break it up.
         self._log_level = logging.DEBUG if self._progress.enabled else logging.INFO
         outcomes: list[ConfigOutcome] = []
@@ -227,12 +162,13 @@ class SweepRunner:
         key = (config.model_filename, config.pipeline_size)
         if self._pool is None or self._pool_key != key:
             self._close_pool()
-            kwargs = {**self._copy_kwargs, "spec": self._specs[config.model_filename], "collector": collector.handle,
-                      "run_id": self._run_id}
+            setup = CopySetup(self._specs[config.model_filename], self._options.hooks,
+                              self._options.placement.stats_interval_s, self._run_id)
             if self._multiprocess:
-                self._pool = RayPool(remote_class(ModelCopy), kwargs, self._requests[config.pipeline_size])
+                self._pool = RayPool(remote_class(ModelCopy), setup, self._input_sets, collector.handle,
+                                     self._requests[config.pipeline_size])
             else:
-                self._pool = LocalPool(kwargs)
+                self._pool = LocalPool(setup, self._input_sets, collector.handle)
             self._pool_key = key
             self._pool_copies = self._most_copies_from(config)
         return self._pool
@@ -249,7 +185,7 @@ class SweepRunner:
         else:
             handle = Collector()
         calls = CollectorCalls(handle, self._run_id, self._cost_per_hour)
-        calls.call("start_run", self._run_id, self._keep_timers, self._max_timer_rows, held_rows)
+        calls.call("start_run", self._run_id, self._keep_timers, self._limits.max_timer_rows, held_rows)
         return calls
 
     def _still_waiting(self, doing: str) -> OnWait:
@@ -278,7 +214,7 @@ class SweepRunner:
         )
         try:
             self._ensure_copies(pool, config)
-            warm = pool.call("warmup", n, config, timeout_s=self._warmup_timeout_s + (config.warmup_s or 0),
+            warm = pool.call("warmup", n, config, timeout_s=self._limits.warmup_timeout_s + (config.measure.warmup_s or 0),
                              on_wait=self._still_waiting(f"warming up {_copies(n)}"),
                              timeout_message=WARMUP_TIMEOUT_MESSAGE)
         except (ModelLoadError, RunError, TimeoutError, ClusterError) as exc:
@@ -360,7 +296,7 @@ class SweepRunner:
         first = len(pool.copies)
         if first < n:
             doing = f"loading {_copies(n - first, first)}"
-            pool.ensure(n, config, self._load_timeout_s, on_wait=self._still_waiting(doing),
+            pool.ensure(n, config, self._limits.load_timeout_s, on_wait=self._still_waiting(doing),
                         timeout_message=LOAD_TIMEOUT_MESSAGE)
 
     def _check_fits_now(self, n: int, config: RunConfig) -> None:
@@ -375,46 +311,6 @@ class SweepRunner:
         return ConfigOutcome(config.config_id, status, error, start_ns, stop_ns, self._instance_type)
 
 
-class CollectorCalls:
-    """This run's calls on the collector, the same whether it is a Ray actor or in-process."""
-
-    def __init__(self, handle: Any, run_id: str, cost_per_hour: float | None) -> None:
-        self.handle = handle
-        self._run_id = run_id
-        self._cost_per_hour = cost_per_hour
-        self._remote = hasattr(handle.add, "remote")
-
-    def call(self, method: str, *args: Any) -> Any:
-        """``collector.method(*args)``, waited for (a deadline: a dead collector must not hang).
-
-        Raises:
-            CollectorLost: the collector died or did not answer in time.
-        """
-        if not self._remote:
-            return getattr(self.handle, method)(*args)
-        import ray
-
-        try:
-            return ray.get(getattr(self.handle, method).remote(*args), timeout=COLLECTOR_TIMEOUT_S)
-        except ray.exceptions.GetTimeoutError as exc:
-            raise CollectorLost(f"the collector did not answer within {COLLECTOR_TIMEOUT_S:g} s") from exc
-        except ray.exceptions.RayError as exc:
-            raise CollectorLost(f"the collector was lost: {ray_failure(0, exc)}") from exc
-
-    def finish(self, config: RunConfig, outcome: ConfigOutcome) -> tuple[dict[str, Any], ConfigOutcome, Any]:
-        """The config's report, its outcome as the collector settled it, and its timer table when
-        the run keeps timers (else None)."""
-        return self.call("finish", self._run_id, config, outcome, self._cost_per_hour)  # type: ignore[no-any-return]
-
-    def end_run(self) -> None:
-        """Free the run's data on the collector (not waited for; a lost collector holds nothing)."""
-        if not self._remote:
-            self.handle.end_run(self._run_id)
-            return
-        with contextlib.suppress(Exception):
-            self.handle.end_run.remote(self._run_id)
-
-
 def _copies(n: int, first: int = 0) -> str:
     """``copy 0`` or ``copies 2-5``."""
     return f"copy {first}" if n == 1 else f"copies {first}-{first + n - 1}"
@@ -427,7 +323,7 @@ def _label(config: RunConfig) -> str:
 
 def _planned_s(config: RunConfig) -> float:
     """Expected seconds of a config: its measurement, plus about a second of set-up."""
-    return config.duration_s + 1.0
+    return config.measure.duration_s + 1.0
 
 
 def _log_report(config: RunConfig, report: dict[str, Any], level: int) -> None:
