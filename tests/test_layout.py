@@ -18,8 +18,8 @@ Lazy (function-level) imports of raybench modules are refused everywhere: they h
 from __future__ import annotations
 
 import ast
+import functools
 import importlib
-from collections import defaultdict
 from pathlib import Path
 
 import pytest
@@ -56,6 +56,7 @@ def _room(module: str) -> str:
     return parts[1] if len(parts) > 2 or (len(parts) == 2 and parts[1] in ROOMS) else "root"
 
 
+@functools.lru_cache(maxsize=None)
 def _imports(module: str) -> list[tuple[str, list[str], bool]]:
     """``(imported module, names, at function level)`` for every raybench import of ``module``."""
     tree = ast.parse(MODULES[module].read_text())
@@ -75,17 +76,33 @@ def _imports(module: str) -> list[tuple[str, list[str], bool]]:
     return out
 
 
-def _api_modules() -> set[str]:
+def _defining_module(owner: object, name: str) -> str | None:
+    """The raybench module whose source defines ``name`` (found through ``__module__``, or for a
+    plain value such as a schema, by the module-level assignment)."""
+    value = getattr(owner, name)
+    defined_in = getattr(value, "__module__", None)
+    if isinstance(defined_in, str) and not isinstance(value, (str, tuple, list, dict)):
+        return defined_in
+    for module, path in MODULES.items():
+        for node in ast.parse(path.read_text()).body:
+            targets = node.targets if isinstance(node, ast.Assign) else [node.target] if isinstance(node, ast.AnnAssign) else []
+            if any(isinstance(t, ast.Name) and t.id == name for t in targets):
+                return module
+    return None
+
+
+@functools.lru_cache(maxsize=1)
+def _api_modules() -> frozenset[str]:
     """The modules that define what ``raybench`` and its public modules export."""
     import raybench
 
     out = set()
     for owner in (raybench, *(importlib.import_module(f"raybench.{name}") for name in PUBLIC_MODULES)):
         for name in getattr(owner, "__all__", ()):
-            defined_in = getattr(getattr(owner, name), "__module__", None)
-            if isinstance(defined_in, str) and defined_in.startswith("raybench."):
+            defined_in = _defining_module(owner, name)
+            if defined_in is not None and defined_in.startswith("raybench."):
                 out.add(defined_in)
-    return out
+    return frozenset(out)
 
 
 @pytest.mark.parametrize("module", sorted(MODULES))

@@ -12,6 +12,8 @@ import pytest
 
 import raybench
 
+pytestmark = pytest.mark.integration  # a notebook kernel runs the example
+
 nbformat = pytest.importorskip("nbformat")
 nbclient = pytest.importorskip("nbclient")
 pytest.importorskip("ipykernel")

@@ -21,9 +21,10 @@ import math
 import os
 from typing import Any
 
-from raybench.core.checks import is_int
+from raybench.core.checks import PERFORMANCE_LEVELS, is_int
 from raybench.core.errors import ConfigError
 from raybench.core.files import atomic_write_path, read_json, safe_file_stem
+from raybench.core.schema import STATUS_ERROR, STATUS_FINISHED
 from raybench.core.version import __version__
 
 #: The keys of an index, in the order they are written.
@@ -31,7 +32,7 @@ INDEX_KEYS: tuple[str, ...] = ("NeuronPerf_version", "model_name", "model_config
 #: The keys of one model config, in the order they are written.
 CONFIG_KEYS: tuple[str, ...] = ("filename", "batch_size", "pipeline_size", "performance_level", "compile_s", "status")
 #: The statuses a config may have: NeuronPerf keeps failed compiles in the index as "error".
-STATUSES: tuple[str, ...] = ("finished", "error")
+STATUSES: tuple[str, ...] = (STATUS_FINISHED, STATUS_ERROR)
 
 # NeuronPerf's docs show filter(batch_sizes=[...]) while its code only took the field names;
 # both spellings are accepted here.
@@ -52,7 +53,7 @@ def _check_field(label: str, field: str, value: object) -> None:
     elif field in ("batch_size", "pipeline_size"):
         ok, rule = is_int(value) and value > 0, "a positive int"
     elif field == "performance_level":
-        ok, rule = is_int(value) and 0 <= value <= 3, "an int from 0 to 3"
+        ok, rule = is_int(value) and value in PERFORMANCE_LEVELS, "an int from 0 to 3"
     elif field == "compile_s":
         ok = value is None or (isinstance(value, (int, float)) and not isinstance(value, bool)
                                and math.isfinite(value) and value >= 0)
@@ -109,7 +110,7 @@ def create(
     pipeline_size: int = 1,
     performance_level: int = 3,
     compile_s: float | None = None,
-    status: str = "finished",
+    status: str = STATUS_FINISHED,
 ) -> dict[str, Any]:
     """Build an index holding one config for one model file (the file need not exist yet).
 

@@ -16,7 +16,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from raybench.core.errors import ConfigError
-from raybench.report.output import CSV_COLS, MISSING, PRINT_COLS, print_reports, write_csv, write_json
+from raybench.report.output import CSV_COLS, MISSING, PRINT_COLS, print_reports, sort_reports, write_csv, write_json
 from raybench.report.results import get_reports, read_results
 
 FORMATS: tuple[str, ...] = ("table", "csv", "json", "markdown")
@@ -44,22 +44,8 @@ def check_columns(option: str, wanted: Sequence[str], rows: Sequence[Mapping[str
 
 
 def sort_rows(rows: Sequence[Mapping[str, Any]], sort_by: str | None, reverse: bool) -> list[Mapping[str, Any]]:
-    """Rows sorted on ``sort_by`` (ascending unless ``reverse``); rows missing it come last.
-
-    Raises:
-        ConfigError: ``sort_by`` is a key of no row, or its values do not compare.
-    """
-    rows = list(rows)
-    if sort_by is None:
-        return rows
-    check_columns("--sort-by", [sort_by], rows)
-    present = [row for row in rows if not _missing(row.get(sort_by))]
-    missing = [row for row in rows if _missing(row.get(sort_by))]
-    try:
-        present.sort(key=lambda row: row[sort_by], reverse=reverse)
-    except TypeError as err:
-        raise _config_error(f"--sort-by must name a column whose values compare (got {sort_by!r}: {err})") from None
-    return present + missing
+    """Rows sorted as ``print_reports`` sorts them, errors naming ``--sort-by``."""
+    return sort_reports(rows, sort_by, reverse, name="--sort-by")
 
 
 def _cell(value: object) -> str:

@@ -28,6 +28,7 @@ from typing import Any
 import raybench.model_index as model_index
 from raybench.backends.model_index import read_index_json
 from raybench.core.errors import ConfigError, MissingDependencyError
+from raybench.core.schema import STATUS_FINISHED
 from raybench.tensorflow import KERAS_SUFFIXES
 
 TORCH_EXTENSIONS: tuple[str, ...] = (".pt", ".pth", ".ts", ".torchscript")
@@ -77,7 +78,7 @@ def _index_target(path: str) -> ModelTarget:
     if content is None:
         raise _config_error(f"MODEL must be {KINDS} (got {path!r}, a JSON file without 'model_configs')")
     index = model_index.load(path)
-    entries = sorted(index["model_configs"], key=lambda entry: entry["status"] != "finished")
+    entries = sorted(index["model_configs"], key=lambda entry: entry["status"] != STATUS_FINISHED)
     for entry in entries:
         framework = _file_framework(model_index.resolve_model_path(path, entry["filename"]))
         if framework is not None:

@@ -12,6 +12,7 @@ import raybench.cli.args as _cli_args
 from raybench.cli.format import emit, sort_rows
 from raybench.cli.model import build_inputs, resolve_model
 from raybench.core.errors import ConfigError
+from raybench.core.schema import STATUS_FINISHED
 from raybench.report.output import write_csv, write_json
 from raybench.report.results import get_reports, write_results
 
@@ -213,11 +214,11 @@ def run_command(args: argparse.Namespace) -> int:
         for kind, path in written.items():
             print(f"{kind}: {path}")
     for report in reports:
-        if report.get("status") != "finished":
+        if report.get("status") != STATUS_FINISHED:
             print(f"raybench run: config {_describe(report)} {report.get('status')}: {report.get('error')}",
                   file=sys.stderr)
     if results.metadata.get("interrupted"):
         where = f"written to {args.out}" if paths and reports else "nothing written"
         print(f"raybench run: interrupted; {len(reports)} configs finished ({where})", file=sys.stderr)
         return EXIT_INTERRUPTED
-    return EXIT_FAILED if any(r.get("status") != "finished" for r in reports) else EXIT_OK
+    return EXIT_FAILED if any(r.get("status") != STATUS_FINISHED for r in reports) else EXIT_OK

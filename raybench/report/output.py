@@ -77,26 +77,32 @@ def _cell(value: object) -> str:
     return str(value)
 
 
-def _sort_value(report: Mapping[str, Any], sort_by: str) -> Any:
-    """The value ``report`` is sorted on, as a plain Python value."""
-    return _plain(report[sort_by])
+def sort_reports(reports: Sequence[Mapping[str, Any]], sort_by: str | None, reverse: bool = False, *,
+                 name: str = "sort_by") -> list[Mapping[str, Any]]:
+    """``reports`` sorted on ``sort_by`` (ascending unless ``reverse``); rows missing it (None or
+    NaN) keep their order and come last; ``sort_by=None`` keeps the given order.
 
+    Args:
+        name: How the caller's argument is called, for the error (``--sort-by`` on the CLI).
 
-def _sorted_reports(reports: list[Mapping[str, Any]], sort_by: str, reverse: bool) -> list[Mapping[str, Any]]:
-    """``reports`` sorted on ``sort_by``; rows missing it keep their order and come last."""
-    if reports and not any(sort_by in report for report in reports):
-        keys = sorted({key for report in reports for key in report})
+    Raises:
+        ConfigError: ``sort_by`` is a key of none of the reports, or its values do not compare.
+    """
+    rows = list(reports)
+    if sort_by is None:
+        return rows
+    if rows and not any(sort_by in report for report in rows):
+        keys = sorted({key for report in rows for key in report})
         close = difflib.get_close_matches(sort_by, keys, n=1)
         hint = f"; did you mean {close[0]!r}?" if close else ""
-        msg = f"sort_by must be a key of the reports or None (got {sort_by!r}{hint})"
-        raise ConfigError(msg)
-    present = [report for report in reports if _plain(report.get(sort_by)) is not None]
-    missing = [report for report in reports if _plain(report.get(sort_by)) is None]
+        raise ConfigError(f"{name} must be a key of the reports or None (got {sort_by!r}{hint})")
+    present = [report for report in rows if _plain(report.get(sort_by)) is not None]
+    missing = [report for report in rows if _plain(report.get(sort_by)) is None]
     try:
-        present.sort(key=lambda report: _sort_value(report, sort_by), reverse=reverse)
+        present.sort(key=lambda report: _plain(report[sort_by]), reverse=reverse)
     except TypeError as err:
-        msg = f"sort_by must name a column whose values compare with each other (got {sort_by!r}: {err})"
-        raise ConfigError(msg) from err
+        raise ConfigError(f"{name} must name a column whose values compare with each other "
+                          f"(got {sort_by!r}: {err})") from err
     return present + missing
 
 
@@ -126,9 +132,7 @@ def print_reports(
         ConfigError: ``reports`` is not a list of report dicts, ``sort_by`` is a key of none
             of the reports, or its values cannot be compared with each other.
     """
-    rows = check_reports(reports)
-    if sort_by is not None:
-        rows = _sorted_reports(rows, sort_by, reverse)
+    rows = sort_reports(check_reports(reports), sort_by, reverse)
     table = [list(cols)] + [[_cell(report.get(col)) for col in cols] for report in rows]
     widths = [max(len(line[i]) for line in table) for i in range(len(cols))]
     out = sys.stdout if file is None else file

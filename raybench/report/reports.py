@@ -22,7 +22,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from raybench.core.schema import ConfigOutcome, CopyOutcome, RunConfig
+from raybench.core.schema import STATUS_FINISHED, ConfigOutcome, CopyOutcome, RunConfig
 from raybench.core.units import NS_PER_MS, NS_PER_S
 from raybench.report.stats import linear_percentiles
 from raybench.report.timer_fields import PERCENTILES, timer_fields
@@ -104,7 +104,7 @@ def compute_report(
     report["load_avg_ms"] = _mean_ms(c.load_ns for c in copies)
     report.update(_warmup_fields(copies))
     report.update(_load_fields(config, outcome))
-    if report["error"] is None and outcome.status == "finished":
+    if report["error"] is None and outcome.status == STATUS_FINISHED:
         report["error"] = _unmet_schedule_note(config, outcome) or _dropped_output_note(outcome)
     report["env_setup_avg_ms"] = _mean_ms(c.env_setup_ns for c in copies)
     report["setup_avg_ms"] = _mean_ms(c.setup_ns for c in copies)

@@ -26,6 +26,7 @@ from raybench.core.errors import ConfigError
 from raybench.core.files import safe_file_stem
 from raybench.core.inputs import normalise_inputs
 from raybench.core.log import logger, set_verbosity
+from raybench.core.schema import STATUS_ERROR, STATUS_FINISHED
 
 COMPILE_DEVICE_TYPES = ("cpu", "neuron")
 
@@ -94,12 +95,12 @@ def compile_sweep(
                 artifact = os.path.join(os.fspath(models_dir), artifact_name(name, batch_size, int(pipeline_size)) + extension)
                 logger.info("compiling %s (batch %d, pipeline %d, level %d)", artifact, batch_size, pipeline_size, level)
                 t0 = time.perf_counter()
-                status = "finished"
+                status = STATUS_FINISHED
                 try:
                     artifact = compile_one(model, input_set, int(pipeline_size), level, list(compiler_args or []),
                                            artifact, device_type)
                 except Exception as exc:  # a failed compile is kept in the index, as NeuronPerf does
-                    status = "error"
+                    status = STATUS_ERROR
                     logger.warning("compiling %s failed: %s: %s", artifact, type(exc).__name__, exc)
                 entry = model_index.create(
                     artifact, model_name=name, batch_size=batch_size, pipeline_size=int(pipeline_size),

@@ -12,7 +12,7 @@ from raybench.backends import model_index
 from raybench.core.errors import ConfigError
 from raybench.core.inputs import normalise_inputs
 from raybench.core.options import Options
-from raybench.core.schema import RunConfig
+from raybench.core.schema import STATUS_FINISHED, RunConfig
 
 
 def default_workers(pipeline_size: int) -> tuple[int, ...]:
@@ -65,7 +65,7 @@ def index_variants(index_file: str, inputs: Any, options: Options) -> tuple[list
     index = model_index.load(index_file)
     wanted = {key: list(value) for key, value in (("batch_size", axes.batch_sizes), ("pipeline_size", axes.pipeline_sizes),
                                                   ("performance_level", axes.performance_levels)) if value is not None}
-    entries = model_index.filter(model_index.filter(index, status="finished"), **wanted)["model_configs"]
+    entries = model_index.filter(model_index.filter(index, status=STATUS_FINISHED), **wanted)["model_configs"]
     if not entries:
         msg = (
             f"the model index {index_file!r} has no finished config with batch_sizes={_given(axes.batch_sizes)!r}, "

@@ -13,7 +13,7 @@ import raybench
 from raybench import model_index
 from raybench.core.errors import ConfigError
 
-NEURONPERF_INDEX = pathlib.Path(__file__).parent / "data" / "neuronperf_index.json"
+NEURONPERF_INDEX = pathlib.Path(__file__).parent.parent / "data" / "neuronperf_index.json"
 VERSION = f"raybench-{raybench.__version__}"
 
 

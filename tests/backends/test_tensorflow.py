@@ -14,6 +14,8 @@ from raybench.backends.base import ModelSpec
 from raybench.backends.neuron import NEURON_REPO_HINT
 from raybench.core.errors import ConfigError, MissingDependencyError, ModelLoadError
 
+pytestmark = pytest.mark.integration  # real TensorFlow models are saved, loaded and benchmarked
+
 W = np.array([[1.0, 2.0], [3.0, 4.0], [5.0, 6.0]], np.float32)
 B = np.array([0.5, -0.5], np.float32)
 X = np.arange(12, dtype=np.float32).reshape(4, 3)

@@ -27,6 +27,8 @@ from raybench import model_index
 from raybench.cli import build_parser, main
 from raybench.testing import make_simulated_device
 
+pytestmark = pytest.mark.integration  # the command line through real subprocesses
+
 COMMANDS: list[tuple[str, ...]] = [
     ("run",), ("report",), ("compare",), ("plot",), ("index",), ("index", "list"), ("index", "filter"),
     ("index", "copy"), ("index", "move"), ("index", "delete"), ("demo",),
@@ -303,6 +305,7 @@ def test_ctrl_c_writes_the_finished_configs_and_exits_130(interrupted_class_run)
     assert [r["workers_per_model"] for r in raybench.get_reports(results)] == [1]
 
 
+@pytest.mark.ray  # the command starts an embedded Ray
 def test_run_exits_1_when_a_config_fails(tmp_path):
     result = run_cli("run", "raybench.testing:FailingModel", "--input-shape", "1", "--device", "cpu",
                      "--n-models", "1", "--workers", "1", "--duration", "1", "--verbosity", "0", cwd=str(tmp_path))

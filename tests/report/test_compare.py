@@ -326,12 +326,14 @@ def simulated_base() -> Results:
     return simulated_run(raybench.testing.SimulatedDevice)
 
 
+@pytest.mark.integration  # a timed in-process run
 def test_a_real_run_compared_with_itself_is_not_significant(simulated_base: Results) -> None:
     (row,) = compare_results(simulated_base, simulated_base)
     assert row["status"] == "compared"
     assert not any(row[f"{m}_significant"] for m in METRICS)
 
 
+@pytest.mark.integration  # a timed in-process run
 def test_a_real_device_twice_as_slow_is_flagged(simulated_base: Results) -> None:
     slow = simulated_run(raybench.testing.make_simulated_device(0.02))
     (row,) = compare_results(simulated_base, slow)

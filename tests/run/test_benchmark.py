@@ -12,6 +12,8 @@ import raybench
 from raybench.core.schema import timer_schema
 from raybench.testing import FailingModel, FlakyModel, SimulatedDevice, make_simulated_device
 
+pytestmark = pytest.mark.integration  # whole benchmarks
+
 SERVICE_S = SimulatedDevice.service_time_s
 
 

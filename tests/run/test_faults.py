@@ -27,6 +27,8 @@ from raybench.engine.buffers import MIN_BUFFER_ROWS
 from raybench.engine.collector import Collector
 from raybench.engine.copy import CopySetup, ModelCopy
 from raybench.run import sweep as _runner
+
+pytestmark = pytest.mark.integration  # faults in whole runs
 def _claim(marker: str) -> bool:
     """Create ``marker``; True for the one caller (of any process) that created it."""
     try:
@@ -123,6 +125,7 @@ DRIVER = textwrap.dedent("""
 """)
 
 
+@pytest.mark.ray  # a driver in a subprocess starts its own Ray
 def test_ctrl_c_returns_the_configs_that_finished_and_exits(tmp_path):
     script = tmp_path / "driver.py"
     script.write_text(DRIVER)
@@ -350,6 +353,7 @@ OOM_DRIVER = textwrap.dedent("""
 """)
 
 
+@pytest.mark.ray  # a driver in a subprocess starts its own Ray
 def test_a_copy_killed_by_rays_memory_monitor_fails_its_config_and_keeps_the_others(tmp_path):
     script = tmp_path / "driver.py"
     script.write_text(OOM_DRIVER)
@@ -391,6 +395,7 @@ def _signal_times(proc: subprocess.Popen, presses: int, gap_s: float) -> None:
         proc.send_signal(signal.SIGINT)
 
 
+@pytest.mark.ray  # a driver in a subprocess starts its own Ray
 def test_a_second_ctrl_c_still_writes_what_finished(tmp_path):
     proc, _ = _cli_run_until_config_1(tmp_path)
     try:
@@ -407,6 +412,7 @@ def test_a_second_ctrl_c_still_writes_what_finished(tmp_path):
     assert "parquet:" in out
 
 
+@pytest.mark.ray  # a driver in a subprocess starts its own Ray
 def test_a_third_ctrl_c_quits_at_once_and_leaves_no_ray_process(tmp_path):
     import psutil
 

@@ -15,6 +15,8 @@ import pytest
 import raybench
 from raybench.testing import SimulatedDevice
 
+pytestmark = pytest.mark.integration  # timed benchmarks of simulated devices
+
 SERVICE_MS = SimulatedDevice.service_time_s * 1000
 QUIET = {"verbosity": 0, "multiprocess": False}
 

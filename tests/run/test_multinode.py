@@ -26,7 +26,10 @@ from raybench.report.reports import REPORT_FIELDS
 from raybench.report.results import get_node_reports
 from raybench.core.schema import STATUS_ERROR, STATUS_FINISHED, timer_schema
 
-pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="ray.cluster_utils.Cluster is POSIX only")
+pytestmark = [
+    pytest.mark.ray,  # each test starts a multi-node Ray cluster in a subprocess
+    pytest.mark.skipif(sys.platform == "win32", reason="ray.cluster_utils.Cluster is POSIX only"),
+]
 
 #: Starts the head node (2 CPUs, 2 neuron_cores, loopback only); ``{body}`` connects, adds the
 #: worker node and benchmarks, and the cluster is shut down whatever happens.
