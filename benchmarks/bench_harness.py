@@ -24,7 +24,7 @@ import numpy as np
 import ray
 
 import raybench
-from raybench.run.sweep import shared_collector
+from raybench.run.actors import shared_collector
 from raybench.testing import NoopModel, SimulatedDevice
 
 

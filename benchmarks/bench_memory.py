@@ -13,7 +13,6 @@ import os
 import time
 
 import ray
-
 from bench_harness import run_with_collector_polling
 
 

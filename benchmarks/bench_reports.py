@@ -18,9 +18,8 @@ from collections.abc import Callable
 import numpy as np
 import pyarrow as pa
 
-from raybench.core.schema import RunConfig
+from raybench.core.schema import TIMER_SCHEMA, ConfigOutcome, CopyOutcome, RunConfig
 from raybench.report.reports import compute_report
-from raybench.core.schema import TIMER_SCHEMA, ConfigOutcome, CopyOutcome
 
 _T0_NS = 1_700_000_000 * 1_000_000_000
 _N_COPIES = 16

@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 import numbers
 import re
+from typing import TypeGuard
 
 from raybench.core.errors import ConfigError
 
@@ -16,7 +17,7 @@ from raybench.core.errors import ConfigError
 PERFORMANCE_LEVELS = (0, 1, 2, 3)
 
 
-def is_int(value: object) -> bool:
+def is_int(value: object) -> TypeGuard[int]:
     """An integer (numpy's too), but not a bool: ``n_models=True`` is a mistake, not a count."""
     return isinstance(value, numbers.Integral) and not isinstance(value, bool)
 
@@ -53,7 +54,7 @@ def performance_levels(value: object) -> tuple[int, ...]:
     values = list(value) if isinstance(value, (list, tuple)) else [value]
     if not values or not all(is_int(v) and int(v) in PERFORMANCE_LEVELS for v in values):  # type: ignore[call-overload]
         raise ConfigError(f"performance_levels must be an int from 0 to 3 or a list of them (got {value!r})")
-    return tuple(int(v) for v in values)  # type: ignore[call-overload]
+    return tuple(int(v) for v in values)  # type: ignore[call-overload,arg-type]
 
 
 def check_callable(name: str, fn: object) -> None:

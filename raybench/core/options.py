@@ -305,7 +305,8 @@ class Reporting:
     def from_user(cls, return_timers: object = False, verbosity: object = 1, model_name: object = None,
                   cost_per_hour: object = None) -> Reporting:
         cost = None if cost_per_hour is None else check_number("cost_per_hour", cost_per_hour, minimum=0, inclusive=True)
-        return cls(check_bool("return_timers", return_timers), check_verbosity(verbosity), model_name, cost)
+        return cls(check_bool("return_timers", return_timers), check_verbosity(verbosity),
+                   model_name, cost)  # type: ignore[arg-type]  # a name, used as given
 
 
 @dataclass(frozen=True)

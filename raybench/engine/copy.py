@@ -264,7 +264,8 @@ class ModelCopy:
             open_loop = {"n_scheduled": scheduled, "n_dropped": max(scheduled - taken, 0),
                          "queue_depth_max": schedule.queue_depth_max}
         return CopyOutcome(
-            copy_id=self.copy_id, node_id=self._node_id, visible_cores=self._visible_cores, **self._times,
+            copy_id=self.copy_id, node_id=self._node_id, visible_cores=self._visible_cores,
+            env_setup_ns=self._times["env_setup_ns"], load_ns=self._times["load_ns"], setup_ns=self._times["setup_ns"],
             n_infs=sum(r[0] for r in results), n_errors=sum(r[1] for r in results),
             error=errors[0] if errors else None, cpu_percent=tuple(cpu), mem_percent=tuple(mem),
             dataset_exhausted=dataset.exhausted if dataset is not None else None,

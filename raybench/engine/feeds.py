@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import bisect
 import threading
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 
@@ -153,7 +153,7 @@ class SendSchedule:
             self._boundary(len(self._boundaries))
         j = bisect.bisect_right(self._boundaries, t) - 1  # the chunk holding t
         if j == self._chunk_index:
-            side = "right" if inclusive else "left"
+            side: Literal["left", "right"] = "right" if inclusive else "left"
             return j * self.CHUNK + int(np.searchsorted(self._chunk, t, side=side))
         low, high = self._boundary(j), self._boundary(j + 1)
         return j * self.CHUNK + 1 + int((self.CHUNK - 1) * (t - low) / (high - low))

@@ -249,17 +249,15 @@ def run_fed_burst(
     next_item, take_slot = feed.next_item, feed.take_slot
     starts, ends, cap = buf.starts, buf.ends, buf.capacity
     i = buf.n
-    # Error rows keep their start, end and send delay; their stage columns are zero (as the
-    # staged loop's).
-    stage_columns = [column for column in (input_ns, pre_ns, infer_ns, post_ns) if column is not None]
     while i < cap:
         due = 0
         if take_slot is not None:
             now = pc()
-            due = take_slot(now)
-            if due is None:
+            slot = take_slot(now)
+            if slot is None:
                 buf.ended = True
                 break
+            due = slot
             if due > now:
                 sleep((due - now) / 1e9)
         t_in = pc()
@@ -290,7 +288,7 @@ def run_fed_burst(
             if is_control_flow(exc):
                 raise
             t3 = pc()
-            _fed_error_row(buf, i, exc, due if take_slot is not None else t_in, t3, t_in - due, stage_columns)
+            _fed_error_row(buf, i, exc, due if take_slot is not None else t_in, t3, t_in - due)
             i += 1
             if t3 >= deadline:
                 break
@@ -312,16 +310,14 @@ def run_fed_burst(
     buf.n = i
 
 
-def _fed_error_row(buf: TimerBuffer, i: int, exc: BaseException, start: int, end: int, queue: int,
-                   stage_columns: list[np.ndarray]) -> None:
-    """Row ``i`` of a fed call that raised: its start, end and send delay; stage columns zero."""
+def _fed_error_row(buf: TimerBuffer, i: int, exc: BaseException, start: int, end: int, queue: int) -> None:
+    """Row ``i`` of a fed call that raised: its start, end and send delay kept, its other stage
+    columns zero (as the staged loop's error rows)."""
     buf.note_error(i, exc)
     buf.starts[i] = start
     buf.ends[i] = end
-    if buf.stages is not None and "queue_ns" in buf.stages:
-        buf.stages["queue_ns"][i] = queue
-    for column in stage_columns:
-        column[i] = 0
+    for name, column in (buf.stages or {}).items():
+        column[i] = queue if name == "queue_ns" else 0
 
 
 def _identity_args(*args: Any) -> tuple[Any, ...]:

@@ -99,7 +99,7 @@ def sort_reports(reports: Sequence[Mapping[str, Any]], sort_by: str | None, reve
     present = [report for report in rows if _plain(report.get(sort_by)) is not None]
     missing = [report for report in rows if _plain(report.get(sort_by)) is None]
     try:
-        present.sort(key=lambda report: _plain(report[sort_by]), reverse=reverse)
+        present.sort(key=lambda report: _plain(report[sort_by]), reverse=reverse)  # type: ignore[arg-type,return-value]
     except TypeError as err:
         raise ConfigError(f"{name} must name a column whose values compare with each other "
                           f"(got {sort_by!r}: {err})") from err

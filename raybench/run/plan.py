@@ -72,8 +72,8 @@ def index_variants(index_file: str, inputs: Any, options: Options) -> tuple[list
             f"pipeline_sizes={_given(axes.pipeline_sizes)!r}, performance_levels={_given(axes.performance_levels)!r}"
         )
         raise ConfigError(msg)
-    sizes = wanted.get("batch_size") or sorted({int(e["batch_size"]) for e in entries})
-    input_sets, sizes = normalise_inputs(inputs, list(sizes))
+    wanted_sizes = wanted.get("batch_size") or sorted({int(e["batch_size"]) for e in entries})
+    input_sets, sizes = normalise_inputs(inputs, list(wanted_sizes))
     input_index = {size: i for i, size in enumerate(sizes)}
     variants = []
     for entry in entries:

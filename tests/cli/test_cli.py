@@ -161,6 +161,7 @@ def test_a_local_class_is_shipped_by_value(tmp_path, monkeypatch):
 
 
 def test_an_nn_module_class_goes_to_raybench_torch(tmp_path, monkeypatch):
+    pytest.importorskip("torch")
     write_module(tmp_path, "cli_torch_model", """
         import torch
 
@@ -199,6 +200,7 @@ def test_random_inputs_take_each_batch_size_as_first_dimension():
 
 
 def test_without_batch_sizes_the_first_dimension_is_the_batch_size():
+    pytest.importorskip("torch")
     inputs, sizes = _cli_model.build_inputs("torch", [(8, 4)], None, None, None, seed=0)
     assert sizes == [8]
     assert type(inputs).__module__ == "torch" and tuple(inputs.shape) == (8, 4)
@@ -230,7 +232,7 @@ def test_bad_inputs_are_refused_naming_the_option(shapes, dtypes, files, sizes, 
 
 @pytest.fixture(scope="module")
 def torch_run(tmp_path_factory):
-    import torch
+    torch = pytest.importorskip("torch")
 
     folder = tmp_path_factory.mktemp("torch_run")
     torch.manual_seed(0)
@@ -486,6 +488,7 @@ def test_index_delete_needs_yes_without_a_terminal(index_dir):
 
 @pytest.fixture(scope="module")
 def demo_run(tmp_path_factory):
+    pytest.importorskip("torch")  # the demo traces a torch model
     out = tmp_path_factory.mktemp("demo")
     result = run_cli("demo", "--out", str(out / "results"), "--duration", "1", "--verbosity", "0", cwd=str(out))
     assert result.returncode == 0, result.stderr[-3000:]
