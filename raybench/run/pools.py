@@ -43,7 +43,25 @@ def _raise_first(results: list[Any]) -> list[Any]:
     return results
 
 
-class LocalPool:
+class Pool:
+    """What both pools share: ``call`` is ``call_each`` that raises the first failure."""
+
+    def call_each(self, method: str, n: int, *args: Any, timeout_s: float, on_wait: OnWait | None = None,
+                  timeout_message: str = DEFAULT_TIMEOUT_MESSAGE) -> list[Any]:
+        raise NotImplementedError
+
+    def call(self, method: str, n: int, *args: Any, timeout_s: float, on_wait: OnWait | None = None,
+             timeout_message: str = DEFAULT_TIMEOUT_MESSAGE) -> list[Any]:
+        """Run ``method(*args)`` on the first ``n`` copies concurrently; return their results.
+
+        Raises:
+            RunError, ModelLoadError, TimeoutError: the first copy that failed.
+        """
+        return _raise_first(self.call_each(method, n, *args, timeout_s=timeout_s, on_wait=on_wait,
+                                           timeout_message=timeout_message))
+
+
+class LocalPool(Pool):
     """Copies as plain ``ModelCopy`` objects in this process (``multiprocess=False``)."""
 
     def __init__(self, setup: CopySetup, input_sets: list[Any], collector: Any) -> None:
@@ -87,16 +105,6 @@ class LocalPool:
                 error = outcome[0]
                 raise error if isinstance(error, (ModelLoadError, RunError)) else RunError(_describe(error))
             self.copies.append(copy)
-
-    def call(self, method: str, n: int, *args: Any, timeout_s: float, on_wait: OnWait | None = None,
-             timeout_message: str = DEFAULT_TIMEOUT_MESSAGE) -> list[Any]:
-        """Run ``method(*args)`` on the first ``n`` copies concurrently; return their results.
-
-        Raises:
-            RunError, ModelLoadError, TimeoutError: the first copy that failed.
-        """
-        return _raise_first(self.call_each(method, n, *args, timeout_s=timeout_s, on_wait=on_wait,
-                                           timeout_message=timeout_message))
 
     def call_each(self, method: str, n: int, *args: Any, timeout_s: float, on_wait: OnWait | None = None,
                   timeout_message: str = DEFAULT_TIMEOUT_MESSAGE) -> list[Any]:
@@ -143,7 +151,7 @@ class LocalPool:
     close = discard
 
 
-class RayPool:
+class RayPool(Pool):
     """Copies as Ray actors (``ray.remote(ModelCopy)``), each asking for ``request``."""
 
     def __init__(self, remote_copy_class: Any, setup: CopySetup, input_sets: Any, collector: Any,
@@ -177,16 +185,6 @@ class RayPool:
             self._kill(new)
             del self.copies[first:]
             _raise_first(results)
-
-    def call(self, method: str, n: int, *args: Any, timeout_s: float, on_wait: OnWait | None = None,
-             timeout_message: str = DEFAULT_TIMEOUT_MESSAGE) -> list[Any]:
-        """Call ``method(*args)`` on the first ``n`` actors; return their results in order.
-
-        Raises:
-            RunError, ModelLoadError, TimeoutError: the first copy that failed.
-        """
-        return _raise_first(self.call_each(method, n, *args, timeout_s=timeout_s, on_wait=on_wait,
-                                           timeout_message=timeout_message))
 
     def call_each(self, method: str, n: int, *args: Any, timeout_s: float, on_wait: OnWait | None = None,
                   timeout_message: str = DEFAULT_TIMEOUT_MESSAGE) -> list[Any]:
