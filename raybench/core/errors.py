@@ -17,6 +17,9 @@ Messages name the parameter, the rule and the bad value, e.g.
 
 from __future__ import annotations
 
+import asyncio
+import threading
+
 
 class RaybenchError(Exception):
     """Root of every error raybench raises on purpose."""
@@ -51,9 +54,6 @@ def is_control_flow(exc: BaseException) -> bool:
     (``KeyboardInterrupt`` in the main thread, where Python delivers signals) and asyncio's
     cancellation. A ``SystemExit``, or a ``KeyboardInterrupt`` the model raised in a worker
     thread, is the model's error like any other."""
-    import asyncio
-    import threading
-
     if isinstance(exc, asyncio.CancelledError):
         return True
     return isinstance(exc, KeyboardInterrupt) and threading.current_thread() is threading.main_thread()

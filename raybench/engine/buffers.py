@@ -29,14 +29,6 @@ COPY_BUFFER_BUDGET_BYTES = 1 << 30
 _HEADROOM = 1.25
 
 
-def n_stage_columns(*, dataset: bool, open_loop: bool, preprocess: bool, postprocess: bool) -> int:
-    """Stage columns of a copy's buffers: the fed loop's present stages, the staged loop's three,
-    or none for the plain loop."""
-    if dataset or open_loop:
-        return int(open_loop) + int(dataset) + int(preprocess) + 1 + int(postprocess)
-    return 3 if preprocess or postprocess else 0
-
-
 def row_bytes(stage_columns: int) -> int:
     """Bytes of one buffered row: start and end stamps, the ok flag, the stage columns."""
     return 8 + 8 + 1 + 8 * stage_columns
@@ -99,12 +91,9 @@ class WorkerBuffers:
 
     def fit(self, workers: int, mean_call_ns: float | None) -> int:
         """Give each of ``workers`` workers buffers for one flush interval at ``mean_call_ns`` a
-        call: grown to that, shrunk only to stay in the budget. Returns the planned rows.
-
-        Raises:
-            ConfigError: the budget cannot hold even the smallest buffers of ``workers``.
+        call: grown to that, shrunk only to stay in the budget (which the driver checked, with
+        :func:`check_budget`, before any copy started). Returns the planned rows.
         """
-        check_budget(workers, self._stage_columns)
         planned = planned_rows(mean_call_ns, workers, self._stage_columns)
         most = most_rows(workers, self._stage_columns)
         for worker_id in range(workers):

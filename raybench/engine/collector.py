@@ -110,9 +110,10 @@ class Collector:
         stored = run.store.add(config_id, copy_id, worker_id, meta["node_id"], batches)
         watch = run.watches.get(config_id)
         done = False
-        for batch in stored if watch is not None else ():
-            done = watch.observe(copy_id, worker_id, batch.column("start_ns").to_numpy(),  # type: ignore[union-attr]
-                                 batch.column("end_ns").to_numpy(), batch.column("ok").to_numpy(zero_copy_only=False))
+        if watch is not None:
+            for batch in stored:
+                done = watch.observe(copy_id, worker_id, batch.column("start_ns").to_numpy(),
+                                     batch.column("end_ns").to_numpy(), batch.column("ok").to_numpy(zero_copy_only=False))
         if run.store.full:
             return STOP_BUDGET
         return STOP_DONE if done else GO_ON

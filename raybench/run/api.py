@@ -21,7 +21,9 @@ from raybench.core.errors import ConfigError
 from raybench.core.inputs import DatasetInput, dataset_batch_size, dataset_input, normalise_inputs
 from raybench.core.log import logger, set_verbosity
 from raybench.core.options import Options
-from raybench.engine.buffers import check_budget, n_stage_columns
+from raybench.engine.buffers import check_budget
+from raybench.engine.hotloop import Stages
+from raybench.engine.loops import LoopPlan
 from raybench.report.metadata import run_metadata
 from raybench.report.results import Results
 from raybench.run import cluster
@@ -42,9 +44,9 @@ def run_benchmark(framework: str, model: Any, model_filename: str | None, inputs
     set_verbosity(options.reporting.verbosity)
     _check_model(framework, model, model_filename)
     variants, input_sets, described_name, from_index = _variants(framework, model, model_filename, inputs, options)
-    stage_columns = n_stage_columns(
-        dataset=isinstance(input_sets[0], DatasetInput), open_loop=options.load.arrival != "closed",
-        preprocess=options.hooks.preprocess_fn is not None, postprocess=options.hooks.postprocess_fn is not None)
+    plan = LoopPlan.choose(dataset=isinstance(input_sets[0], DatasetInput), open_loop=options.load.arrival != "closed",
+                           stages=Stages(options.hooks.preprocess_fn, options.hooks.postprocess_fn))
+    stage_columns = len(plan.buffer_columns)  # what each copy's buffers will hold
     for workers in options.axes.workers_per_model or ():
         check_budget(workers, stage_columns)  # before Ray starts: the copies could not allocate them
     placement = options.placement
