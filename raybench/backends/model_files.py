@@ -12,9 +12,10 @@ from __future__ import annotations
 import os
 import shutil
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
-from raybench.backends.model_index import load, resolve_model_path, save
+from raybench.backends.model_index import check_index, load, resolve_model_path, save
 from raybench.core.errors import ConfigError
 
 #: Files whose presence makes a directory a compiled model artifact (a TF SavedModel) that
@@ -27,13 +28,35 @@ def _inside(path: str, root: str) -> bool:
     return path != root and os.path.commonpath([path, root]) == root
 
 
-def _artifact_path(index_filename: str, i: int, config: dict[str, Any], root: str) -> str | None:
+@dataclass(frozen=True)
+class _Source:
+    """An index to operate on: its content, where its relative names are looked up, what to call
+    it in messages, and its file (None for a loaded index dict)."""
+
+    index: dict[str, Any]
+    base_dir: str
+    label: str
+    file: str | None
+
+
+def _source(old_index: str | os.PathLike[str] | dict[str, Any]) -> _Source:
+    """An index file, or an index dict as ``load`` returns it (NeuronPerf accepts both). A dict's
+    relative names are looked up from the working directory, where ``compile`` wrote them."""
+    if isinstance(old_index, dict):
+        return _Source(check_index(old_index, "old_index"), os.getcwd(), "the model index dict", None)
+    index_filename = os.fspath(old_index)
+    return _Source(load(index_filename), os.path.dirname(index_filename), f"model index {index_filename!r}",
+                   index_filename)
+
+
+def _artifact_path(source: _Source, i: int, config: dict[str, Any], root: str) -> str | None:
     """The path of one entry's model file, checked safe to delete, move or copy.
 
     The file must resolve (symbolic links followed) strictly inside ``root``, and be a regular
     file, a symbolic link (only the link itself is ever removed or moved) or a compiled-artifact
     directory (see :data:`ARTIFACT_DIR_MARKERS`). A relative name is looked up as
-    :func:`resolve_model_path` does, keeping the spelling that lies inside ``root``.
+    :func:`resolve_model_path` does (for an index dict: from the working directory), keeping
+    the spelling that lies inside ``root``.
 
     Returns:
         The path, or None when the entry's file does not exist (inside ``root``).
@@ -43,9 +66,8 @@ def _artifact_path(index_filename: str, i: int, config: dict[str, Any], root: st
             or at something that is not a model file.
     """
     name = config["filename"]
-    candidates = [name] if os.path.isabs(name) else list(dict.fromkeys(
-        [name, os.path.join(os.path.dirname(index_filename), name)]))
-    where = f"model index {index_filename!r} entry {i} ({name!r})"
+    candidates = [name] if os.path.isabs(name) else list(dict.fromkeys([name, os.path.join(source.base_dir, name)]))
+    where = f"{source.label} entry {i} ({name!r})"
     inside = [c for c in candidates if _inside(os.path.realpath(c), root)]
     path = next((c for c in inside if os.path.lexists(c)), None)
     if path is None:
@@ -55,7 +77,7 @@ def _artifact_path(index_filename: str, i: int, config: dict[str, Any], root: st
         msg = (f"{where} resolves to {real!r}, which is not inside the index's model directory {root!r}: "
                "delete, copy and move touch only model files inside it (models_dir= names another)")
         raise ConfigError(msg)
-    if os.path.realpath(path) == os.path.realpath(index_filename):
+    if source.file is not None and os.path.realpath(path) == os.path.realpath(source.file):
         raise ConfigError(f"{where} names the index file itself, not a model file")
     if os.path.islink(path) or os.path.isfile(path):
         return path
@@ -66,10 +88,10 @@ def _artifact_path(index_filename: str, i: int, config: dict[str, Any], root: st
     raise ConfigError(f"{where} is {kind}; delete, copy and move touch only model files")
 
 
-def _model_root(index_filename: str, models_dir: str | os.PathLike[str] | None) -> str:
+def _model_root(source: _Source, models_dir: str | os.PathLike[str] | None) -> str:
     """The directory whose files an index's delete, copy and move may touch: ``models_dir``, or
-    the index file's own directory."""
-    base = os.fspath(models_dir) if models_dir is not None else os.path.dirname(os.path.abspath(index_filename))
+    the index file's own directory (the working directory, for an index dict)."""
+    base = os.fspath(models_dir) if models_dir is not None else os.path.abspath(source.base_dir or ".")
     return os.path.realpath(base)
 
 
@@ -87,36 +109,33 @@ def model_files(filename: str | os.PathLike[str], models_dir: str | os.PathLike[
         ConfigError: the index cannot be loaded, or an entry resolves outside ``models_dir``, to
             it, to the index itself, or to something that is not a model file.
     """
-    index_filename = os.fspath(filename)
-    index = load(index_filename)
-    root = _model_root(index_filename, models_dir)
+    source = _source(filename)
+    root = _model_root(source, models_dir)
     paths: dict[str, str] = {}  # real path -> path as spelled, each file once
-    for i, config in enumerate(index["model_configs"]):
-        path = _artifact_path(index_filename, i, config, root)
+    for i, config in enumerate(source.index["model_configs"]):
+        path = _artifact_path(source, i, config, root)
         if path is not None:
             paths.setdefault(os.path.realpath(path) if not os.path.islink(path) else os.path.abspath(path), path)
     return list(paths.values())
 
 
-def _relocate(old_index: str | os.PathLike[str], new_index: str | os.PathLike[str],
+def _relocate(old: _Source, new_index: str | os.PathLike[str],
               new_dir: str | os.PathLike[str], transfer: Callable[[str, str], object],
               models_dir: str | os.PathLike[str] | None) -> str:
-    """Put every model file of ``old_index`` into ``new_dir`` with ``transfer``; write ``new_index``."""
-    index_filename = os.fspath(old_index)
-    index = load(index_filename)
-    root = _model_root(index_filename, models_dir)
+    """Put every model file of ``old`` into ``new_dir`` with ``transfer``; write ``new_index``."""
+    root = _model_root(old, models_dir)
     directory = os.fspath(new_dir)
     plan: dict[str, str] = {}  # source -> destination, each model file once
     configs = []
-    for i, config in enumerate(index["model_configs"]):
-        source = _artifact_path(index_filename, i, config, root)
+    for i, config in enumerate(old.index["model_configs"]):
+        source = _artifact_path(old, i, config, root)
         dest = os.path.join(directory, os.path.basename(config["filename"].rstrip("/" + os.sep)))
         configs.append({**config, "filename": dest})
         if source is None:
             if config["status"] == "error":
                 continue  # a failed compile may have left no file; nothing to carry over
-            missing = resolve_model_path(index_filename, config["filename"])
-            msg = f"old_index must list existing model files (got {missing!r}, listed in {index_filename!r})"
+            missing = resolve_model_path(old.file or os.path.join(old.base_dir, "index"), config["filename"])
+            msg = f"old_index must list existing model files (got {missing!r}, listed in {old.file or 'the index dict'!r})"
             raise ConfigError(msg)
         source = os.path.abspath(source)  # one file spelled two ways is still one file
         if source in plan:
@@ -133,7 +152,7 @@ def _relocate(old_index: str | os.PathLike[str], new_index: str | os.PathLike[st
     for source, dest in plan.items():
         if not os.path.lexists(dest):
             transfer(source, dest)
-    return save({**index, "model_configs": configs}, new_index, overwrite=True)
+    return save({**old.index, "model_configs": configs}, new_index, overwrite=True)
 
 
 def _copy_one(source: str, dest: str) -> None:
@@ -143,16 +162,18 @@ def _copy_one(source: str, dest: str) -> None:
         shutil.copy2(source, dest)
 
 
-def copy(old_index: str | os.PathLike[str], new_index: str | os.PathLike[str],
+def copy(old_index: str | os.PathLike[str] | dict[str, Any], new_index: str | os.PathLike[str],
          new_dir: str | os.PathLike[str], *, models_dir: str | os.PathLike[str] | None = None) -> str:
     """Copy an index's model files into ``new_dir`` and write an index pointing at the copies.
 
     Args:
-        old_index: The index file to copy from (left as it is, with its model files).
+        old_index: The index to copy from: its file, or the index dict ``load`` returned (whose
+            relative names are looked up from the working directory). Left as it is, with its
+            model files.
         new_index: The index file to write.
         new_dir: The directory to copy the model files (or directories) into; created if missing.
         models_dir: The directory the listed model files must lie in (default: the old index's
-            own directory); an entry outside it is refused.
+            own directory, or the working directory for a dict); an entry outside it is refused.
 
     Returns:
         The path of the new index.
@@ -163,15 +184,16 @@ def copy(old_index: str | os.PathLike[str], new_index: str | os.PathLike[str],
             two files share a base name, or a destination already exists; nothing is copied then.
         OSError: a copy or the write fails.
     """
-    return _relocate(old_index, new_index, new_dir, _copy_one, models_dir)
+    return _relocate(_source(old_index), new_index, new_dir, _copy_one, models_dir)
 
 
-def move(old_index: str | os.PathLike[str], new_index: str | os.PathLike[str],
+def move(old_index: str | os.PathLike[str] | dict[str, Any], new_index: str | os.PathLike[str],
          new_dir: str | os.PathLike[str], *, models_dir: str | os.PathLike[str] | None = None) -> str:
     """Move an index's model files into ``new_dir``, write the new index, remove the old one.
 
     Args:
-        old_index: The index file to move from; removed once the new index is written.
+        old_index: The index to move from: its file (removed once the new index is written), or
+            the index dict ``load`` returned.
         new_index: The index file to write.
         new_dir: The directory to move the model files (or directories) into; created if missing.
         models_dir: As for :func:`copy`.
@@ -183,9 +205,10 @@ def move(old_index: str | os.PathLike[str], new_index: str | os.PathLike[str],
         ConfigError: as for :func:`copy`; nothing is moved then.
         OSError: a move or the write fails.
     """
-    path = _relocate(old_index, new_index, new_dir, shutil.move, models_dir)
-    if os.path.abspath(path) != os.path.abspath(os.fspath(old_index)):
-        os.remove(old_index)
+    old = _source(old_index)
+    path = _relocate(old, new_index, new_dir, shutil.move, models_dir)
+    if old.file is not None and os.path.abspath(path) != os.path.abspath(old.file):
+        os.remove(old.file)
     return path
 
 

@@ -65,7 +65,7 @@ def _check_field(label: str, field: str, value: object) -> None:
         raise ConfigError(msg)
 
 
-def _check_index(index: object, label: str) -> dict[str, Any]:
+def check_index(index: object, label: str) -> dict[str, Any]:
     """Return ``index`` if it has NeuronPerf's index structure; else raise ConfigError naming ``label``."""
     if not isinstance(index, dict):
         msg = f"{label} must be a dict with keys {', '.join(INDEX_KEYS)} (got {type(index).__name__})"
@@ -166,7 +166,7 @@ def append(*indexes: dict[str, Any]) -> dict[str, Any]:
         raise ConfigError(msg)
     configs: list[dict[str, Any]] = []
     for i, index in enumerate(indexes):
-        for config in _check_index(index, f"indexes[{i}]")["model_configs"]:
+        for config in check_index(index, f"indexes[{i}]")["model_configs"]:
             if config not in configs:
                 configs.append(dict(config))
     return _new_index(indexes[0]["model_name"], configs)
@@ -178,10 +178,10 @@ def filter(index: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
 
     Args:
         index: An index dict (not changed).
-        **kwargs: Field name to a value, or to a list/tuple/set of accepted values. Fields:
-            filename, batch_size, pipeline_size, performance_level, compile_s, status; the
-            plurals filenames, batch_sizes, pipeline_sizes, performance_levels and statuses
-            mean the same field.
+        **kwargs: Field name to a value, or to a list/tuple/set of accepted values; None is no
+            filter on that field (as in NeuronPerf). Fields: filename, batch_size,
+            pipeline_size, performance_level, compile_s, status; the plurals filenames,
+            batch_sizes, pipeline_sizes, performance_levels and statuses mean the same field.
 
     Returns:
         A new index dict with the matching configs, in their order.
@@ -189,13 +189,15 @@ def filter(index: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
     Raises:
         ConfigError: ``index`` is not an index, a key is unknown, or a field is given twice.
     """
-    _check_index(index, "index")
+    check_index(index, "index")
     wanted: dict[str, Any] = {}
     for key, value in kwargs.items():
         if key not in _FILTER_KEYS:
             msg = f"filter keys must be among {', '.join(_FILTER_KEYS)} (got {key!r})"
             raise ConfigError(msg)
         field = _PLURALS.get(key, key)
+        if value is None:
+            continue  # NeuronPerf: "a value of None is treated as no filter"
         if field in wanted:
             msg = f"filter keys must name each field once (got {field!r} both as singular and plural)"
             raise ConfigError(msg)
@@ -230,7 +232,7 @@ def save(
         ConfigError: ``index`` is not an index, or the file exists and ``overwrite`` is False.
         OSError: the file cannot be written; no partial file is left.
     """
-    _check_index(index, "index")
+    check_index(index, "index")
     name = os.fspath(filename) if filename is not None else f"{safe_file_stem(index['model_name'])}.json"
     path = os.path.join(os.fspath(root_dir), name) if root_dir is not None else name
     ordered = {key: index[key] for key in INDEX_KEYS}
@@ -265,7 +267,7 @@ def load(filename: str | os.PathLike[str]) -> dict[str, Any]:
     except ValueError as err:  # not JSON, not UTF-8, or nested too deeply (read_json)
         msg = f"filename must name a JSON model index (got {path!r}: {err})"
         raise ConfigError(msg) from err
-    return _check_index(index, f"model index {path!r}")
+    return check_index(index, f"model index {path!r}")
 
 
 def read_index_json(path: str | os.PathLike[str]) -> dict[str, Any] | None:

@@ -212,6 +212,12 @@ def test_filter_does_not_change_its_input(sweep):
     assert sweep == before
 
 
+@pytest.mark.parametrize("key", ["batch_size", "batch_sizes", "status", "performance_level", "filename"])
+def test_filter_treats_none_as_no_filter_on_that_key(sweep, key):
+    assert model_index.filter(sweep, **{key: None}) == sweep
+    assert _names(model_index.filter(sweep, **{key: None}, pipeline_size=2)) == ["b1_p2.pt", "b8_p2.pt"]
+
+
 def test_filter_can_keep_nothing(sweep):
     assert model_index.filter(sweep, batch_size=[16])["model_configs"] == []
 
@@ -411,6 +417,37 @@ def test_copy_copies_files_and_directories_and_keeps_the_original(models, tmp_pa
     for config in expected["model_configs"]:
         config["filename"] = os.path.join("backup", os.path.basename(config["filename"]))
     assert copied == expected
+
+
+def test_copy_accepts_a_loaded_index_dict(models, tmp_path):
+    path = model_index.copy(model_index.load(models), "copied.json", "backup")
+    assert (tmp_path / "backup" / "net_b4_p1.pt").read_bytes() == b"model b4"
+    assert (tmp_path / "models" / "net_b4_p1.pt").exists()
+    assert _names(model_index.load(path)) == [
+        os.path.join("backup", name) for name in ("net_b1_p1.pt", "net_b4_p1.pt", "SavedModel")]
+
+
+def test_move_accepts_a_loaded_index_dict_and_leaves_the_index_file(models, tmp_path):
+    path = model_index.move(model_index.load(models), "moved.json", "moved")
+    assert (tmp_path / "moved" / "SavedModel" / "saved_model.pb").read_bytes() == b"graph"
+    assert not (tmp_path / "models" / "net_b1_p1.pt").exists()
+    assert os.path.exists(models)  # a dict has no file of its own to remove
+    assert model_index.load(path)["model_name"] == "net"
+
+
+def test_copy_of_an_index_dict_keeps_its_entries_inside_the_working_directory(models, tmp_path):
+    index = model_index.load(models)
+    index["model_configs"][0]["filename"] = "../outside.pt"
+    (tmp_path.parent / "outside.pt").write_bytes(b"not ours")
+    with pytest.raises(ConfigError, match=r"^the model index dict entry 0 \('\.\./outside\.pt'\) resolves to .*"
+                                          r"not inside the index's model directory"):
+        model_index.copy(index, "new.json", "out")
+    assert not (tmp_path / "out").exists()
+
+
+def test_copy_refuses_a_dict_that_is_not_an_index(tmp_path):
+    with pytest.raises(ConfigError, match="^old_index must"):
+        model_index.copy({"model_configs": []}, "new.json", "out")
 
 
 def test_move_moves_files_and_directories_and_removes_the_old_index(models, tmp_path):
