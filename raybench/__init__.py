@@ -23,6 +23,7 @@ from raybench.core.version import __version__
 from raybench.report.output import CSV_COLS, PRINT_COLS, print_reports, write_csv, write_json
 from raybench.report.results import Results, get_node_reports, get_reports, read_results, write_results
 from raybench.run.api import benchmark
+from raybench.run.compile import compile  # noqa: A004 - NeuronPerf's name
 from raybench.testing import DummyModel
 
 __all__ = [
@@ -42,6 +43,7 @@ __all__ = [
     "__version__",
     "benchmark",
     "compare",
+    "compile",
     "cpu",
     "get_node_reports",
     "get_reports",

@@ -72,3 +72,13 @@ def pytest_collection_finish(session):
 
     for module in {item.module for item in session.items if getattr(item, "module", None) is not None}:
         cloudpickle.register_pickle_by_value(module)
+
+
+@pytest.fixture
+def raybench_log(caplog):
+    """``caplog``, listening on the ``raybench`` logger (which does not propagate to the root)."""
+    from raybench.core.log import logger
+
+    logger.addHandler(caplog.handler)
+    yield caplog
+    logger.removeHandler(caplog.handler)

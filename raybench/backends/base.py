@@ -27,25 +27,46 @@ class ModelSpec:
         model: The file name, the class, or the ``load_fn``.
         model_filename: The file the model loads from, if any (given to ``load_fn``).
         device_type: Resolved device: ``"cpu"``, ``"neuron"`` or ``"gpu"``.
+        device_id_passing: For a ``load_fn``: how it takes the device id (``"keyword"``,
+            ``"position"``, or None for a one-argument loader), decided once from its signature
+            (:func:`raybench.backends.plain.device_id_passing`).
     """
 
     framework: str
     model: Any
     model_filename: str | None
     device_type: str
+    device_id_passing: str | None = None
 
 
 class Backend(Protocol):
     """Loads a model and adapts inputs and threads for one framework."""
 
-    def load(self, spec: ModelSpec) -> Callable[..., Any]:
-        """Return the callable that runs one inference: ``model(*inputs)``."""
+    def load(self, spec: ModelSpec, device_id: int = 0) -> Callable[..., Any]:
+        """Return the callable that runs one inference: ``model(*inputs)``.
+
+        ``device_id`` is the copy's NeuronPerf device number (see :func:`device_id_of`); only a
+        user's ``load_fn`` is given it.
+        """
 
     def prepare_inputs(self, inputs: tuple[Any, ...], spec: ModelSpec) -> tuple[Any, ...]:
         """Move one input set to the device the model runs on."""
 
     def thread_init(self, spec: ModelSpec) -> None:
         """Per-thread setup, run once in every worker thread before it calls the model."""
+
+
+def device_id_of(copy_id: int, pipeline_size: int, device_type: str) -> int:
+    """The ``device_id`` NeuronPerf gives a copy's ``load_fn``: the copy's first NeuronCore
+    (copy index x pipeline size) on Neuron, the copy index elsewhere.
+
+    A ``load_fn`` gets it by keyword when it names a ``device_id`` parameter (or takes
+    ``**kwargs``), by position when its second parameter is required, and not at all when it
+    takes one argument. Under Ray this is a number, not an address: each copy sees only its own
+    cores or GPU (Ray sets ``NEURON_RT_VISIBLE_CORES`` or ``CUDA_VISIBLE_DEVICES`` to them), so
+    inside the copy its first core or GPU is always index 0 (``cuda:0``).
+    """
+    return copy_id * pipeline_size if device_type == "neuron" else copy_id
 
 
 def describe_model(model: Any) -> tuple[str, str]:

@@ -135,7 +135,8 @@ def _relocate(old: _Source, new_index: str | os.PathLike[str],
             if config["status"] == "error":
                 continue  # a failed compile may have left no file; nothing to carry over
             missing = resolve_model_path(old.file or os.path.join(old.base_dir, "index"), config["filename"])
-            msg = f"old_index must list existing model files (got {missing!r}, listed in {old.file or 'the index dict'!r})"
+            listed = old.file or "the index dict"
+            msg = f"old_index must list existing model files (got {missing!r}, listed in {listed!r})"
             raise ConfigError(msg)
         source = os.path.abspath(source)  # one file spelled two ways is still one file
         if source in plan:

@@ -135,7 +135,7 @@ class CheckpointModel:
 class MXNetBackend:
     """An MXNet checkpoint on the CPU, a GPU, or (compiled with mx_neuron) NeuronCores."""
 
-    def load(self, spec: ModelSpec) -> Callable[..., Any]:
+    def load(self, spec: ModelSpec, device_id: int = 0) -> Callable[..., Any]:
         """Load the checkpoint ``spec.model`` names and return ``model(*inputs)``.
 
         Raises:

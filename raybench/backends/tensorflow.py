@@ -161,7 +161,7 @@ def _match_cpu_share(tf: Any) -> None:
 class TensorFlowBackend:
     """A TF2 SavedModel directory or a Keras file; Neuron-compiled with ``device_type="neuron"``."""
 
-    def load(self, spec: ModelSpec) -> Callable[..., Any]:
+    def load(self, spec: ModelSpec, device_id: int = 0) -> Callable[..., Any]:
         """Load ``spec.model`` and return ``model(*inputs)``.
 
         Raises:

@@ -29,7 +29,7 @@ def import_torch() -> Any:
 class TorchBackend:
     """A TorchScript file or an ``nn.Module`` class, run under ``no_grad``."""
 
-    def load(self, spec: ModelSpec) -> Callable[..., Any]:
+    def load(self, spec: ModelSpec, device_id: int = 0) -> Callable[..., Any]:
         torch = import_torch()
         if spec.device_type == "neuron":
             import_extension("torch")

@@ -57,6 +57,18 @@ def performance_levels(value: object) -> tuple[int, ...]:
     return tuple(int(v) for v in values)  # type: ignore[call-overload,arg-type]
 
 
+def cast_modes(value: object) -> tuple[str, ...]:
+    """Validate NeuronPerf's ``cast_modes``: a non-empty string, or a list of them.
+
+    Raises:
+        ConfigError: anything else (an empty list included).
+    """
+    values = list(value) if isinstance(value, (list, tuple)) else [value]
+    if not values or not all(isinstance(v, str) and v for v in values):
+        raise ConfigError(f"cast_modes must be a non-empty str or a list of them (got {value!r})")
+    return tuple(dict.fromkeys(values))  # type: ignore[arg-type]
+
+
 def check_callable(name: str, fn: object) -> None:
     """Raise ConfigError unless ``fn`` is None or callable."""
     if fn is not None and not callable(fn):

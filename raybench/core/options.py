@@ -4,7 +4,7 @@
 group             the keyword arguments it takes
 ================  ==========================================================================
 ``SweepAxes``     what to sweep: batch_sizes, n_models, workers_per_model, pipeline_sizes,
-                  performance_levels
+                  performance_levels, cast_modes
 ``Measure``       how each config measures: duration, warmup
 ``LoadShape``     the load: arrival, rate, rate_per, loop_dataset
 ``StopRule``      when a config has measured enough: min_infs, stability, max_duration,
@@ -41,6 +41,7 @@ from raybench.core.checks import (
     parse_warmup,
     positive_ints,
 )
+from raybench.core.checks import cast_modes as check_cast_modes
 from raybench.core.checks import performance_levels as check_performance_levels
 from raybench.core.errors import ConfigError
 from raybench.core.log import check_verbosity
@@ -87,10 +88,12 @@ class SweepAxes:
     workers_per_model: tuple[int, ...] | None = None
     pipeline_sizes: tuple[int, ...] | None = None
     performance_levels: tuple[int, ...] | None = None
+    cast_modes: tuple[str, ...] | None = None
 
     @classmethod
     def from_user(cls, batch_sizes: object = None, n_models: object = None, workers_per_model: object = None,
-                  pipeline_sizes: object = None, performance_levels: object = None) -> SweepAxes:
+                  pipeline_sizes: object = None, performance_levels: object = None,
+                  cast_modes: object = None) -> SweepAxes:
         counts = None if n_models is None else positive_ints("n_models", n_models, allow_max=True)
         workers = None if workers_per_model is None else positive_ints("workers_per_model", workers_per_model)
         for name, values in (("n_models", counts), ("workers_per_model", workers)):
@@ -104,6 +107,7 @@ class SweepAxes:
             workers_per_model=workers,  # type: ignore[arg-type]
             pipeline_sizes=None if pipeline_sizes is None else positive_ints("pipeline_sizes", pipeline_sizes),  # type: ignore[arg-type]
             performance_levels=None if performance_levels is None else check_performance_levels(performance_levels),
+            cast_modes=None if cast_modes is None else check_cast_modes(cast_modes),
         )
 
 

@@ -77,6 +77,10 @@ class RunConfig:
         workers_per_model: Concurrent callers inside each copy.
         pipeline_size: NeuronCores per copy.
         performance_level: Compiler performance level of the artifact, if known.
+        cast_mode: NeuronPerf's cast mode label of the config (``cast_modes``), if given.
+        cpus_per_copy: CPUs Ray reserves for each copy: 1 on CPU (a fraction when ``n_models``
+            exceeds the CPUs and copies share cores), 0 for NeuronCore and GPU copies; None
+            for copies in the calling process.
         multiprocess: Copies run as Ray actors (True) or in the calling process (False).
         multiinterpreter: Accepted for NeuronPerf compatibility; a Ray actor is always a fresh
             interpreter.
@@ -95,6 +99,8 @@ class RunConfig:
     workers_per_model: int
     pipeline_size: int = 1
     performance_level: int | None = None
+    cast_mode: str | None = None
+    cpus_per_copy: float | None = None
     multiprocess: bool = True
     multiinterpreter: bool = False
     measure: Measure = Measure()
@@ -150,6 +156,8 @@ class CopyOutcome:
         copy_id: Index of the copy within the config (0-based).
         node_id: Ray node id of the copy's host ("local" when run in-process).
         visible_cores: ``NEURON_RT_VISIBLE_CORES`` as the copy saw it, or None.
+        niceness: The scheduling niceness the copy measured at (0 is normal priority; Ray
+            starts its workers at 15), or None in files written before it was recorded.
         env_setup_ns: Time spent in the user's ``env_setup_fn``, if any.
         load_ns: Time to load/construct the model.
         setup_ns: Time spent in the user's ``setup_fn``, if any.
@@ -173,6 +181,7 @@ class CopyOutcome:
     copy_id: int
     node_id: str
     visible_cores: str | None = None
+    niceness: int | None = None
     env_setup_ns: int | None = None
     load_ns: int | None = None
     setup_ns: int | None = None

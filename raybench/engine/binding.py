@@ -62,3 +62,26 @@ def bind_neuron_cores(device_type: str) -> str | None:
     if assigned:
         os.environ[NEURON_CORES_ENV] = ",".join(str(core) for core in assigned)
     return os.environ.get(NEURON_CORES_ENV)
+
+
+def normal_priority() -> int:
+    """Run this copy's process at niceness 0, as NeuronPerf's forked copies do; return the
+    niceness it runs at afterwards.
+
+    Ray starts its workers at niceness 15 (its ``worker_niceness``), so a copy would yield the CPU
+    to every other process on the host. Lowering niceness needs the right to (root, or
+    ``CAP_SYS_NICE``): without it the niceness stays as it is, and the caller warns. On Linux
+    niceness is per thread, so every thread the process has now is raised; threads started
+    later inherit it from the thread that starts them. Outside a Ray actor nothing changes:
+    the calling process's priority is not raybench's to edit.
+    """
+    if current_node_id() == "local":
+        return os.getpriority(os.PRIO_PROCESS, 0)
+    tasks = os.listdir("/proc/self/task") if os.path.isdir("/proc/self/task") else ["0"]
+    for task in tasks:
+        try:
+            if os.getpriority(os.PRIO_PROCESS, int(task)) > 0:
+                os.setpriority(os.PRIO_PROCESS, int(task), 0)
+        except (PermissionError, ProcessLookupError):  # not allowed, or the thread has ended
+            continue
+    return os.getpriority(os.PRIO_PROCESS, 0)

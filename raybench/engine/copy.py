@@ -22,12 +22,12 @@ from dataclasses import dataclass
 from time import perf_counter_ns
 from typing import Any
 
-from raybench.backends.base import ModelSpec, get_backend, is_async_model
+from raybench.backends.base import ModelSpec, device_id_of, get_backend, is_async_model
 from raybench.core.errors import ModelLoadError, RunError, is_control_flow
 from raybench.core.inputs import DatasetInput
 from raybench.core.options import Hooks
 from raybench.core.schema import CopyOutcome, RunConfig
-from raybench.engine.binding import bind_neuron_cores, current_node_id, wall_anchor_ns
+from raybench.engine.binding import bind_neuron_cores, current_node_id, normal_priority, wall_anchor_ns
 from raybench.engine.buffers import MIN_BUFFER_ROWS, WorkerBuffers
 from raybench.engine.feeds import DatasetExhausted, DatasetFeed, SendSchedule
 from raybench.engine.hotloop import Feed, Stages
@@ -136,6 +136,8 @@ class ModelCopy:
         self._output = cap_output(copy_id) if self._node_id != "local" else None
         # Before the model (and with it the Neuron runtime) is loaded.
         self._visible_cores = bind_neuron_cores(setup.spec.device_type)
+        # Ray starts its workers at niceness 15: a copy runs at 0, as a forked process would.
+        self._niceness = normal_priority()
         self._model: Callable[..., Any] | None = None
         self._inputs: list[Any] = []
         self._times: dict[str, int | None] = {"env_setup_ns": None, "load_ns": None, "setup_ns": None}
@@ -165,7 +167,8 @@ class ModelCopy:
             _user_setup("env_setup_fn", hooks.env_setup_fn, self.copy_id, config_dict)
             self._times["env_setup_ns"] = perf_counter_ns() - t0
         t0 = perf_counter_ns()
-        self._model = self._backend.load(self._spec)
+        pipeline_size = self._first_config.pipeline_size if self._first_config else 1
+        self._model = self._backend.load(self._spec, device_id_of(self.copy_id, pipeline_size, self._spec.device_type))
         self._inputs = [x if isinstance(x, DatasetInput) else self._backend.prepare_inputs(x, self._spec)
                         for x in self._raw_inputs]
         self._times["load_ns"] = perf_counter_ns() - t0
@@ -179,7 +182,7 @@ class ModelCopy:
         self._encoder.reserve(MIN_BUFFER_ROWS)
         self._ping = self._collector.ping.remote() if hasattr(self._collector.ping, "remote") else None
         return {"copy_id": self.copy_id, "node_id": self._node_id, "pid": os.getpid(),
-                "visible_cores": self._visible_cores}
+                "visible_cores": self._visible_cores, "niceness": self._niceness}
 
     def stop(self) -> None:
         """Ask the workers to stop at the end of their current burst."""
@@ -265,6 +268,7 @@ class ModelCopy:
                          "queue_depth_max": schedule.queue_depth_max}
         return CopyOutcome(
             copy_id=self.copy_id, node_id=self._node_id, visible_cores=self._visible_cores,
+            niceness=os.getpriority(os.PRIO_PROCESS, 0),  # this thread's, which its workers inherit
             env_setup_ns=self._times["env_setup_ns"], load_ns=self._times["load_ns"], setup_ns=self._times["setup_ns"],
             n_infs=sum(r[0] for r in results), n_errors=sum(r[1] for r in results),
             error=errors[0] if errors else None, cpu_percent=tuple(cpu), mem_percent=tuple(mem),

@@ -31,8 +31,8 @@ from raybench.report.timer_fields import PERCENTILES, timer_fields
 REPORT_FIELDS: tuple[str, ...] = (
     # config
     "config_id", "model_filename", "model_name", "device_type", "instance_type", "batch_size",
-    "n_models", "workers_per_model", "pipeline_size", "n_devices", "performance_level",
-    "multiprocess", "multiinterpreter", "start_dts", "stop_dts", "duration", "status", "error",
+    "n_models", "workers_per_model", "pipeline_size", "n_devices", "cpus_per_copy", "performance_level",
+    "cast_mode", "multiprocess", "multiinterpreter", "start_dts", "stop_dts", "duration", "status", "error",
     "n_errors", "n_nodes", "arrival", "target_rate", "converged", "dataset_exhausted",
     # stage and timing averages
     "load_avg_ms", "warmup_avg_ms", "warmup_infs", "warmup_s", "env_setup_avg_ms", "setup_avg_ms",
@@ -90,7 +90,9 @@ def compute_report(
         "workers_per_model": config.workers_per_model,
         "pipeline_size": config.pipeline_size,
         "n_devices": config.n_models * config.pipeline_size,
+        "cpus_per_copy": config.cpus_per_copy,
         "performance_level": config.performance_level,
+        "cast_mode": config.cast_mode,
         "multiprocess": config.multiprocess,
         "multiinterpreter": config.multiinterpreter,
         "start_dts": iso_utc(outcome.start_ns),

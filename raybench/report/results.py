@@ -110,7 +110,7 @@ def _pairs(configs: list[RunConfig], outcomes: list[ConfigOutcome], timers: pa.T
             "cpu_percents": [p for c in outcome.copies for p in c.cpu_percent],
             "mem_percents": [p for c in outcome.copies for p in c.mem_percent],
             "copies": [{"copy_id": c.copy_id, "node_id": c.node_id, "visible_cores": c.visible_cores,
-                        "n_infs": c.n_infs, "n_errors": c.n_errors, "warmup_infs": c.warmup_infs,
+                        "niceness": c.niceness, "n_infs": c.n_infs, "n_errors": c.n_errors, "warmup_infs": c.warmup_infs,
                         "warmup_ms": c.warmup_sum_ns / 1e6, "warmup_wall_s": _seconds(c.warmup_wall_ns)}
                        for c in outcome.copies],
             "nodes": compute_node_reports(config, outcome, rows),

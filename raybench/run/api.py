@@ -9,6 +9,7 @@ collector gather their Arrow batches (``raybench.engine``); the reports come bac
 
 from __future__ import annotations
 
+import dataclasses
 import inspect
 import os
 from collections.abc import Callable
@@ -16,11 +17,13 @@ from typing import Any
 
 from raybench.backends.base import ModelSpec, describe_model
 from raybench.backends.model_index import read_index_json
+from raybench.backends.plain import device_id_passing
 from raybench.core.checks import check_callable
 from raybench.core.errors import ConfigError
 from raybench.core.inputs import DatasetInput, dataset_batch_size, dataset_input, normalise_inputs
 from raybench.core.log import logger, set_verbosity
 from raybench.core.options import Options
+from raybench.core.schema import RunConfig
 from raybench.engine.buffers import check_budget
 from raybench.engine.hotloop import Stages
 from raybench.engine.loops import LoopPlan
@@ -42,7 +45,7 @@ def run_benchmark(framework: str, model: Any, model_filename: str | None, inputs
     """The shared body of every ``benchmark`` entry point (see :func:`benchmark`)."""
     options = Options.from_kwargs(kwargs)
     set_verbosity(options.reporting.verbosity)
-    _check_model(framework, model, model_filename)
+    passing = _check_model(framework, model, model_filename)
     variants, input_sets, described_name, from_index = _variants(framework, model, model_filename, inputs, options)
     plan = LoopPlan.choose(dataset=isinstance(input_sets[0], DatasetInput), open_loop=options.load.arrival != "closed",
                            stages=Stages(options.hooks.preprocess_fn, options.hooks.postprocess_fn))
@@ -65,18 +68,43 @@ def run_benchmark(framework: str, model: Any, model_filename: str | None, inputs
     most = {p: cluster.max_copies(request, nodes) for p, request in requests.items()}
     configs = expand_sweep(options, variants, model_name=options.reporting.model_name or described_name,
                            device_type=device, max_copies=most)
+    if device == "cpu":
+        configs = _share_cpus(configs, requests, nodes, placement.multiprocess)
     for workers in sorted({c.workers_per_model for c in configs}):  # the defaults too ([1, p - 1])
         check_budget(workers, stage_columns)
     if from_index:
         specs = {v.model_filename: ModelSpec(framework, v.model_filename, v.model_filename, device) for v in variants}
     else:
-        specs = {variants[0].model_filename: ModelSpec(framework, model, model_filename, device)}
+        specs = {variants[0].model_filename: ModelSpec(framework, model, model_filename, device, passing)}
     logger.info("benchmarking %s: %d configs of %.1f s on %s", variants[0].model_filename, len(configs),
                 options.measure.duration_s, device)
     sweep = SweepRunner(configs, specs, _share(input_sets, placement.multiprocess), requests, nodes, options).run()
     if not options.reporting.return_timers:
         return sweep.reports
     return _results(sweep, options, device, nodes)
+
+
+def _share_cpus(configs: list[RunConfig], requests: dict[int, cluster.CopyRequest],
+                nodes: list[cluster.NodeResources], multiprocess: bool) -> list[RunConfig]:
+    """CPU copies beyond the cluster's CPUs: run them on shared cores, as asked.
+
+    Each pipeline size's copies (one pool, reused by its configs) ask Ray for a fraction of a
+    CPU when its largest ``n_models`` exceeds the whole CPUs (:func:`cluster.shared_cpu_request`);
+    ``requests`` is updated in place. A warning says once that the copies share cores, and each
+    config records ``cpus_per_copy``: the CPUs each copy has to itself, ``min(1, CPUs / n_models)``.
+    """
+    cpus = sum(node.resources.get("CPU", 0.0) for node in nodes)
+    for pipeline_size in sorted({c.pipeline_size for c in configs}):
+        most = max(c.n_models for c in configs if c.pipeline_size == pipeline_size)
+        if multiprocess:
+            requests[pipeline_size] = cluster.shared_cpu_request(most, nodes)
+    sharing = sorted({c.n_models for c in configs if c.n_models > cpus})
+    if sharing:
+        logger.warning("n_models=%s is more than the %g CPUs: the copies share cores (each config's cpus_per_copy "
+                       "says how much of a CPU each copy has), so their throughput shows CPU contention",
+                       "/".join(str(n) for n in sharing), cpus)
+    return [dataclasses.replace(c, cpus_per_copy=round(min(1.0, cpus / c.n_models), 4) if cpus else None)
+            for c in configs]
 
 
 def _variants(framework: str, model: Any, model_filename: str | None, inputs: Any,
@@ -113,16 +141,18 @@ def _results(sweep: SweepResult, options: Options, device: str, nodes: list[clus
     return Results(sweep.configs, sweep.outcomes, sweep.timers, metadata)
 
 
-def _check_model(framework: str, model: Any, model_filename: str | None) -> None:
+def _check_model(framework: str, model: Any, model_filename: str | None) -> str | None:
+    """Refuse a model argument the copies could not build; for a ``load_fn``, return how it takes
+    the device id (:func:`~raybench.backends.plain.device_id_passing`)."""
     if framework == "callable":
         check_callable("load_fn", model)
-        return
+        return device_id_passing(model)
     if isinstance(model, (str, os.PathLike)):
         if framework == "class":
             raise ConfigError(f"model_class must be a class (got the path {os.fspath(model)!r})")
         if not os.path.exists(model):
             raise ConfigError(f"model_filename must name an existing file (got {os.fspath(model)!r})")
-        return
+        return None
     if framework in ("tensorflow", "mxnet"):
         raise ConfigError(f"model_filename must be a path to a saved model or a model index (got {model!r})")
     name = "model_class" if framework == "class" else "model"
@@ -136,6 +166,7 @@ def _check_model(framework: str, model: Any, model_filename: str | None) -> None
         raise ConfigError(msg) from None
     except ValueError:  # no signature (a builtin): let the copy try to construct it
         pass
+    return None
 
 
 def _index_file(framework: str, model: Any) -> str | None:
@@ -188,21 +219,28 @@ def _share(input_sets: list[Any], multiprocess: bool) -> Any:
         raise ConfigError(f"inputs cannot be sent to the copies: {type(cause).__name__}: {cause}") from None
 
 
-def benchmark(load_fn: Callable[[str], Any], model_filename: str, inputs: Any, **kwargs: Any) -> list[dict[str, Any]] | Results:
-    """Benchmark any model: each copy calls ``load_fn(model_filename)`` to get a callable.
+def benchmark(load_fn: Callable[..., Any], model_filename: str, inputs: Any, **kwargs: Any) -> list[dict[str, Any]] | Results:
+    """Benchmark any model: each copy calls ``load_fn(model_filename, device_id=...)`` (or
+    ``load_fn(model_filename)``) to get a callable.
 
     Args:
-        load_fn: Builds the model inside each copy; returns a callable ``model(*inputs)``.
+        load_fn: Builds the model inside each copy; returns a callable ``model(*inputs)``. It may
+            take NeuronPerf's ``device_id`` (see :func:`~raybench.backends.base.device_id_of`:
+            under Ray it names the copy; the copy's own device is index 0 inside it).
         model_filename: Passed to ``load_fn``; names the model in reports.
         inputs: One input; a tuple is one multi-input call ``model(*inputs)``; a list holds one
             input (or tuple) per entry of ``batch_sizes``.
         batch_sizes: Samples per call for each input set (default [1], with a warning).
         duration: Seconds of measurement per config (default 60), after load and warmup.
         n_models: Copies to run, an int, ``"max"`` or a list (default [1, MAX]; MAX is how many
-            copies fit on the cluster: NeuronCores / pipeline size, GPUs, or CPUs).
+            copies fit on the cluster: NeuronCores / pipeline size, GPUs, or whole CPUs). More
+            CPU copies than CPUs share cores (with a warning; see ``cpus_per_copy``).
         workers_per_model: Concurrent callers per copy (default [1, 2]; [1, p-1] for p > 1).
         pipeline_sizes: NeuronCores per copy (default [1]).
-        performance_levels: Accepted for NeuronPerf compatibility (0-3).
+        performance_levels: 0-3: filters a model index (accepted, unused, for a plain model).
+        cast_modes: A string or a list, swept and recorded as each config's ``cast_mode``; it
+            filters a model index's entries that record one, else each mode loads its own copies
+            for ``env_setup_fn``/``setup_fn`` to apply (the Neuron SDK casts at compile time).
         warmup: Before measuring, each worker warms up for this many inferences (default 1), or
             for a time given as a string: ``"2s"``, ``"500ms"``. Not in the results; the
             reports' ``warmup_*`` fields describe it.
@@ -255,6 +293,6 @@ def benchmark(load_fn: Callable[[str], Any], model_filename: str, inputs: Any, *
 
     Raises:
         ConfigError: a bad argument; the message names it, the rule and the value.
-        ClusterError: a config needs more cores/GPUs/CPUs than the cluster can place.
+        ClusterError: a config needs more NeuronCores or GPUs than the cluster can place.
     """
     return run_benchmark("callable", load_fn, model_filename, inputs, **kwargs)

@@ -86,14 +86,38 @@ def copy_request(device_type: str, pipeline_size: int) -> CopyRequest:
     """The resources one copy asks for.
 
     neuron: ``pipeline_size`` whole NeuronCores (Ray then sets ``NEURON_RT_VISIBLE_CORES``);
-    gpu: one GPU; cpu: one CPU per copy, so MAX on CPU is the cluster's CPU count.
-    Neuron and GPU copies ask for no CPU, so the host's CPUs do not cap the copy count.
+    gpu: one GPU; cpu: one CPU per copy, so MAX on CPU is the cluster's CPU count (more copies
+    share CPUs: :func:`shared_cpu_request`). Neuron and GPU copies ask for no CPU, so the host's
+    CPUs do not cap the copy count; a NeuronCore or a GPU is never shared.
     """
     if device_type == "neuron":
         return CopyRequest(num_cpus=0, resources=((NEURON_CORES, float(pipeline_size)),))
     if device_type == "gpu":
         return CopyRequest(num_cpus=0, num_gpus=1)
     return CopyRequest(num_cpus=1)
+
+
+#: Ray keeps resource amounts to 4 decimals: a shared CPU share is rounded down to that, so
+#: k shares always fit in one CPU.
+_CPU_SHARE_STEP = 10_000
+
+
+def shared_cpu_request(n_models: int, nodes: list[NodeResources]) -> CopyRequest:
+    """The CPU request that lets ``n_models`` CPU copies share the cluster's cores.
+
+    A CPU copy asks for one whole CPU, so MAX is the CPU count. An explicit ``n_models`` beyond it
+    is run on purpose (to see where CPU scaling saturates, as NeuronPerf's ``n_models=16`` on any
+    machine does): each copy then asks for ``1/k`` of a CPU, with ``k`` the fewest copies per CPU
+    that place them all, counted per node.
+    """
+    whole = CopyRequest(num_cpus=1)
+    if n_models <= max_copies(whole, nodes):
+        return whole
+    cpus = [node.resources.get("CPU", 0.0) for node in nodes]
+    per_cpu = 2
+    while sum(math.floor(c * per_cpu + 1e-9) for c in cpus) < n_models:
+        per_cpu += 1
+    return CopyRequest(num_cpus=math.floor(_CPU_SHARE_STEP / per_cpu) / _CPU_SHARE_STEP)
 
 
 def copies_per_node(request: CopyRequest, node: NodeResources) -> int:

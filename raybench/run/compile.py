@@ -109,3 +109,49 @@ def compile_sweep(
                 index = entry if index is None else model_index.append(index, entry)
                 model_index.save(index, index_path, overwrite=True)  # rewritten after every compile
     return index_path
+
+
+def compile(  # noqa: A001 - NeuronPerf's name; this module never calls the builtin
+    compile_fn: Callable[..., Any],
+    model: Any,
+    inputs: Any,
+    batch_sizes: int | list[int] | None = None,
+    pipeline_sizes: int | list[int] | None = None,
+    performance_levels: int | list[int] | None = None,
+    models_dir: str | os.PathLike[str] = "models",
+    model_name: str | None = None,
+    filename: str | os.PathLike[str] | None = None,
+    compiler_args: Sequence[str] | None = None,
+    verbosity: int = 1,
+    extension: str = "",
+) -> str:
+    """NeuronPerf's framework-free ``compile``: your ``compile_fn`` builds each artifact, raybench
+    runs the sweep and writes the model index (``raybench.torch.compile`` and
+    ``raybench.tensorflow.compile`` bring their own).
+
+    ``compile_fn(model, input_set, artifact_path, pipeline_size=..., performance_level=...,
+    compiler_args=[...])`` writes one artifact for one input set (a tuple of arguments) at
+    ``artifact_path`` (``{model_name}_b{batch}_p{pipeline}_{8 chars}{extension}`` in
+    ``models_dir``) and may return the path it wrote instead; an exception marks that entry
+    ``status: "error"`` and the sweep goes on.
+
+    Returns:
+        The model index's file name.
+
+    Raises:
+        ConfigError: a bad argument.
+    """
+    if not callable(compile_fn):
+        raise ConfigError(f"compile_fn must be callable (got {compile_fn!r})")
+
+    def compile_one(model: Any, input_set: tuple[Any, ...], pipeline_size: int, performance_level: int,
+                    compiler_args: list[str], artifact_path: str, device_type: str) -> str:
+        written = compile_fn(model, input_set, artifact_path, pipeline_size=pipeline_size,
+                             performance_level=performance_level, compiler_args=compiler_args)
+        return os.fspath(written) if written is not None else artifact_path
+
+    default_name = getattr(model, "__name__", None) or type(model).__name__
+    return compile_sweep(compile_one, model, inputs, default_model_name=default_name, extension=extension,
+                         batch_sizes=batch_sizes, pipeline_sizes=pipeline_sizes, performance_levels=performance_levels,
+                         models_dir=models_dir, model_name=model_name, filename=filename, compiler_args=compiler_args,
+                         verbosity=verbosity, device_type="neuron")

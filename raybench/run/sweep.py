@@ -85,11 +85,12 @@ class SweepRunner:
         self._instance_type = instance_type()
         self._run_id = uuid.uuid4().hex
         self._pool: Any = None
-        self._pool_key: tuple[str, int] | None = None
+        self._pool_key: tuple[str, int, str | None] | None = None
         self._pool_copies = 0  # copies the current pool will need at most (spawned at once)
         self._kept: list[tuple[int, Any]] = []  # (config_id, timer table) handed over by the collector
         self._progress = SweepProgress(0, enabled=False)  # drawn from run(), once the sweep is accepted
         self._log_level = logging.INFO
+        self._warned_priority = False
 
     def run(self) -> SweepResult:
         """Run every config; Ctrl-C stops the sweep and returns the configs that finished.
@@ -159,7 +160,7 @@ class SweepRunner:
     def _pool_for(self, config: RunConfig, collector: CollectorCalls) -> Any:
         """The pool for ``config``: copies are reused by consecutive configs of the same model and
         pipeline size."""
-        key = (config.model_filename, config.pipeline_size)
+        key = _pool_key(config)
         if self._pool is None or self._pool_key != key:
             self._close_pool()
             setup = CopySetup(self._specs[config.model_filename], self._options.hooks,
@@ -244,6 +245,7 @@ class SweepRunner:
             for a, (w, _) in zip(answers, warm) if not isinstance(a, BaseException)
         ]
         failures = [a for a in answers if isinstance(a, BaseException)]
+        self._warn_low_priority(copies)
         status, error = STATUS_FINISHED, None
         if failures:
             # A copy stuck in a model call, or dead: the pool's processes cannot be trusted.
@@ -258,12 +260,23 @@ class SweepRunner:
             error = next((c.error for c in copies if c.error), "no inference completed")
         return ConfigOutcome(config.config_id, status, error, start_ns, stop_ns, self._instance_type, tuple(copies))
 
+    def _warn_low_priority(self, copies: list[CopyOutcome]) -> None:
+        """Warn once per sweep when a copy could not run at normal priority (a Ray cluster
+        raybench did not start, whose workers may not lower their niceness)."""
+        nice = sorted({c.niceness for c in copies if c.niceness is not None and c.niceness > 0})
+        if nice and not self._warned_priority:
+            self._warned_priority = True
+            logger.warning(
+                "copies run at niceness %s (Ray's worker_niceness), not 0: any other process on the host takes the "
+                "CPU first. Start the cluster with RAY_worker_niceness=0 set for 'ray start', or let the copies "
+                "raise their priority (CAP_SYS_NICE)", "/".join(str(n) for n in nice))
+
     def _most_copies_from(self, config: RunConfig) -> int:
         """The most copies any config of the pool that starts at ``config`` runs."""
-        key = (config.model_filename, config.pipeline_size)
+        key = _pool_key(config)
         most = 0
         for later in self._configs[config.config_id:]:
-            if (later.model_filename, later.pipeline_size) != key:
+            if _pool_key(later) != key:
                 break
             most = max(most, later.n_models)
         return most
@@ -309,6 +322,12 @@ class SweepRunner:
                 stop_ns: int | None = None) -> ConfigOutcome:
         logger.warning("config %d failed (%s): %s", config.config_id + 1, status, error)
         return ConfigOutcome(config.config_id, status, error, start_ns, stop_ns, self._instance_type)
+
+
+def _pool_key(config: RunConfig) -> tuple[str, int, str | None]:
+    """Consecutive configs with one key share their copies: the same model at the same pipeline
+    size and cast mode (a new cast mode is a new load: the setup functions see it)."""
+    return config.model_filename, config.pipeline_size, config.cast_mode
 
 
 def _copies(n: int, first: int = 0) -> str:

@@ -122,7 +122,7 @@ def latency_percentiles(report: dict[str, object]) -> list[object]:
 
 EXPECTED_FIELDS = (
     "config_id", "model_filename", "model_name", "device_type", "instance_type", "batch_size",
-    "n_models", "workers_per_model", "pipeline_size", "n_devices", "performance_level",
+    "n_models", "workers_per_model", "pipeline_size", "n_devices", "cpus_per_copy", "performance_level", "cast_mode",
     "multiprocess", "multiinterpreter", "start_dts", "stop_dts", "duration", "status", "error",
     "n_errors", "n_nodes", "arrival", "target_rate", "converged", "dataset_exhausted",
     "load_avg_ms", "warmup_avg_ms", "warmup_infs", "warmup_s", "env_setup_avg_ms", "setup_avg_ms",
@@ -168,7 +168,7 @@ def test_config_columns_come_from_config_and_outcome() -> None:
 
     report = report_for(from_latencies_ms([1.0], config_id=3), config=config, outcome=outcome)
 
-    assert {key: report[key] for key in EXPECTED_FIELDS[:17]} == {
+    assert {key: report[key] for key in EXPECTED_FIELDS[:19]} == {
         "config_id": 3,
         "model_filename": "models/resnet_b1.pt",
         "model_name": "resnet",
@@ -179,7 +179,9 @@ def test_config_columns_come_from_config_and_outcome() -> None:
         "workers_per_model": 2,
         "pipeline_size": 2,
         "n_devices": 6,
+        "cpus_per_copy": None,
         "performance_level": 1,
+        "cast_mode": None,
         "multiprocess": False,
         "multiinterpreter": True,
         # Truncated, not rounded, to the millisecond.

@@ -17,6 +17,7 @@ from raybench.run.cluster import (
     copy_request,
     max_copies,
     resolve_device_type,
+    shared_cpu_request,
 )
 from raybench.core.errors import ClusterError
 from raybench.run.instance import detect_instance_type, neuron_cores_hint, on_ec2
@@ -51,6 +52,30 @@ def test_a_config_that_does_not_fit_is_refused_with_needed_and_available_per_nod
         "n_models=4 with pipeline_size=2 needs 8 neuron_cores, but the cluster has 7 neuron_cores and can place "
         "3 copies (node node-a-01234: 4 neuron_cores -> 2 copies; node node-b-01234: 3 neuron_cores -> 1 copies)"
     )
+
+
+@pytest.mark.parametrize(
+    ("n_models", "nodes", "share"),
+    [
+        (2, [{"CPU": 2.0}], 1),  # fits on whole CPUs: one CPU each
+        (16, [{"CPU": 2.0}], 0.125),  # NeuronPerf's n_models=16 on a 2-CPU box
+        (3, [{"CPU": 2.0}], 0.5),
+        (7, [{"CPU": 1.0}], 0.1428),  # rounded down to Ray's 4 decimals, so 7 fit in one CPU
+        (4, [{"CPU": 2.0}, {"CPU": 1.0}], 0.5),  # counted per node: 2 + 1 CPUs at 2 a CPU
+    ],
+)
+def test_cpu_copies_beyond_the_cpus_ask_for_a_share_that_places_them_all(n_models, nodes, share):
+    cluster = [NodeResources(f"n{i}", r) for i, r in enumerate(nodes)]
+    request = shared_cpu_request(n_models, cluster)
+    assert request.num_cpus == share
+    assert max_copies(request, cluster) >= n_models
+    check_fits(n_models, request, cluster)
+
+
+def test_max_stays_the_whole_cpus_and_neuron_cores_are_never_shared():
+    assert max_copies(copy_request("cpu", 1), [NodeResources("n", {"CPU": 2.0})]) == 2
+    with pytest.raises(ClusterError, match="needs 8 neuron_cores"):
+        check_fits(8, copy_request("neuron", 1), TWO_NODES)
 
 
 def test_a_config_that_fits_passes():
