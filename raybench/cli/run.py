@@ -80,6 +80,8 @@ def add_parser(commands: Any) -> None:
                        help="NeuronCores per copy (default 1)")
     sweep.add_argument("--performance-levels", type=_cli_args.levels, metavar="LIST",
                        help="compiler performance levels 0-3 to keep from a model index")
+    sweep.add_argument("--cast-modes", type=_cli_args.names, metavar="LIST",
+                       help="NeuronPerf cast modes to sweep, recorded as each config's cast_mode (e.g. fp32,bf16)")
     sweep.add_argument("--duration", type=_cli_args.positive_float, metavar="SECONDS",
                        help="seconds of measurement per config, after load and warmup (default 60)")
     sweep.add_argument("--warmup", type=_warmup, metavar="N|TIME",
@@ -137,7 +139,7 @@ def _options(args: argparse.Namespace) -> dict[str, Any]:
     """The benchmark keywords the user gave; the others keep the API's defaults."""
     given = {
         "n_models": args.n_models, "workers_per_model": args.workers, "pipeline_sizes": args.pipeline_sizes,
-        "performance_levels": args.performance_levels, "duration": args.duration, "warmup": args.warmup,
+        "performance_levels": args.performance_levels, "cast_modes": args.cast_modes, "duration": args.duration, "warmup": args.warmup,
         "device_type": args.device, "address": args.address, "cost_per_hour": args.cost_per_hour,
         "arrival": args.arrival, "rate": args.rate, "rate_per": args.rate_per, "min_infs": args.min_infs,
         "stability": args.stability, "max_duration": args.max_duration, "stability_window": args.stability_window,
