@@ -45,10 +45,17 @@ async def _answer(reply: Any) -> Any:
 
 async def run_burst(loop: Loop, buf: TimerBuffer, deadline: int, threads: WorkerThreads) -> None:
     """One burst: awaited directly for an ``async`` model, else in a worker thread."""
+    await start_burst(loop, buf, deadline, threads)
+
+
+def start_burst(loop: Loop, buf: TimerBuffer, deadline: int, threads: WorkerThreads) -> asyncio.Future[Any]:
+    """Start one burst now and return its future: a synchronous model's burst is handed to its
+    worker thread at once, before the caller goes on to encode and ship the previous buffer
+    (``ensure_future`` of a coroutine would only hand it over at the caller's next ``await``,
+    leaving the model idle for the whole encode and send: ~2 ms every flush, measured)."""
     if loop.is_async:
-        await loop.burst(buf, deadline)
-    else:
-        await asyncio.get_running_loop().run_in_executor(threads, loop.burst, buf, deadline)
+        return asyncio.ensure_future(loop.burst(buf, deadline))
+    return asyncio.get_running_loop().run_in_executor(threads, loop.burst, buf, deadline)
 
 
 class Workers:
@@ -124,7 +131,7 @@ class Workers:
         ran_out = False
         started = perf_counter_ns()
         next_flush = started + FLUSH_INTERVAL_NS
-        running = asyncio.ensure_future(run_burst(loop, filling, min(end_pc, next_flush), threads))
+        running = start_burst(loop, filling, min(end_pc, next_flush), threads)
         while True:
             await running
             now = perf_counter_ns()
@@ -133,13 +140,13 @@ class Workers:
             ran_out = ran_out or filling.ended  # the dataset or the send schedule is used up
             done = now >= end_pc or self.stopping or ran_out
             if not (done or now >= next_flush or filling.n == filling.capacity):
-                running = asyncio.ensure_future(run_burst(loop, filling, min(end_pc, next_flush), threads))
+                running = start_burst(loop, filling, min(end_pc, next_flush), threads)
                 continue
             filled_early = filling.n == filling.capacity and now < next_flush and not done
             full, filling, spare = filling, spare, filling
             next_flush = now + FLUSH_INTERVAL_NS
             if not done:
-                running = asyncio.ensure_future(run_burst(loop, filling, min(end_pc, next_flush), threads))
+                running = start_burst(loop, filling, min(end_pc, next_flush), threads)
             n_total += full.n
             n_errors += full.n_errors
             first_error = first_error or full.first_error
