@@ -134,7 +134,8 @@ def _results(sweep: SweepResult, options: Options, device: str, nodes: list[clus
     """The sweep as a :class:`Results`, with the run's metadata."""
     metadata = run_metadata(
         started_ns=min((o.start_ns for o in sweep.outcomes if o.start_ns is not None), default=None),
-        cost_per_hour=options.reporting.cost_per_hour, instance_type=instance_type(), device_type=device,
+        cost_per_hour=options.reporting.cost_per_hour, slo=options.reporting.slo, instance_type=instance_type(),
+        device_type=device,
         n_nodes=len(nodes), cluster=[{"node_id": n.node_id, "resources": n.resources} for n in nodes],
         interrupted=sweep.interrupted,
     )
