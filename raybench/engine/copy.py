@@ -126,7 +126,8 @@ class ModelCopy:
         self._dataset: DatasetInput | None = next((x for x in input_sets if isinstance(x, DatasetInput)), None)
         self._open_loop = first_config is not None and first_config.load.arrival != "closed"
         self._plan = LoopPlan.choose(dataset=self._dataset is not None, open_loop=self._open_loop,
-                                     stages=Stages(setup.hooks.preprocess_fn, setup.hooks.postprocess_fn))
+                                     stages=Stages(setup.hooks.preprocess_fn, setup.hooks.postprocess_fn),
+                                     count_tokens=setup.hooks.count_tokens)
         self._offset_ns = wall_anchor_ns()
         self._encoder = BatchEncoder(self._plan.wire_columns, self._offset_ns)
         self._send = collector.add.remote if hasattr(collector.add, "remote") else collector.add
