@@ -132,7 +132,7 @@ def compute_report(
     requests = ok_requests(timers) if streamed or thresholds_of(slo) else Requests(np.zeros(0, np.int64),
                                                                                      np.zeros(0, np.int64))
     total_s = report["total_s"] if isinstance(report["total_s"], float) else None
-    report.update(stream_fields(requests, outcome, total_s, cost_per_hour))
+    report.update(stream_fields(requests, outcome, total_s, cost_per_hour, config.batch_size))
     report.update(slo_fields(requests, outcome, report, config.batch_size, slo))
     return {name: report[name] for name in REPORT_FIELDS}
 

@@ -9,7 +9,8 @@ time in open loop), end ``e`` and chunk arrivals ``c_1 < ... < c_k`` carrying ``
 - TTFT = ``c_1 - s``; one sample per call with at least one chunk.
 - ITL = ``c_j - c_{j-1}`` for ``j = 2..k``; one sample per gap, so a call of k chunks gives k - 1
   samples and the first token never enters ITL.
-- TPOT = ``(c_k - c_1) / (n - 1)``; one sample per call with ``n >= 2``.
+- TPOT = ``(c_k - c_1) / (n / b - 1)``, ``b`` the batch size (so ``n / b`` tokens per sequence of
+  a batched call; ``n`` for a batch of one); one sample per call with ``n / b >= 2``.
 - latency = ``e - s``, as for every model.
 - output tokens per second: tokens counted in the one-second bucket of their chunk's arrival,
   the mean over the buckets without the first and the last, exactly as ``throughput_avg``.
@@ -67,12 +68,15 @@ class Requests:
         has = self.tokens > 0
         return self.first[has] - self.start[has]
 
-    @property
-    def tpot_ns(self) -> np.ndarray:
-        """TPOT of the calls with at least two tokens."""
+    def tpot_ns(self, batch_size: int) -> tuple[np.ndarray, np.ndarray]:
+        """TPOT of the calls with at least two tokens per sequence, one entry per such call
+        (0 for the others, with ``several`` False): ``(tpot, several)``."""
         assert self.first is not None and self.last is not None and self.tokens is not None
-        several = self.tokens >= 2
-        return (self.last[several] - self.first[several]) / (self.tokens[several] - 1)
+        per_sequence = self.tokens / batch_size
+        several = per_sequence >= 2
+        tpot = np.zeros(self.tokens.size, np.float64)
+        tpot[several] = (self.last[several] - self.first[several]) / (per_sequence[several] - 1)
+        return tpot, several
 
 
 def ok_requests(timers: pa.Table) -> Requests:
@@ -156,7 +160,7 @@ def _percentiles_ms(name: str, samples_ns: np.ndarray) -> dict[str, float | None
 
 
 def stream_fields(requests: Requests, outcome: ConfigOutcome, total_s: float | None,
-                  cost_per_hour: float | None) -> dict[str, object]:
+                  cost_per_hour: float | None, batch_size: int = 1) -> dict[str, object]:
     """TTFT, ITL and TPOT percentiles, output tokens per call and per second, input tokens and
     cost per million output tokens; None for a model that did not stream."""
     fields: dict[str, object] = dict.fromkeys(STREAM_FIELDS)
@@ -167,7 +171,8 @@ def stream_fields(requests: Requests, outcome: ConfigOutcome, total_s: float | N
     fields.update(_percentiles_ms("ttft_ms", requests.ttft_ns))
     assert requests.gaps is not None
     fields.update(_percentiles_ms("itl_ms", requests.gaps))
-    fields.update(_percentiles_ms("tpot_ms", requests.tpot_ns))
+    tpot, several = requests.tpot_ns(batch_size)
+    fields.update(_percentiles_ms("tpot_ms", tpot[several]))
     total_tokens = int(requests.tokens.sum())
     fields["output_tokens_avg"] = total_tokens / requests.start.size
     origin = outcome.start_ns if outcome.start_ns is not None else int(requests.start.min())
@@ -203,7 +208,7 @@ def slo_fields(requests: Requests, outcome: ConfigOutcome, report: dict[str, obj
         return fields
     met = np.ones(n, bool)
     for name, limit_ms in thresholds.items():
-        ok = _meets(requests, name, limit_ms * NS_PER_MS)
+        ok = _meets(requests, name, limit_ms * NS_PER_MS, batch_size)
         if ok is None:
             continue
         fields[THRESHOLDS[name]] = 100.0 * float(ok.mean())
@@ -217,7 +222,7 @@ def slo_fields(requests: Requests, outcome: ConfigOutcome, report: dict[str, obj
     return fields
 
 
-def _meets(requests: Requests, name: str, limit_ns: float) -> np.ndarray | None:
+def _meets(requests: Requests, name: str, limit_ns: float, batch_size: int) -> np.ndarray | None:
     """Per request: whether it met one threshold (None when the run lacks that figure)."""
     if name == "latency_ms":
         return (requests.end - requests.start) <= limit_ns
@@ -225,7 +230,5 @@ def _meets(requests: Requests, name: str, limit_ns: float) -> np.ndarray | None:
         return None
     if name == "ttft_ms":
         return (requests.tokens > 0) & ((requests.first - requests.start) <= limit_ns)
-    several = requests.tokens >= 2
-    tpot = np.zeros(requests.tokens.size, np.float64)
-    tpot[several] = (requests.last[several] - requests.first[several]) / (requests.tokens[several] - 1)
-    return tpot <= limit_ns
+    tpot, _ = requests.tpot_ns(batch_size)
+    return tpot <= limit_ns  # a call of fewer than two tokens a sequence has none: it meets

@@ -37,7 +37,7 @@ from raybench.run.sweep import SweepResult, SweepRunner
 
 #: How each entry point names its model argument, for error messages.
 _MODEL_ARGUMENT = {"callable": "load_fn", "class": "model_class", "tensorflow": "model_filename",
-                   "mxnet": "model_filename"}
+                   "mxnet": "model_filename", "llm": "model"}
 
 
 def run_benchmark(framework: str, model: Any, model_filename: str | None, inputs: Any,
@@ -114,7 +114,7 @@ def _variants(framework: str, model: Any, model_filename: str | None, inputs: An
     index_file = _index_file(framework, model)
     dataset = dataset_input(inputs, options.load.loop_dataset, options.hooks.dataset_loader_fn)
     pipelines = options.axes.pipeline_sizes or (1,)
-    described_filename, described_name = describe_model(model if framework != "callable" else model_filename)
+    described_filename, described_name = describe_model(model if framework not in ("callable", "llm") else model_filename)
     if options.axes.batch_sizes is None and index_file is None:
         logger.warning("batch_sizes not given: assuming batch size 1 (throughput counts one sample per call)")
     if dataset is not None:
@@ -148,6 +148,8 @@ def _check_model(framework: str, model: Any, model_filename: str | None) -> str 
     if framework == "callable":
         check_callable("load_fn", model)
         return device_id_passing(model)
+    if framework == "llm":  # raybench.llm checked its directory
+        return None
     if isinstance(model, (str, os.PathLike)):
         if framework == "class":
             raise ConfigError(f"model_class must be a class (got the path {os.fspath(model)!r})")
