@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import statistics
 import time
 
@@ -182,3 +183,14 @@ def test_the_probe_tells_streams_from_outputs():
     assert not probe_stream(lambda x: [x, x], (1,)).streams  # a list is one output
     kind = probe_stream(AsyncKnownStream(), (1,))
     assert kind.streams and kind.is_async and kind.several_tokens
+
+
+def test_a_streaming_run_gets_its_token_plots(known_run, tmp_path):
+    pytest.importorskip("matplotlib")
+    paths = raybench.plot.save_plots(known_run, tmp_path)
+    assert [os.path.basename(p) for p in paths][-2:] == ["token_latency_cdf.png", "tokens_vs_concurrency.png"]
+    figure = raybench.plot.token_latency_cdf(known_run)
+    ttft_ax, itl_ax = figure.axes
+    (ttft_line,) = ttft_ax.get_lines()
+    assert np.median(ttft_line.get_xdata()) == pytest.approx(FIRST_S * 1e3, rel=0.05)
+    assert np.median(itl_ax.get_lines()[0].get_xdata()) == pytest.approx(GAP_S * 1e3, rel=0.05)
