@@ -90,15 +90,7 @@ def add_parser(commands: Any) -> None:
     sweep.add_argument("--warmup", type=_warmup, metavar="N|TIME",
                        help="before measuring, each worker warms up for N inferences, or for a time such "
                        "as 2s or 500ms (default 1)")
-    stream = run.add_argument_group("streaming and SLOs")
-    stream.add_argument("--streaming", action=argparse.BooleanOptionalAction, default=None,
-                        help="the model's call returns a stream of tokens (default: found out at warmup)")
-    stream.add_argument("--max-new-tokens", type=_cli_args.positive_int, metavar="N",
-                        help="tokens each call of a transformers model generates (default 32)")
-    stream.add_argument("--slo", type=_cli_args.slo, metavar="NAME=MS,...",
-                        help="judge each config by an SLO: per-request thresholds latency_ms, ttft_ms, tpot_ms "
-                        "(-> goodput, slo_met_pct) and percentile limits such as latency_ms_p99 (-> slo_ok), "
-                        "e.g. ttft_ms=200,itl_ms_p99=50")
+    _add_streaming_arguments(run)
     load = run.add_argument_group("load, stopping and timeouts")
     load.add_argument("--arrival", choices=("closed", "constant", "poisson"),
                       help="closed loop (default: call again when a call returns) or open-loop sends at --rate")
@@ -137,6 +129,18 @@ def add_parser(commands: Any) -> None:
                      help="sort the table on this report column (default throughput_peak; none: config order)")
     out.add_argument("--reverse", action="store_true", help="sort descending")
     run.set_defaults(func=run_command)
+
+
+def _add_streaming_arguments(run: argparse.ArgumentParser) -> None:
+    stream = run.add_argument_group("streaming and SLOs")
+    stream.add_argument("--streaming", action=argparse.BooleanOptionalAction, default=None,
+                        help="the model's call returns a stream of tokens (default: found out at warmup)")
+    stream.add_argument("--max-new-tokens", type=_cli_args.positive_int, metavar="N",
+                        help="tokens each call of a transformers model generates (default 32)")
+    stream.add_argument("--slo", type=_cli_args.slo, metavar="NAME=MS,...",
+                        help="judge each config by an SLO: per-request thresholds latency_ms, ttft_ms, tpot_ms "
+                        "(-> goodput, slo_met_pct) and percentile limits such as latency_ms_p99 (-> slo_ok), "
+                        "e.g. ttft_ms=200,itl_ms_p99=50")
 
 
 def _warmup(text: str) -> int | str:

@@ -264,8 +264,7 @@ def benchmark(load_fn: Callable[..., Any], model_filename: str, inputs: Any, **k
         address: A Ray cluster to use (else ``RAY_ADDRESS``, else an embedded local Ray).
         ray_init_kwargs: Extra ``ray.init`` arguments for the embedded Ray.
         max_timer_rows: Memory budget: raw timers a run may hold at once (default 200M, about
-            3.2 GB while configs run, 4.4 GB when kept). A config that reaches it stops
-            measuring early; its report's ``error`` says so and the rows recorded are exact.
+            3.2 GB; 4.4 GB when kept); a config that reaches it stops early and says so.
         loop_dataset: ``inputs`` is a dataset: run it once per copy (False; ``duration`` is then
             an upper bound and the report says when the data ran out) or cycle through it until
             ``duration`` (True). A torch ``Dataset``/``DataLoader`` or any iterable that is not
@@ -285,11 +284,13 @@ def benchmark(load_fn: Callable[..., Any], model_filename: str, inputs: Any, **k
         max_duration: Bound for ``min_infs``/``stability`` (default 10 x ``duration``).
         stability_window: Seconds per stability window (default 1; at least 0.1, a fifth of the
             0.5 s interval at which copies ship their rows).
-        load_timeout: Seconds a copy may take to load its model (default 300); past it the
-            config fails with status "timeout". "still loading" is logged every 30 s.
+        load_timeout: Seconds a copy may take to load its model (default 300; status "timeout").
         warmup_timeout: Seconds a config's warmup may take (default 60), plus ``warmup`` when it
             is a time; past it (a first call that never returns) the config fails with status
             "timeout".
+        streaming, count_tokens, count_input_tokens, slo: Streaming models and SLOs (see the
+            README): a call returning an iterator streams tokens (TTFT, ITL, TPOT, tokens/s),
+            and ``slo`` gives ``goodput``, ``slo_met_pct`` and ``slo_ok``.
 
     Returns:
         One report dict per config, or a :class:`~raybench.Results` with ``return_timers``.
