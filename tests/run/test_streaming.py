@@ -194,3 +194,14 @@ def test_a_streaming_run_gets_its_token_plots(known_run, tmp_path):
     (ttft_line,) = ttft_ax.get_lines()
     assert np.median(ttft_line.get_xdata()) == pytest.approx(FIRST_S * 1e3, rel=0.05)
     assert np.median(itl_ax.get_lines()[0].get_xdata()) == pytest.approx(GAP_S * 1e3, rel=0.05)
+
+
+def test_copies_in_this_process_run_inside_a_running_event_loop():
+    # Jupyter's kernel runs an event loop in the thread that calls benchmark().
+    async def in_a_notebook():
+        return raybench.cpu.benchmark(KnownStream, 1, n_models=1, workers_per_model=1, duration=0.5,
+                                      multiprocess=False, verbosity=0, batch_sizes=1)
+
+    (report,) = asyncio.run(in_a_notebook())
+    assert report["status"] == "finished", report["error"]
+    assert report["output_tokens_avg"] == GAPS + 1
