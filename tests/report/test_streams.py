@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import raybench
 import pyarrow as pa
 import pytest
 
@@ -143,3 +144,33 @@ def test_latency_thresholds_work_for_a_model_that_does_not_stream():
 def test_a_bad_slo_is_refused_with_a_clear_message(slo, message):
     with pytest.raises(ConfigError, match="^" + message.replace("[", r"\[").replace("(", r"\(").replace(")", r"\)")):
         check_slo(slo)
+
+
+# compare
+
+
+def stream_run(ttft_ms: int, seed: int) -> "raybench.Results":
+    """10 s of calls 100 ms apart: first chunk after ``ttft_ms`` (+ noise), then 4 chunks 5 ms apart."""
+    rng = np.random.default_rng(seed)
+    calls = []
+    for t in range(0, 10_000, 100):
+        first = t + ttft_ms + int(rng.integers(0, 3))
+        calls.append((t, [first + 5 * k for k in range(5)]))
+    config = RunConfig(0, "m", "m", "cpu", 1, 0, 1, 1)
+    outcome = ConfigOutcome(0, "finished", start_ns=T0, stop_ns=T0 + 10 * S)
+    return raybench.Results([config], [outcome], stream_table(calls), {})
+
+
+def test_compare_pairs_streaming_figures_and_fail_on_catches_a_ttft_regression():
+    from raybench.compare import compare_results, failed_rules, format_comparison, parse_fail_on
+
+    base, slower = stream_run(20, seed=1), stream_run(40, seed=2)
+    (row,) = compare_results(base, slower)
+    assert row["ttft_p50_base"] == pytest.approx(21, abs=1.5)
+    assert row["ttft_p50_change_pct"] == pytest.approx(95, abs=15)
+    assert row["ttft_p99_significant"] is True
+    assert row["itl_p50_change_pct"] == pytest.approx(0, abs=1e-9)
+    assert row["tokens_per_s_change_pct"] == pytest.approx(0, abs=1e-9)
+    assert failed_rules([row], parse_fail_on("ttft_p99:10%"))[0].startswith("m (batch_size=1")
+    assert failed_rules([row], parse_fail_on("tokens_per_s:-5%,itl_p99:10%")) == []
+    assert "TTFT p99 ms" in format_comparison([row]).splitlines()[0]
