@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import numpy as np
-import raybench
 import pyarrow as pa
 import pytest
 
+import raybench
 from raybench.core.errors import ConfigError
 from raybench.core.schema import ConfigOutcome, CopyOutcome, RunConfig, timer_schema
 from raybench.core.slo import check_slo
@@ -149,7 +149,7 @@ def test_a_bad_slo_is_refused_with_a_clear_message(slo, message):
 # compare
 
 
-def stream_run(ttft_ms: int, seed: int) -> "raybench.Results":
+def stream_run(ttft_ms: int, seed: int) -> raybench.Results:
     """10 s of calls 100 ms apart: first chunk after ``ttft_ms`` (+ noise), then 4 chunks 5 ms apart."""
     rng = np.random.default_rng(seed)
     calls = []
