@@ -6,7 +6,7 @@ actor (bound to its NeuronCores, GPU or CPU), worker threads inside it call the 
 collector actor turns the streamed Arrow timers into percentile reports.
 """
 
-from raybench import compare, cpu, model_index, mxnet, plot, tensorflow, testing, torch
+from raybench import compare, cpu, llm, model_index, mxnet, plot, tensorflow, testing, torch
 from raybench.core.errors import (
     ClusterError,
     ConfigError,
@@ -47,6 +47,7 @@ __all__ = [
     "cpu",
     "get_node_reports",
     "get_reports",
+    "llm",
     "model_index",
     "mxnet",
     "plot",

@@ -37,16 +37,23 @@ from raybench.report.bootstrap import (
     throughput_error,
 )
 from raybench.report.results import Results, get_reports
+from raybench.report.streams import ok_requests
 
-__all__ = ["KEY_FIELDS", "METHOD", "METRICS", "FailRule", "compare_results", "failed_rules", "format_comparison",
+__all__ = ["KEY_FIELDS", "METHOD", "METRICS", "STREAM_METRICS", "FailRule", "compare_results", "failed_rules", "format_comparison",
            "parse_fail_on"]
 
 #: What matches a config of one run with a config of the other.
 KEY_FIELDS: tuple[str, ...] = ("model_name", "batch_size", "n_models", "workers_per_model", "pipeline_size")
-#: Compared metrics: latency percentiles in ms and throughput in inferences/s.
-METRICS: tuple[str, ...] = ("p50", "p90", "p95", "p99", "throughput")
+#: Compared metrics: latency percentiles in ms and throughput in inferences/s; for streaming
+#: runs also TTFT and ITL percentiles (ms) and output tokens per second.
+STREAM_METRICS: tuple[str, ...] = ("ttft_p50", "ttft_p99", "itl_p50", "itl_p99", "tokens_per_s")
+METRICS: tuple[str, ...] = ("p50", "p90", "p95", "p99", "throughput", *STREAM_METRICS)
 _QUANTILES = {"p50": 0.50, "p90": 0.90, "p95": 0.95, "p99": 0.99}
-_REPORT_FIELD = {**{m: f"latency_ms_{m}" for m in _QUANTILES}, "throughput": "throughput_avg"}
+#: The streaming figures' quantiles, per kind of sample.
+_STREAM_QUANTILES = {"ttft": {"ttft_p50": 0.50, "ttft_p99": 0.99}, "itl": {"itl_p50": 0.50, "itl_p99": 0.99}}
+_REPORT_FIELD = {**{m: f"latency_ms_{m}" for m in _QUANTILES}, "throughput": "throughput_avg",
+                 **{f"{kind}_{q}": f"{kind}_ms_{q}" for kind in ("ttft", "itl") for q in ("p50", "p99")},
+                 "tokens_per_s": "output_tokens_per_s"}
 #: The ``method`` of every row.
 METHOD = (
     f"block bootstrap (Künsch 1989): {RESAMPLES} resamples of ~1 s time blocks "
@@ -150,6 +157,12 @@ def _row(base: _Side | None, new: _Side | None, rng: np.random.Generator, confid
         **latency_errors(base_blocks, new_blocks, rng, _QUANTILES),
         "throughput": throughput_error(base_blocks, new_blocks, rng),
     }
+    if row["ttft_p50_base"] is not None and row["ttft_p50_new"] is not None:  # both runs streamed
+        for kind, quantiles in _STREAM_QUANTILES.items():
+            errors.update(latency_errors(_stream_blocks(base, kind), _stream_blocks(new, kind), rng,  # type: ignore[arg-type]
+                                         quantiles))
+        errors["tokens_per_s"] = throughput_error(_stream_blocks(base, "tokens"), _stream_blocks(new, "tokens"),  # type: ignore[arg-type]
+                                                  rng)
     alpha = 1 - confidence
     for m in METRICS:
         b, n = row[f"{m}_base"], row[f"{m}_new"]
@@ -163,12 +176,42 @@ def _row(base: _Side | None, new: _Side | None, rng: np.random.Generator, confid
     return row
 
 
+def _config_rows(rows: pa.Table, config_id: int) -> pa.Table:
+    """The rows of one config (the table as it is when it holds only that config)."""
+    bounds = pc.min_max(rows.column("config_id")).as_py() if rows.num_rows else {}
+    if bounds.get("min") == bounds.get("max") == config_id:  # no copy needed
+        return rows
+    return rows.filter(pc.equal(rows.column("config_id"), config_id))
+
+
+def _stream_blocks(side: _Side, kind: str) -> Blocks | None:
+    """This side's streaming samples in time blocks, through the latency machinery: TTFT as
+    (start, first chunk) pairs, ITL as (chunk, next chunk) pairs, tokens as one zero-length
+    "call" per token at its chunk's arrival (so a block's count is its tokens)."""
+    requests = ok_requests(_config_rows(side.timers, side.config_id))
+    if requests.tokens is None or requests.first is None:
+        return None
+    if kind == "ttft":
+        has = requests.tokens > 0
+        start, end = requests.start[has], requests.first[has]
+    elif kind == "itl":
+        assert requests.gaps is not None and requests.gap_end is not None
+        start, end = requests.gap_end - np.maximum(requests.gaps, 1), requests.gap_end  # log needs > 0
+    else:
+        stamps = np.concatenate(requests.chunk_ns) if requests.chunk_ns else np.zeros(0, np.int64)
+        weights = np.concatenate(requests.chunk_tokens) if requests.chunk_tokens else np.zeros(0, np.int64)
+        end = np.repeat(stamps, weights)
+        start = end
+    table = pa.table({"start_ns": start, "end_ns": end, "ok": np.ones(end.size, bool)})
+    report = side.report
+    total = int(end.size)
+    return cut_blocks(table, side.outcome.start_ns, side.outcome.stop_ns, total_infs=total,
+                      throughput_avg=report["output_tokens_per_s"] if kind == "tokens" else None, batch_size=1)
+
+
 def _blocks(side: _Side) -> Blocks | None:
     """This side's config's ok calls in time blocks from the common start; None without ok calls."""
-    rows = side.timers.select(["config_id", "start_ns", "end_ns", "ok"])
-    bounds = pc.min_max(rows.column("config_id")).as_py() if rows.num_rows else {}
-    if not bounds.get("min") == bounds.get("max") == side.config_id:  # else: no copy needed
-        rows = rows.filter(pc.equal(rows.column("config_id"), side.config_id))
+    rows = _config_rows(side.timers.select(["config_id", "start_ns", "end_ns", "ok"]), side.config_id)
     report = side.report
     return cut_blocks(
         rows,
@@ -263,15 +306,19 @@ def format_comparison(rows: Sequence[dict[str, Any]]) -> str:
         rows: From :func:`compare_results`.
 
     Returns:
-        The table: key, status, and for p50/p99 (ms) and throughput (inferences/s) base ->
-        new and the change, marked ``*`` when significant; then a line stating the method.
+        The table: key, status, and for p50/p99 (ms) and throughput (inferences/s) — and for
+        streaming runs TTFT p99, ITL p99 (ms) and tokens/s — base -> new and the change,
+        marked ``*`` when significant; then a line stating the method.
     """
+    shown = {"p50": "p50 ms", "p99": "p99 ms", "throughput": "throughput/s"}
+    if any(row.get("ttft_p99_base") is not None or row.get("ttft_p99_new") is not None for row in rows):
+        shown.update(ttft_p99="TTFT p99 ms", itl_p99="ITL p99 ms", tokens_per_s="tokens/s")
     header = ["model", "batch", "models", "workers", "pipeline", "status"]
-    header += [h for title in ("p50 ms", "p99 ms", "throughput/s") for h in (title, "", "change")]
+    header += [h for title in shown.values() for h in (title, "", "change")]
     table = [header]
     for row in rows:
         cells = [str(row[k]) for k in KEY_FIELDS] + [row["status"]]
-        for m in ("p50", "p99", "throughput"):
+        for m in shown:
             change = row[f"{m}_change_pct"]
             mark = "*" if row[f"{m}_significant"] else " "
             cells += [_number(row[f"{m}_base"]), _number(row[f"{m}_new"])]

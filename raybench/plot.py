@@ -1,4 +1,5 @@
-"""Plots of a run: latency CDF, latency over time, throughput scaling, latency vs throughput.
+"""Plots of a run: latency CDF, latency over time, throughput scaling, latency vs throughput; for
+a streaming model also the TTFT and ITL CDFs and tokens/s and TTFT against concurrency.
 
 Each function takes a :class:`raybench.Results` (``benchmark(..., return_timers=True)`` or
 :func:`raybench.read_results`) and returns a ``matplotlib.figure.Figure``; :func:`save_plots`
@@ -26,25 +27,29 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pyarrow.compute as pc
 
-from raybench.core.errors import ConfigError, MissingDependencyError
+from raybench.core.errors import ConfigError
 from raybench.core.units import NS_PER_MS, NS_PER_S
+from raybench.report.figures import axes as _axes
+from raybench.report.figures import binned as _binned
+from raybench.report.figures import config_requests as _config_requests
+from raybench.report.figures import config_label as _label
+from raybench.report.figures import figure_class as _figure_class
+from raybench.report.figures import finish as _finish
+from raybench.report.figures import legend_proxy as _proxy
+from raybench.report.figures import plain_log as _plain_log
+from raybench.report.figures import reported as _reported
+from raybench.report.figures import title as _title
 from raybench.report.results import Results, get_reports
-
-__all__ = ["latency_cdf", "latency_over_time", "latency_vs_throughput", "save_plots", "scaling"]
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
     from matplotlib.figure import Figure
 
-__all__ = ["latency_cdf", "latency_over_time", "latency_vs_throughput", "save_plots", "scaling"]
+__all__ = ["latency_cdf", "latency_over_time", "latency_vs_throughput", "save_plots", "scaling", "token_latency_cdf",
+           "tokens_vs_concurrency"]
 
 #: Most latencies per config the CDF curve is drawn from: 20k points resolve it below a pixel.
 _CDF_POINTS = 20_000
-#: Most time bins per config in latency over time, and the rows a bin holds on average at least.
-_MAX_BINS = 200
-_ROWS_PER_BIN = 20
-_FIGSIZE_IN = (10.0, 5.0)
-_CONFIG_KEY = "n copies, w workers/copy, b batch, p pipeline"
 
 
 def latency_cdf(results: Results, ax: Axes | None = None) -> Figure:
@@ -206,17 +211,109 @@ def latency_vs_throughput(results: Results, ax: Axes | None = None) -> Figure:
     return ax.figure
 
 
+def token_latency_cdf(results: Results) -> Figure:
+    """Draw each config's TTFT CDF (left) and ITL CDF (right) of a streaming run, log-x, with the
+    reports' p50 and p99 marked (each CDF from at most 20k seeded samples).
+
+    Args:
+        results: From ``benchmark(..., return_timers=True)`` or :func:`raybench.read_results`
+            of a model that streamed.
+
+    Returns:
+        The figure.
+
+    Raises:
+        ConfigError: ``results`` is not a :class:`raybench.Results`.
+        MissingDependencyError: matplotlib is not installed.
+    """
+    results = Results.check(results)
+    figure = _figure_class()(figsize=(12.0, 5.0), layout="constrained")
+    ttft_ax, itl_ax = figure.subplots(1, 2)
+    reports = {r["config_id"]: r for r in get_reports(results)}
+    rng = np.random.default_rng(0)
+    skipped: list[str] = []
+    for config, requests in _config_requests(results, skipped):
+        report = reports[config.config_id]
+        for ax, name, samples in ((ttft_ax, "ttft", requests.ttft_ns), (itl_ax, "itl", requests.gaps)):
+            if samples is None or samples.size == 0:
+                continue
+            if samples.size > _CDF_POINTS:
+                samples = rng.choice(samples, _CDF_POINTS, replace=False)
+            values = np.sort(samples) / NS_PER_MS
+            p50, p99 = report[f"{name}_ms_p50"], report[f"{name}_ms_p99"]
+            (line,) = ax.plot(values, np.arange(1, values.size + 1) / values.size, drawstyle="steps-post",
+                              label=f"{_label(config)}: p50 {p50:.3g} ms, p99 {p99:.3g} ms")
+            ax.scatter([p50, p99], [0.5, 0.99], color=line.get_color(), edgecolors="black", zorder=3)
+    for ax, what in ((ttft_ax, "Time to first token"), (itl_ax, "Inter-token latency")):
+        _plain_log(ax, "x")
+        _finish(ax, _title(what, results), f"{what.lower()} (ms, log scale)", "fraction of samples", skipped,
+                empty=not ax.lines, loc="lower right")
+    return figure
+
+
+def tokens_vs_concurrency(results: Results, ax: Axes | None = None) -> Figure:
+    """Draw output tokens/s (left axis) and TTFT p50/p99 (right axis) against concurrency (copies
+    x workers per copy), one line per batch size: where more concurrent calls stop buying
+    tokens and start costing time to first token.
+
+    Args:
+        results: From ``benchmark(..., return_timers=True)`` or :func:`raybench.read_results`
+            of a model that streamed.
+        ax: Axes to draw on; a new 10 x 5 inch figure when None.
+
+    Returns:
+        The figure drawn on (``ax.figure`` when ``ax`` is given).
+
+    Raises:
+        ConfigError: ``results`` is not a :class:`raybench.Results`.
+        MissingDependencyError: matplotlib is not installed.
+    """
+    results, ax = Results.check(results), _axes(ax)
+    right = ax.twinx()
+    groups: dict[int, list[tuple[int, float, float, float]]] = {}
+    skipped = []
+    for config, report in _reported(results):
+        if report["output_tokens_per_s"] is None:
+            skipped.append(f"{_label(config)}: {report['status']}, no tokens")
+            continue
+        groups.setdefault(config.batch_size, []).append((config.n_models * config.workers_per_model,
+                                                         report["output_tokens_per_s"], report["ttft_ms_p50"],
+                                                         report["ttft_ms_p99"]))
+    for batch, points in sorted(groups.items()):
+        concurrency, tokens, p50, p99 = (np.array(column) for column in zip(*sorted(points)))
+        (line,) = ax.plot(concurrency, tokens, marker="o", label=f"b={batch}: tokens/s")
+        right.plot(concurrency, p50, marker="s", linestyle="--", color=line.get_color(), label=f"b={batch}: TTFT p50")
+        right.plot(concurrency, p99, marker="^", linestyle=":", color=line.get_color(), label=f"b={batch}: TTFT p99")
+    from matplotlib.ticker import MaxNLocator
+
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.set_ylim(bottom=0)
+    right.set_ylim(bottom=0)
+    right.set_ylabel("time to first token (ms)")
+    extra = list(right.get_lines())
+    _finish(ax, _title("Tokens per second and TTFT against concurrency", results),
+            "concurrent calls (n_models × workers_per_model)", "output tokens/s", skipped, empty=not groups,
+            extra=extra, loc="center right")
+    return ax.figure
+
+
 _PLOTS: tuple[tuple[str, Callable[..., Figure]], ...] = (
     ("latency_cdf.png", latency_cdf),
     ("latency_over_time.png", latency_over_time),
     ("scaling.png", scaling),
     ("latency_vs_throughput.png", latency_vs_throughput),
 )
+#: Drawn too when the run's model streamed.
+_STREAM_PLOTS: tuple[tuple[str, Callable[..., Figure]], ...] = (
+    ("token_latency_cdf.png", token_latency_cdf),
+    ("tokens_vs_concurrency.png", tokens_vs_concurrency),
+)
 
 
 def save_plots(results: Results, out_dir: str | os.PathLike[str], *, overwrite: bool = False,
                dpi: float = 100) -> list[str]:
-    """Write the four plots as PNG files into ``out_dir`` (created if missing).
+    """Write the four plots as PNG files into ``out_dir`` (created if missing), and for a run
+    whose model streamed also ``token_latency_cdf.png`` and ``tokens_vs_concurrency.png``.
 
     Args:
         results: From ``benchmark(..., return_timers=True)`` or :func:`raybench.read_results`.
@@ -237,13 +334,14 @@ def save_plots(results: Results, out_dir: str | os.PathLike[str], *, overwrite: 
     results = Results.check(results)
     if isinstance(dpi, bool) or not isinstance(dpi, (int, float)) or not (math.isfinite(dpi) and dpi > 0):
         raise ConfigError(f"dpi must be a positive number of dots per inch (got {dpi!r})")
-    paths = [os.path.join(os.fspath(out_dir), name) for name, _ in _PLOTS]
+    plots = _PLOTS + (_STREAM_PLOTS if "chunk_ns" in results.timers.column_names else ())
+    paths = [os.path.join(os.fspath(out_dir), name) for name, _ in plots]
     existing = [path for path in paths if os.path.lexists(path)]
     if existing and not overwrite:
         raise _exists_error(existing)
     _figure_class()  # a missing matplotlib fails before the folder is made
     os.makedirs(out_dir, exist_ok=True)
-    for path, (_, draw) in zip(paths, _PLOTS):
+    for path, (_, draw) in zip(paths, plots):
         figure = draw(results)
         try:  # "xb" refuses a file created since the check rather than replacing it
             file = open(path, "wb" if overwrite else "xb")  # noqa: SIM115 - closed by the with below
@@ -263,19 +361,8 @@ def _exists_error(paths: list[str]) -> ConfigError:
     return ConfigError(f"out_dir already holds {listed} (pass overwrite=True to replace)")
 
 
-def _figure_class() -> type[Figure]:
-    try:
-        from matplotlib.figure import Figure
-    except ImportError as err:
-        msg = "raybench.plot needs matplotlib, which is not installed: pip install 'raybench[plot]'"
-        raise MissingDependencyError(msg) from err
-    return Figure
 
 
-def _axes(ax: Axes | None) -> Axes:
-    """``ax``, or the axes of a new figure (constrained layout keeps labels and legend inside)."""
-    figure_class = _figure_class()
-    return ax if ax is not None else figure_class(figsize=_FIGSIZE_IN, layout="constrained").add_subplot()
 
 
 def _ok_rows(results: Results, skipped: list[str]) -> Iterator[tuple[Any, int, np.ndarray, np.ndarray]]:
@@ -295,74 +382,3 @@ def _ok_rows(results: Results, skipped: list[str]) -> Iterator[tuple[Any, int, n
         start_ns = rows.column("start_ns").to_numpy()
         origin_ns = outcome.start_ns if outcome and outcome.start_ns is not None else int(start_ns.min())
         yield config, origin_ns, start_ns, rows.column("end_ns").to_numpy() - start_ns
-
-
-def _reported(results: Results) -> list[tuple[Any, dict[str, Any]]]:
-    configs = {config.config_id: config for config in results.configs}
-    return [(configs[report["config_id"]], report) for report in get_reports(results)]
-
-
-def _binned(offset_ns: np.ndarray, latency_ns: np.ndarray) -> tuple[np.ndarray, ...]:
-    """Bin centres (s) and per-bin p50, p99 and max latency (ms); NaN for an empty bin."""
-    n_bins = int(np.clip(latency_ns.size // _ROWS_PER_BIN, 1, _MAX_BINS))
-    first = min(int(offset_ns.min()), 0)  # from the config's start, or before it (clock skew)
-    width = max((int(offset_ns.max()) - first) / n_bins, 1.0)
-    index = np.minimum((offset_ns - first) / width, n_bins - 1).astype(np.uint16)
-    # A stable sort of 16-bit keys is numpy's radix sort: O(n) even for tens of millions of rows.
-    by_bin = latency_ns[np.argsort(index, kind="stable")] / NS_PER_MS
-    bounds = np.concatenate(([0], np.cumsum(np.bincount(index, minlength=n_bins))))
-    stats = np.full((3, n_bins), np.nan)
-    for b in range(n_bins):
-        chunk = by_bin[bounds[b] : bounds[b + 1]]
-        if chunk.size:
-            stats[:, b] = [*np.percentile(chunk, [50, 99]), chunk.max()]
-    return (first + (np.arange(n_bins) + 0.5) * width) / NS_PER_S, *stats
-
-
-def _label(config: Any) -> str:
-    text = f"#{config.config_id} n={config.n_models} w={config.workers_per_model} b={config.batch_size}"
-    return text + (f" p={config.pipeline_size}" if config.pipeline_size != 1 else "")
-
-
-def _title(what: str, results: Results) -> str:
-    names = list(dict.fromkeys(config.model_name for config in results.configs))
-    return f"{what}: {', '.join(names)}" if names else what
-
-
-def _plain_log(ax: Axes, which: str) -> None:
-    """Log scale labelled with plain numbers (0.3, 12, 150) where matplotlib would put 1.2×10¹."""
-    from matplotlib.ticker import LogFormatter
-
-    class Plain(LogFormatter):  # keeps LogFormatter's choice of which ticks get a label
-        def __call__(self, x: float, pos: int | None = None) -> str:
-            return f"{x:g}" if super().__call__(x, pos) else ""
-
-    axis = ax.xaxis if which == "x" else ax.yaxis
-    (ax.set_xscale if which == "x" else ax.set_yscale)("log")
-    axis.set_major_formatter(Plain())
-    axis.set_minor_formatter(Plain())
-
-
-def _proxy(label: str, **style: Any) -> Any:
-    """A legend entry drawn nowhere else: a style key or a config left out."""
-    from matplotlib.lines import Line2D
-
-    return Line2D([], [], color="0.4", label=label, **style)
-
-
-def _finish(ax: Axes, title: str, xlabel: str, ylabel: str, skipped: list[str], *, empty: bool,
-            extra: list[Any] | None = None, loc: str = "best", outside: bool = False) -> None:
-    """Title, axis labels, a "no data" note, and one legend: entries, style keys, configs left out."""
-    ax.set_title(title)
-    ax.set_xlabel(xlabel)
-    ax.set_ylabel(ylabel)
-    if empty:
-        ax.text(0.5, 0.5, "no data: no successful inferences", transform=ax.transAxes, ha="center", va="center")
-        extra = None  # no style to explain
-    handles, labels = ax.get_legend_handles_labels()
-    for artist in [*(extra or []), *(_proxy(note, linestyle="none") for note in skipped)]:
-        handles.append(artist)
-        labels.append(artist.get_label())
-    if handles:
-        place = {"loc": "upper left", "bbox_to_anchor": (1.01, 1.0)} if outside else {"loc": loc}
-        ax.legend(handles, labels, title=_CONFIG_KEY, fontsize="small", title_fontsize="small", **place)

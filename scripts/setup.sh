@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Create .venv (if missing) and install raybench with its torch, tensorflow, plot and dev extras.
+# Create .venv (if missing) and install raybench with its torch, tensorflow, plot, llm and dev extras.
 # torch==2.13.0 (a CPU build) goes in first: a bare "torch" requirement on an empty venv would
 # pull a multi-GB CUDA build.
 set -euo pipefail
@@ -12,4 +12,4 @@ fi
 if ! .venv/bin/python -c "import torch" 2>/dev/null; then
     .venv/bin/python -m pip install --quiet "torch==2.13.0"
 fi
-.venv/bin/python -m pip install --quiet -e ".[torch,tensorflow,plot,dev]"
+.venv/bin/python -m pip install --quiet -e ".[torch,tensorflow,plot,llm,dev]"

@@ -128,6 +128,18 @@ def test_the_percentiles_per_copy_and_node_are_shown(executed) -> None:
     assert "<th>n_copies</th>" in html_of(nb, "node-reports")
 
 
+def test_the_streaming_run_shows_its_token_figures_and_plots(executed) -> None:
+    nb, _ = executed
+
+    html = html_of(nb, "stream-run")
+    assert all(f"<th>{name}</th>" in html for name in ("ttft_ms_p50", "itl_ms_p99", "output_tokens_per_s", "slo_ok"))
+    assert html.count("</tr>") == 1 + 2
+    assert "<th>chunk_ns</th>" in html_of(nb, "stream-timers")
+    for name in ("token-latency-cdf", "tokens-vs-concurrency"):
+        (cell,) = [c for c in nb.cells if c.get("id") == name]
+        assert ["image/png" in o.get("data", {}) for o in cell.outputs] == [True], name
+
+
 def test_the_plots_are_shown_and_saved(executed) -> None:
     nb, root = executed
 

@@ -6,4 +6,4 @@ package imports every backend module, none of which imports its framework until 
 Imports only ``core``.
 """
 
-from raybench.backends import mxnet, plain, tensorflow, torch  # noqa: F401 - each registers its backend
+from raybench.backends import generate, mxnet, plain, tensorflow, torch  # noqa: F401 - each registers its backend

@@ -107,3 +107,25 @@ def names(text: str) -> list[str]:
         msg = f"must be names, comma-separated, e.g. throughput_avg,latency_ms_p50 (got {text!r})"
         raise argparse.ArgumentTypeError(msg)
     return values
+
+
+def positive_int(text: str) -> int:
+    """One positive int."""
+    value = _positive_int(text.strip())
+    if value is None:
+        raise argparse.ArgumentTypeError(f"must be a positive int (got {text!r})")
+    return value
+
+
+def slo(text: str) -> dict[str, float]:
+    """``"ttft_ms=200,latency_ms_p99=50"`` -> ``{"ttft_ms": 200.0, "latency_ms_p99": 50.0}``;
+    the names and values are checked by ``benchmark`` (the same message as the API's)."""
+    out: dict[str, float] = {}
+    for item in _items(text):
+        name, sep, value = item.partition("=")
+        number = _finite(value) if sep else None
+        if not name.strip() or number is None:
+            raise argparse.ArgumentTypeError(f"must be NAME=MS pairs, comma-separated, e.g. ttft_ms=200,"
+                                             f"latency_ms_p99=50 (got {text!r})")
+        out[name.strip()] = number
+    return out

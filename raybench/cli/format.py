@@ -16,7 +16,16 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from raybench.core.errors import ConfigError
-from raybench.report.output import CSV_COLS, MISSING, PRINT_COLS, print_reports, sort_reports, write_csv, write_json
+from raybench.report.output import (
+    MISSING,
+    PRINT_COLS,
+    STREAM_PRINT_COLS,
+    default_columns,
+    print_reports,
+    sort_reports,
+    write_csv,
+    write_json,
+)
 from raybench.report.results import get_reports, read_results
 
 FORMATS: tuple[str, ...] = ("table", "csv", "json", "markdown")
@@ -84,15 +93,16 @@ def emit(rows: Sequence[Mapping[str, Any]], cols: Sequence[str] | None, fmt: str
     Args:
         rows: Dicts, already sorted.
         cols: The columns, in order. None: the table's and Markdown's default is
-            ``raybench.PRINT_COLS``, CSV's ``raybench.CSV_COLS``, and JSON writes every key.
+            ``raybench.PRINT_COLS`` (the token columns for a streaming run), CSV's
+            ``raybench.CSV_COLS`` (plus them), and JSON writes every key.
         fmt: "table", "csv", "json" or "markdown".
     """
     if fmt == "table":
-        print_reports(rows, cols=list(cols or PRINT_COLS), sort_by=None)
+        print_reports(rows, cols=list(cols) if cols else None, sort_by=None)
     elif fmt == "markdown":
-        sys.stdout.write(markdown(rows, list(cols or PRINT_COLS)))
+        sys.stdout.write(markdown(rows, list(cols or default_columns(rows, PRINT_COLS, STREAM_PRINT_COLS, replace=True))))
     elif fmt == "csv":
-        sys.stdout.write(_through_file(write_csv, rows, ".csv", cols=list(cols or CSV_COLS)))
+        sys.stdout.write(_through_file(write_csv, rows, ".csv", cols=list(cols) if cols else None))
     else:
         picked = rows if cols is None else [{col: row.get(col) for col in cols} for row in rows]
         sys.stdout.write(_through_file(write_json, picked, ".json"))

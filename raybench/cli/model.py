@@ -7,6 +7,8 @@ MODEL is one of:
   ``.keras``/``.h5`` file -> TensorFlow);
 - a TorchScript file -> ``raybench.torch.benchmark``;
 - a SavedModel directory or a Keras file -> ``raybench.tensorflow.benchmark``;
+- a transformers model directory (``save_pretrained``: it holds ``config.json``) ->
+  ``raybench.llm.benchmark``;
 - ``package.module:Class`` -> ``raybench.torch.benchmark`` for an ``nn.Module`` subclass, else
   ``raybench.cpu.benchmark``. A class from a module that is not installed (a local file) is
   pickled by value, so Ray workers that cannot import that module still get it.
@@ -34,7 +36,8 @@ from raybench.tensorflow import KERAS_SUFFIXES
 TORCH_EXTENSIONS: tuple[str, ...] = (".pt", ".pth", ".ts", ".torchscript")
 KINDS = (
     "a TorchScript file (.pt, .pth, .ts, .torchscript), a SavedModel directory, a Keras file (.keras, .h5, .hdf5), "
-    "a model index (.json holding model_configs) or package.module:Class"
+    "a model index (.json holding model_configs), a transformers model directory (config.json) or "
+    "package.module:Class"
 )
 
 
@@ -47,7 +50,8 @@ class ModelTarget:
     """What MODEL resolved to.
 
     Attributes:
-        entry: The ``raybench`` module whose ``benchmark`` runs it: "torch", "tensorflow" or "cpu".
+        entry: The ``raybench`` module whose ``benchmark`` runs it: "torch", "tensorflow", "llm"
+            or "cpu".
         model: The path, or the class.
         name: The model name for reports and file names.
     """
@@ -140,7 +144,10 @@ def resolve_model(text: str) -> ModelTarget:
     """
     if os.path.isdir(text):
         if _file_framework(text) is None:
-            raise _config_error(f"MODEL must be {KINDS} (got the directory {text!r}, which holds no saved_model.pb)")
+            if os.path.isfile(os.path.join(text, "config.json")):
+                return ModelTarget("llm", text, _base_name(text))
+            raise _config_error(f"MODEL must be {KINDS} (got the directory {text!r}, which holds no saved_model.pb "
+                                "nor config.json)")
         return ModelTarget("tensorflow", text, _base_name(text))
     if os.path.isfile(text):
         if text.lower().endswith(".json"):
@@ -255,7 +262,7 @@ def build_inputs(
                 for size in sizes]
     if "bfloat16" in dtype_names and entry != "torch":
         raise _config_error(f"--dtype bfloat16 needs a torch model (got a {entry} model)")
-    if entry == "torch":
+    if entry in ("torch", "llm"):
         sets = [_to_torch(arrays, dtype_names) for arrays in sets]
     packed = [arrays[0] if len(arrays) == 1 else tuple(arrays) for arrays in sets]
     return (packed[0] if len(packed) == 1 else packed), list(sizes)

@@ -29,10 +29,13 @@ MODEL is one of:
   model.pt              a TorchScript file (.pt, .pth, .ts, .torchscript)      -> raybench.torch
   saved_model_dir/      a TF SavedModel directory, or a .keras/.h5/.hdf5 file    -> raybench.tensorflow
   index.json            a model index (raybench/NeuronPerf compile); torch or TF told from its files
+  llm_dir/              a transformers causal LM (save_pretrained: config.json) -> raybench.llm,
+                        each call streaming --max-new-tokens tokens (TTFT, ITL, tokens/s)
   package.module:Class  a class importable from the working directory; an nn.Module subclass
                         -> raybench.torch, any other class (built with no arguments and called
                         as model(*inputs)) -> raybench.cpu. A class from a local file is shipped
-                        to the Ray workers by value.
+                        to the Ray workers by value. A class whose call returns a generator
+                        streams: its chunks are timed as tokens.
 
 Inputs: --input-shape once per model input (random values, seeded by --seed), or --input once
 per model input (.npy files, used as they are). Torch models get torch tensors, others numpy.
@@ -87,6 +90,7 @@ def add_parser(commands: Any) -> None:
     sweep.add_argument("--warmup", type=_warmup, metavar="N|TIME",
                        help="before measuring, each worker warms up for N inferences, or for a time such "
                        "as 2s or 500ms (default 1)")
+    _add_streaming_arguments(run)
     load = run.add_argument_group("load, stopping and timeouts")
     load.add_argument("--arrival", choices=("closed", "constant", "poisson"),
                       help="closed loop (default: call again when a call returns) or open-loop sends at --rate")
@@ -127,6 +131,18 @@ def add_parser(commands: Any) -> None:
     run.set_defaults(func=run_command)
 
 
+def _add_streaming_arguments(run: argparse.ArgumentParser) -> None:
+    stream = run.add_argument_group("streaming and SLOs")
+    stream.add_argument("--streaming", action=argparse.BooleanOptionalAction, default=None,
+                        help="the model's call returns a stream of tokens (default: found out at warmup)")
+    stream.add_argument("--max-new-tokens", type=_cli_args.positive_int, metavar="N",
+                        help="tokens each call of a transformers model generates (default 32)")
+    stream.add_argument("--slo", type=_cli_args.slo, metavar="NAME=MS,...",
+                        help="judge each config by an SLO: per-request thresholds latency_ms, ttft_ms, tpot_ms "
+                        "(-> goodput, slo_met_pct) and percentile limits such as latency_ms_p99 (-> slo_ok), "
+                        "e.g. ttft_ms=200,itl_ms_p99=50")
+
+
 def _warmup(text: str) -> int | str:
     """An int counts inferences; anything else (``2s``, ``500ms``) goes to the API as given."""
     try:
@@ -144,6 +160,7 @@ def _options(args: argparse.Namespace) -> dict[str, Any]:
         "arrival": args.arrival, "rate": args.rate, "rate_per": args.rate_per, "min_infs": args.min_infs,
         "stability": args.stability, "max_duration": args.max_duration, "stability_window": args.stability_window,
         "load_timeout": args.load_timeout, "warmup_timeout": args.warmup_timeout,
+        "streaming": args.streaming, "slo": args.slo,
     }
     return {key: value for key, value in given.items() if value is not None}
 
@@ -198,9 +215,14 @@ def run_command(args: argparse.Namespace) -> int:
     inputs, batch_sizes = build_inputs(target.entry, args.input_shape, args.dtype, args.input,
                                        args.batch_sizes, args.seed)
     benchmark = importlib.import_module(f"raybench.{target.entry}").benchmark
+    options = _options(args)
+    if args.max_new_tokens is not None:
+        if target.entry != "llm":
+            raise ConfigError("--max-new-tokens applies to a transformers model directory")
+        options["max_new_tokens"] = args.max_new_tokens
     # return_timers: the Parquet file (raw timers) is what report/compare/plot read.
     results = benchmark(target.model, inputs, batch_sizes=batch_sizes, model_name=model_name,
-                        verbosity=args.verbosity, return_timers=True, **_options(args))
+                        verbosity=args.verbosity, return_timers=True, **options)
     interrupts = getattr(args, "interrupts", None)
     if interrupts is not None:
         interrupts.saving()  # from here on Ctrl-C no longer interrupts: what finished gets written

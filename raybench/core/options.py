@@ -5,16 +5,16 @@ group             the keyword arguments it takes
 ================  ==========================================================================
 ``SweepAxes``     what to sweep: batch_sizes, n_models, workers_per_model, pipeline_sizes,
                   performance_levels, cast_modes
-``Measure``       how each config measures: duration, warmup
+``Measure``       how each config measures: duration, warmup, streaming
 ``LoadShape``     the load: arrival, rate, rate_per, loop_dataset
 ``StopRule``      when a config has measured enough: min_infs, stability, max_duration,
                   stability_window
 ``Placement``     where to run: device_type, multiprocess, multiinterpreter, address,
                   ray_init_kwargs, stats_interval
 ``Hooks``         the user's functions: preprocess_fn, postprocess_fn, env_setup_fn, setup_fn,
-                  dataset_loader_fn
+                  dataset_loader_fn, count_tokens, count_input_tokens
 ``Limits``        what a run may cost: max_timer_rows, load_timeout, warmup_timeout
-``Reporting``     what comes back: return_timers, verbosity, model_name, cost_per_hour
+``Reporting``     what comes back: return_timers, verbosity, model_name, cost_per_hour, slo
 ================  ==========================================================================
 
 Each group's ``from_user`` takes exactly its keyword arguments (their names and defaults are
@@ -44,6 +44,7 @@ from raybench.core.checks import (
 from raybench.core.checks import cast_modes as check_cast_modes
 from raybench.core.checks import performance_levels as check_performance_levels
 from raybench.core.errors import ConfigError
+from raybench.core.slo import check_slo
 from raybench.core.log import check_verbosity
 
 DEVICE_TYPES = ("auto", "cpu", "cuda", "gpu", "neuron")
@@ -119,16 +120,21 @@ class Measure:
         duration_s: Seconds of measurement (load and warmup happen before).
         warmup: Warmup inferences per worker before measuring (0 with ``warmup_s``).
         warmup_s: Warmup by time: seconds each worker warms up, or None.
+        streaming: The model's call returns a stream of chunks (True), returns one output
+            (False), or None: found out by one call at each copy's first warmup.
     """
 
     duration_s: float = DEFAULT_DURATION_S
     warmup: int = 1
     warmup_s: float | None = None
+    streaming: bool | None = None
 
     @classmethod
-    def from_user(cls, duration: object = DEFAULT_DURATION_S, warmup: object = 1) -> Measure:
+    def from_user(cls, duration: object = DEFAULT_DURATION_S, warmup: object = 1, streaming: object = None) -> Measure:
         warmup_n, warmup_s = parse_warmup(warmup)
-        return cls(check_number("duration", duration, minimum=0, inclusive=False, unit="seconds"), warmup_n, warmup_s)
+        stream = None if streaming is None else check_bool("streaming", streaming)
+        return cls(check_number("duration", duration, minimum=0, inclusive=False, unit="seconds"), warmup_n, warmup_s,
+                   stream)
 
 
 @dataclass(frozen=True)
@@ -263,12 +269,16 @@ class Hooks:
     env_setup_fn: Callable[..., Any] | None = None
     setup_fn: Callable[..., Any] | None = None
     dataset_loader_fn: Callable[[Any, int], Any] | None = None
+    count_tokens: Callable[[Any], int] | None = None
+    count_input_tokens: Callable[..., int] | None = None
 
     @classmethod
     def from_user(cls, preprocess_fn: object = None, postprocess_fn: object = None, env_setup_fn: object = None,
-                  setup_fn: object = None, dataset_loader_fn: object = None) -> Hooks:
+                  setup_fn: object = None, dataset_loader_fn: object = None, count_tokens: object = None,
+                  count_input_tokens: object = None) -> Hooks:
         hooks = {"preprocess_fn": preprocess_fn, "postprocess_fn": postprocess_fn, "env_setup_fn": env_setup_fn,
-                 "setup_fn": setup_fn, "dataset_loader_fn": dataset_loader_fn}
+                 "setup_fn": setup_fn, "dataset_loader_fn": dataset_loader_fn, "count_tokens": count_tokens,
+                 "count_input_tokens": count_input_tokens}
         for name, fn in hooks.items():
             check_callable(name, fn)
         return cls(**hooks)  # type: ignore[arg-type]
@@ -304,13 +314,14 @@ class Reporting:
     verbosity: int = 1
     model_name: str | None = None
     cost_per_hour: float | None = None
+    slo: dict[str, float] | None = None
 
     @classmethod
     def from_user(cls, return_timers: object = False, verbosity: object = 1, model_name: object = None,
-                  cost_per_hour: object = None) -> Reporting:
+                  cost_per_hour: object = None, slo: object = None) -> Reporting:
         cost = None if cost_per_hour is None else check_number("cost_per_hour", cost_per_hour, minimum=0, inclusive=True)
         return cls(check_bool("return_timers", return_timers), check_verbosity(verbosity),
-                   model_name, cost)  # type: ignore[arg-type]  # a name, used as given
+                   model_name, cost, check_slo(slo))  # type: ignore[arg-type]  # a name, used as given
 
 
 @dataclass(frozen=True)

@@ -46,20 +46,39 @@ MEASUREMENT_FIELDS: tuple[pa.Field, ...] = (
     pa.field("ok", pa.bool_(), nullable=False),
 )
 
+#: Columns of a streaming call (a model that returns a generator or iterator): the wall-clock
+#: arrival of every chunk it yielded (``chunk_ns``), and how many tokens each chunk carried
+#: (``chunk_tokens``, only when a chunk may carry more than one; absent, every chunk is one
+#: token). A call that raised keeps no chunks. 8 bytes per chunk, plus 4 for the token count
+#: when there is one, plus a 4-byte list offset per call.
+STREAM_FIELDS: tuple[pa.Field, ...] = (
+    pa.field("chunk_ns", pa.list_(pa.int64())),
+    pa.field("chunk_tokens", pa.list_(pa.int32())),
+)
+STREAM_COLUMNS: tuple[str, ...] = tuple(f.name for f in STREAM_FIELDS)
+
 #: The raw timer table: one row per measured inference (warmup excluded). A run's table holds
 #: these columns in this order, leaving out the stage columns of stages the run did not have
-#: (an all-null int64 column would still cost 8 bytes a row): see :func:`timer_schema`.
+#: (an all-null int64 column would still cost 8 bytes a row); a streaming model's table adds
+#: the :data:`STREAM_FIELDS` at the end: see :func:`timer_schema`.
 TIMER_SCHEMA: pa.Schema = pa.schema([*ID_FIELDS, *MEASUREMENT_FIELDS])
 
 
-def timer_schema(stages: tuple[str, ...] | list[str] = ()) -> pa.Schema:
-    """TIMER_SCHEMA with only the given stage columns (a subset of :data:`STAGE_COLUMNS`)."""
-    return pa.schema([f for f in TIMER_SCHEMA if f.name not in STAGE_COLUMNS or f.name in stages])
+def timer_schema(stages: tuple[str, ...] | list[str] = (), streams: tuple[str, ...] | list[str] = ()) -> pa.Schema:
+    """TIMER_SCHEMA with only the given stage columns (a subset of :data:`STAGE_COLUMNS`), then
+    the given stream columns (of :data:`STREAM_COLUMNS`)."""
+    fields = [f for f in TIMER_SCHEMA if f.name not in STAGE_COLUMNS or f.name in stages]
+    return pa.schema([*fields, *(f for f in STREAM_FIELDS if f.name in streams)])
 
 
 def stages_of(schema: pa.Schema) -> tuple[str, ...]:
     """The stage columns a timer table's schema holds."""
     return tuple(name for name in STAGE_COLUMNS if name in schema.names)
+
+
+def streams_of(schema: pa.Schema) -> tuple[str, ...]:
+    """The stream columns a timer table's schema holds."""
+    return tuple(name for name in STREAM_COLUMNS if name in schema.names)
 
 @dataclass(frozen=True)
 class RunConfig:
@@ -176,6 +195,9 @@ class CopyOutcome:
         queue_depth_max: Most sends due but not yet made at once (1 = the copy kept up).
         output_dropped: Characters the copy printed beyond its output ceiling during the config,
             dropped rather than written to Ray's log folder.
+        streaming: The model's calls returned streams of chunks (their stamps are in the
+            timers' ``chunk_ns``); None in files written before streams were measured.
+        input_tokens: ``count_input_tokens(*inputs)`` of the config's input, if given.
     """
 
     copy_id: int
@@ -198,6 +220,8 @@ class CopyOutcome:
     n_dropped: int | None = None
     queue_depth_max: int | None = None
     output_dropped: int = 0
+    streaming: bool | None = None
+    input_tokens: int | None = None
 
 
 @dataclass(frozen=True)

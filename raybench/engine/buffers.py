@@ -89,10 +89,12 @@ class WorkerBuffers:
             self._pairs.append((self._new_buffer(MIN_BUFFER_ROWS), self._new_buffer(MIN_BUFFER_ROWS)))
         return self._pairs[worker_id]
 
-    def fit(self, workers: int, mean_call_ns: float | None) -> int:
+    def fit(self, workers: int, mean_call_ns: float | None, chunks_per_call: float | None = None) -> int:
         """Give each of ``workers`` workers buffers for one flush interval at ``mean_call_ns`` a
         call: grown to that, shrunk only to stay in the budget (which the driver checked, with
-        :func:`check_budget`, before any copy started). Returns the planned rows.
+        :func:`check_budget`, before any copy started). A streaming model's buffers get room for
+        ``chunks_per_call`` chunks a call, with headroom (more is added if a stream runs longer).
+        Returns the planned rows.
         """
         planned = planned_rows(mean_call_ns, workers, self._stage_columns)
         most = most_rows(workers, self._stage_columns)
@@ -101,6 +103,10 @@ class WorkerBuffers:
                 target = planned if buf.rows < planned else min(buf.rows, most)
                 if target != buf.rows:
                     buf.resize(target)
+                if chunks_per_call and buf.chunk_ns is not None:
+                    wanted = int(target * chunks_per_call * _HEADROOM) + 1
+                    if buf.chunk_ns.size < wanted:
+                        buf.resize_chunks(wanted)
         return planned
 
     def grow(self, buf: TimerBuffer, workers: int) -> None:

@@ -127,7 +127,8 @@ class Collector:
         return run.live.figures(config.config_id, run.store.pieces(config.config_id), config.batch_size, start_ns)
 
     def finish(
-        self, run_id: str, config: RunConfig, outcome: ConfigOutcome, cost_per_hour: float | None = None
+        self, run_id: str, config: RunConfig, outcome: ConfigOutcome, cost_per_hour: float | None = None,
+        slo: dict[str, float] | None = None,
     ) -> tuple[dict[str, Any], ConfigOutcome, pa.Table | None]:
         """Build the config's report from every batch received for it.
 
@@ -154,7 +155,7 @@ class Collector:
                 kept = table.filter(pc.less_equal(table.column("end_ns"), watch.stop_ns))
                 run.store.release(table.num_rows - kept.num_rows)
                 table = kept
-        report = compute_report(config, outcome, table, cost_per_hour=cost_per_hour)
+        report = compute_report(config, outcome, table, cost_per_hour=cost_per_hour, slo=slo)
         if run.store.keep_timers:
             return report, outcome, table
         run.store.release(table.num_rows)

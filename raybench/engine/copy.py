@@ -33,6 +33,7 @@ from raybench.engine.feeds import DatasetExhausted, DatasetFeed, SendSchedule
 from raybench.engine.hotloop import Feed, Stages
 from raybench.engine.loops import LoopPlan
 from raybench.engine.output_cap import cap_output
+from raybench.engine.streaming import StreamKind, probe_stream
 from raybench.engine.sysmon import sample_every
 from raybench.engine.threads import WorkerThreads
 from raybench.engine.wire import BatchEncoder
@@ -125,12 +126,14 @@ class ModelCopy:
         self._dataset: DatasetInput | None = next((x for x in input_sets if isinstance(x, DatasetInput)), None)
         self._open_loop = first_config is not None and first_config.load.arrival != "closed"
         self._plan = LoopPlan.choose(dataset=self._dataset is not None, open_loop=self._open_loop,
-                                     stages=Stages(setup.hooks.preprocess_fn, setup.hooks.postprocess_fn))
+                                     stages=Stages(setup.hooks.preprocess_fn, setup.hooks.postprocess_fn),
+                                     count_tokens=setup.hooks.count_tokens)
         self._offset_ns = wall_anchor_ns()
         self._encoder = BatchEncoder(self._plan.wire_columns, self._offset_ns)
-        send = collector.add.remote if hasattr(collector.add, "remote") else collector.add
+        self._send = collector.add.remote if hasattr(collector.add, "remote") else collector.add
         self._workers = Workers(WorkerBuffers(self._plan.new_buffer, len(self._plan.buffer_columns)), self._encoder,
-                                send)
+                                self._send)
+        self._stream_kind: StreamKind | None = None  # found at the first warmup
         self._node_id = current_node_id()
         # A Ray actor's prints go to Ray's log folder: a chatty model must not fill the disk.
         self._output = cap_output(copy_id) if self._node_id != "local" else None
@@ -208,7 +211,6 @@ class ModelCopy:
             await self._ping  # the collector is reachable before anything is measured
             self._ping = None
         workers = config.workers_per_model
-        self._workers.buffers.fit(workers, None)  # allocated and touched before measuring
         if self._plan.fed and is_async_model(model):
             return (0, 0, 0), ASYNC_FED_MESSAGE
         if self._dataset is not None:
@@ -216,6 +218,13 @@ class ModelCopy:
             feed = Feed(next_item=lambda: first, take_slot=None, prepare=self._prepare)
         else:
             feed = Feed(next_item=None, take_slot=None, args=args)
+        if self._stream_kind is None:
+            probe_started = perf_counter_ns()
+            problem = await self._find_stream(config, model, feed)
+            if problem is not None:  # the probe call is the warmup's one inference
+                took = perf_counter_ns() - probe_started
+                return (1, took, took), problem
+        self._workers.buffers.fit(workers, None)  # allocated and touched before measuring
         started = perf_counter_ns()
         with self._threads(config) as threads:
             results = await self._workers.warm_up(config, self._plan.build(model, feed), threads)
@@ -223,8 +232,50 @@ class ModelCopy:
         n = sum(r[0] for r in results)
         total_ns = sum(r[1] for r in results)
         error = next((r[2] for r in results if r[2]), None)
-        self._encoder.reserve(self._workers.buffers.fit(workers, total_ns / n if n else None))
+        chunks = sum(r[3] for r in results)
+        self._encoder.reserve(self._workers.buffers.fit(workers, total_ns / n if n else None,
+                                                        chunks / n if n and chunks else None))
         return (n, total_ns, wall_ns), (f"model raised during warmup: {error}" if error else None)
+
+    async def _find_stream(self, config: RunConfig, model: Callable[..., Any], feed: Feed) -> str | None:
+        """Whether the model streams, from one probe call (unless ``streaming=False`` or an
+        ``async def`` model); a streaming model gets the streaming plan and buffers. Returns
+        why the config cannot run, or None."""
+        wanted = config.measure.streaming
+        if wanted is False or is_async_model(model):
+            self._stream_kind = StreamKind(False)
+            return None
+        args = feed.args
+        if feed.next_item is not None:
+            item = feed.next_item()
+            pre = self._setup.hooks.preprocess_fn
+            x = pre(item) if pre is not None else item
+            args = self._prepare(x if type(x) is tuple else (x,))
+        elif self._setup.hooks.preprocess_fn is not None:
+            x = self._setup.hooks.preprocess_fn(*args)
+            args = x if type(x) is tuple else (x,)
+        with WorkerThreads(1, f"raybench-copy{self.copy_id}-probe", initializer=self._backend.thread_init,
+                           initargs=(self._spec,)) as thread:
+            try:
+                kind = await asyncio.get_running_loop().run_in_executor(thread, probe_stream, model, args)
+            except BaseException as exc:  # the model's error: the warmup reports it
+                if is_control_flow(exc):
+                    raise
+                return f"model raised during warmup: {type(exc).__name__}: {exc}"
+        if wanted and not kind.streams:
+            return "streaming=True, but the model's call returned one output, not an iterator or async iterator"
+        self._stream_kind = kind
+        if not kind.streams:
+            return None
+        if self._setup.hooks.postprocess_fn is not None:
+            return "postprocess_fn cannot be used with a streaming model (its call returns chunks, not one output)"
+        if kind.is_async and self._plan.fed:
+            return ASYNC_FED_MESSAGE
+        self._plan = self._plan.streaming(async_stream=kind.is_async, token_counts=kind.several_tokens)
+        self._encoder = BatchEncoder(self._plan.wire_columns, self._offset_ns)
+        self._workers = Workers(WorkerBuffers(self._plan.new_buffer, len(self._plan.buffer_columns)), self._encoder,
+                                self._send)
+        return None
 
     @_reports_base_exceptions
     async def run(self, config: RunConfig, start_wall_ns: int) -> CopyOutcome:
@@ -273,11 +324,18 @@ class ModelCopy:
             n_infs=sum(r[0] for r in results), n_errors=sum(r[1] for r in results),
             error=errors[0] if errors else None, cpu_percent=tuple(cpu), mem_percent=tuple(mem),
             dataset_exhausted=dataset.exhausted if dataset is not None else None,
+            streaming=bool(self._stream_kind and self._stream_kind.streams),
+            input_tokens=self._input_tokens(args) if dataset is None else None,
             output_dropped=(self._output.dropped - dropped_before) if self._output is not None else 0,
             **open_loop,
         )
 
     # -- internals -------------------------------------------------------------------------
+
+    def _input_tokens(self, args: tuple[Any, ...]) -> int | None:
+        """``count_input_tokens(*inputs)`` of the config's input, if the user gave it."""
+        count = self._setup.hooks.count_input_tokens
+        return None if count is None else int(count(*args))
 
     def _prepare(self, args: tuple[Any, ...]) -> tuple[Any, ...]:
         """A dataset item's model inputs on the model's device (the backend's conversion)."""

@@ -35,11 +35,20 @@ class TimerBuffer:
         stage_names: Allocate exactly these stage columns instead (the fed loop's).
     """
 
-    def __init__(self, capacity: int, with_stages: bool = False, stage_names: tuple[str, ...] | None = None) -> None:
+    def __init__(self, capacity: int, with_stages: bool = False, stage_names: tuple[str, ...] | None = None,
+                 stream: bool = False, token_counts: bool = False) -> None:
         # Stage columns exist only when a preprocess/postprocess stage exists.
         if stage_names is None:
             stage_names = STAGED_COLUMNS if with_stages else ()
         self._stage_names = stage_names
+        # A streaming model's chunks: their arrival stamps, one flat array for the buffer's
+        # calls (each call's count in ``chunk_counts``), and their token counts if chunks may
+        # carry several. None for a model that does not stream.
+        self._stream, self._token_counts = stream, token_counts
+        self.chunk_ns: np.ndarray | None = None
+        self.chunk_tokens: np.ndarray | None = None
+        self.chunk_counts: np.ndarray | None = None
+        self.n_chunks = 0
         self.resize(capacity)
         self.n = 0
         self.n_errors = 0
@@ -59,6 +68,30 @@ class TimerBuffer:
             {name: np.ones(rows, np.int64) for name in self._stage_names} if self._stage_names else None
         )
         self.n = 0
+        self.n_chunks = 0
+        if self._stream:
+            self.chunk_counts = np.ones(rows, np.int32)
+            self.resize_chunks(max(rows, self.chunk_ns.size if self.chunk_ns is not None else 0))
+
+    def resize_chunks(self, chunks: int) -> None:
+        """Room for ``chunks`` chunk stamps (the ones held are kept)."""
+        held = self.n_chunks
+        stamps = np.ones(chunks, np.int64)
+        if self.chunk_ns is not None and held:
+            stamps[:held] = self.chunk_ns[:held]
+        self.chunk_ns = stamps
+        if self._token_counts:
+            tokens = np.ones(chunks, np.int32)
+            if self.chunk_tokens is not None and held:
+                tokens[:held] = self.chunk_tokens[:held]
+            self.chunk_tokens = tokens
+
+    def more_chunks(self) -> tuple[np.ndarray, np.ndarray | None]:
+        """Double the chunk room in the middle of a call (a stream longer than planned: rare,
+        and the one allocation a streaming loop may make); return the new arrays."""
+        assert self.chunk_ns is not None  # only a streaming buffer has chunks
+        self.resize_chunks(2 * self.chunk_ns.size)
+        return self.chunk_ns, self.chunk_tokens
 
     @property
     def rows(self) -> int:
@@ -70,6 +103,7 @@ class TimerBuffer:
         if self.n_errors:
             self.ok[: self.n] = True
         self.n = 0
+        self.n_chunks = 0
         self.n_errors = 0
         self.first_error = None
         self.ended = False
@@ -228,16 +262,16 @@ class Feed:
 
 
 def run_fed_burst(
-    model: Callable[..., Any], feed: Feed, buf: TimerBuffer, deadline: int, stages: Stages
+    model: Callable[..., Any], feed: Feed, buf: TimerBuffer, deadline: int, stages: Stages,
+    consume: Callable[[Any, TimerBuffer, int], None] | None = None,
 ) -> None:
-    """Dataset items and/or open-loop sends: one call per item or scheduled slot.
-
-    Slower per call than the fixed-input loops (a lock per item or slot, one ``try`` per call),
-    which is irrelevant next to the models these modes are for. Open loop: the row's
-    ``start_ns`` is the *scheduled* send time, so latency counts the time a send waited for a
-    free worker (no coordinated omission), and ``queue_ns`` records that wait. A dataset item is
-    passed to ``preprocess(item)``; without one, a tuple item is unpacked into the call.
-    ``input_ns`` is the time to fetch the item; without a schedule it is outside the latency.
+    """Dataset items and/or open-loop sends: one call per item or scheduled slot (slower per call
+    than the fixed-input loops: a lock per item or slot, one ``try`` per call). Open loop: the
+    row's ``start_ns`` is the *scheduled* send time, so latency counts the time a send waited for
+    a free worker (no coordinated omission), and ``queue_ns`` records that wait. A dataset item
+    goes to ``preprocess(item)``; without one, a tuple item is unpacked into the call. ``input_ns``
+    is fetching the item (outside the latency without a schedule). A stream is read to its end by
+    ``consume(stream, buf, row)`` (:func:`raybench.engine.streaming.consume_stream`).
     """
     pc = perf_counter_ns
     sleep = time.sleep
@@ -280,6 +314,8 @@ def run_fed_burst(
                 args = prepare(args)
             t1 = pc()
             y = model(*args)
+            if consume is not None:
+                consume(y, buf, i)
             t2 = pc()
             if post is not None:
                 post(y)
@@ -316,6 +352,8 @@ def _fed_error_row(buf: TimerBuffer, i: int, exc: BaseException, start: int, end
     buf.note_error(i, exc)
     buf.starts[i] = start
     buf.ends[i] = end
+    if buf.chunk_counts is not None:  # a call that raised keeps no chunks
+        buf.chunk_counts[i] = 0
     for name, column in (buf.stages or {}).items():
         column[i] = queue if name == "queue_ns" else 0
 

@@ -7,15 +7,19 @@ buffers must hold):
 - :class:`StagedLoop`: ``preprocess_fn``/``postprocess_fn`` around the call, timed apart.
 - :class:`FedLoop`: dataset items and/or open-loop sends, one call per item or scheduled slot.
 - :class:`AsyncLoop`: an ``async`` model, awaited on the copy's event loop (no thread hop).
+- :class:`StreamLoop` / :class:`AsyncStreamLoop`: a model whose call returns a (async) stream
+  of chunks, each chunk's arrival stamped (:mod:`raybench.engine.streaming`); a streaming model
+  fed a dataset or open-loop sends goes through the fed loop, which reads its stream the same way.
 
 A copy knows its kind when it is built (a dataset or an open-loop arrival makes it fed; stages
-make it staged) and when its model is loaded (an ``async def`` model); :class:`LoopPlan` holds
-that choice and builds a config's loop from it, with that config's inputs. A streaming loop is
-one more class here.
+make it staged), when its model is loaded (an ``async def`` model) and at its first warmup (a
+model that streams, unless ``streaming=`` said so); :class:`LoopPlan` holds that choice and
+builds a config's loop from it, with that config's inputs.
 """
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -31,6 +35,7 @@ from raybench.engine.hotloop import (
     run_plain_burst,
     run_staged_burst,
 )
+from raybench.engine.streaming import TokenCounter, consume_stream, run_async_stream_burst, run_stream_burst
 
 
 class Loop:
@@ -62,11 +67,27 @@ class StagedLoop(Loop):
 
 
 class FedLoop(Loop):
-    def __init__(self, model: Callable[..., Any], feed: Feed, stages: Stages) -> None:
-        self._model, self._feed, self._stages = model, feed, stages
+    def __init__(self, model: Callable[..., Any], feed: Feed, stages: Stages,
+                 consume: Callable[[Any, TimerBuffer, int], None] | None = None) -> None:
+        self._model, self._feed, self._stages, self._consume = model, feed, stages, consume
 
     def burst(self, buf: TimerBuffer, deadline: int) -> None:
-        run_fed_burst(self._model, self._feed, buf, deadline, self._stages)
+        run_fed_burst(self._model, self._feed, buf, deadline, self._stages, self._consume)
+
+
+class StreamLoop(Loop):
+    def __init__(self, model: Callable[..., Any], args: tuple[Any, ...], count_tokens: TokenCounter | None) -> None:
+        self._model, self._args, self._count_tokens = model, args, count_tokens
+
+    def burst(self, buf: TimerBuffer, deadline: int) -> None:
+        run_stream_burst(self._model, self._args, buf, deadline, self._count_tokens)
+
+
+class AsyncStreamLoop(StreamLoop):
+    is_async = True
+
+    async def burst(self, buf: TimerBuffer, deadline: int) -> None:  # type: ignore[override]
+        await run_async_stream_burst(self._model, self._args, buf, deadline, self._count_tokens)
 
 
 class AsyncLoop(Loop):
@@ -88,27 +109,48 @@ class LoopPlan:
     """A copy's choice of loop, made once, and the columns its timer rows carry.
 
     Attributes:
-        fed: Dataset items or open-loop sends go through :class:`FedLoop`.
+        fed: Dataset items or open-loop sends (or stages around a streaming call) go through
+            :class:`FedLoop`.
         stages: The user's pre/postprocess functions.
         buffer_columns: Stage columns of the worker buffers (none for the plain and async loops).
         wire_columns: Stage columns shipped to the collector (those the config really has).
+        stream: The model's call returns a stream of chunks (:class:`StreamLoop`).
+        async_stream: ... an async one (:class:`AsyncStreamLoop`).
+        token_counts: Chunks may carry several tokens: each chunk's count is kept.
+        count_tokens: The user's ``count_tokens(chunk)``, or None for the default.
     """
 
     fed: bool
     stages: Stages
     buffer_columns: tuple[str, ...]
     wire_columns: tuple[str, ...]
+    stream: bool = False
+    async_stream: bool = False
+    token_counts: bool = False
+    count_tokens: TokenCounter | None = None
 
     @classmethod
-    def choose(cls, *, dataset: bool, open_loop: bool, stages: Stages) -> LoopPlan:
-        """The plan of a copy fed a dataset and/or open-loop sends, with or without stages."""
+    def choose(cls, *, dataset: bool, open_loop: bool, stages: Stages, stream: bool = False,
+               async_stream: bool = False, token_counts: bool = False,
+               count_tokens: TokenCounter | None = None) -> LoopPlan:
+        """The plan of a copy fed a dataset and/or open-loop sends, with or without stages, and
+        whose model streams or not."""
+        staged = stages.preprocess is not None or stages.postprocess is not None
+        fed = dataset or open_loop or (stream and staged)
         present = {"queue_ns": open_loop, "input_ns": dataset, "preprocess_ns": stages.preprocess is not None,
                    "infer_ns": True, "postprocess_ns": stages.postprocess is not None}
         wire = tuple(name for name in FED_COLUMNS if present[name])
-        fed = dataset or open_loop
-        staged = stages.preprocess is not None or stages.postprocess is not None
+        if not fed and stream:
+            wire = ()  # a plain streaming call: its stream columns are its stages
         buffer = wire if fed else (STAGED_COLUMNS if staged else ())
-        return cls(fed, stages, buffer, wire)
+        return cls(fed, stages, buffer, wire, stream, async_stream, token_counts or count_tokens is not None,
+                   count_tokens)
+
+    def streaming(self, *, async_stream: bool, token_counts: bool) -> LoopPlan:
+        """This plan for a model found to stream at its first warmup."""
+        return LoopPlan.choose(dataset="input_ns" in self.wire_columns, open_loop="queue_ns" in self.wire_columns,
+                               stages=self.stages, stream=True, async_stream=async_stream,
+                               token_counts=token_counts, count_tokens=self.count_tokens)
 
     @property
     def staged(self) -> bool:
@@ -116,9 +158,13 @@ class LoopPlan:
 
     def build(self, model: Callable[..., Any], feed: Feed) -> Loop:
         """One config's loop: the fed loop for ``feed``, else the fixed input ``feed.args``
-        through the async, staged or plain loop."""
+        through the stream, async, staged or plain loop."""
+        consume = functools.partial(consume_stream, count_tokens=self.count_tokens) if self.stream else None
         if self.fed:
-            return FedLoop(model, feed, self.stages)
+            return FedLoop(model, feed, self.stages, consume)
+        if self.stream:
+            loop = AsyncStreamLoop if self.async_stream else StreamLoop
+            return loop(model, feed.args, self.count_tokens)
         if self.staged:
             return StagedLoop(model, feed.args, self.stages)
         if is_async_model(model):
@@ -127,4 +173,4 @@ class LoopPlan:
 
     def new_buffer(self, rows: int) -> TimerBuffer:
         """An empty worker buffer with this plan's columns."""
-        return TimerBuffer(rows, stage_names=self.buffer_columns)
+        return TimerBuffer(rows, stage_names=self.buffer_columns, stream=self.stream, token_counts=self.token_counts)

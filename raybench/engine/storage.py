@@ -16,7 +16,7 @@ import numpy as np
 import pyarrow as pa
 
 from raybench.core.options import DEFAULT_MAX_TIMER_ROWS
-from raybench.core.schema import STAGE_COLUMNS, TIMER_SCHEMA, timer_schema
+from raybench.core.schema import STAGE_COLUMNS, STREAM_COLUMNS, TIMER_SCHEMA, timer_schema
 
 #: One stored batch: ``(copy_id, worker_id, node_id, rows)``.
 Piece = tuple[int, int, str, pa.RecordBatch]
@@ -78,11 +78,12 @@ def timer_table(pieces: list[Piece]) -> pa.Table:
     """One config's rows as a timer table without ``config_id`` (constant per config, the
     column is added only when the timers leave the collector: 2 bytes a row saved)."""
     if not pieces:
-        return TIMER_SCHEMA.empty_table().drop_columns(["config_id"])
+        return timer_schema(STAGE_COLUMNS).empty_table().drop_columns(["config_id"])
     nodes = sorted({node for _, _, node, _ in pieces})
     node_dictionary = pa.array(nodes, pa.string())
     stages = tuple(name for name in STAGE_COLUMNS if any(name in b.schema.names for *_, b in pieces))
-    schema = timer_schema(stages).remove(0)  # no config_id
+    streams = tuple(name for name in STREAM_COLUMNS if any(name in b.schema.names for *_, b in pieces))
+    schema = timer_schema(stages, streams).remove(0)  # no config_id
     batches = []
     for copy_id, worker_id, node, batch in pieces:
         n = batch.num_rows
@@ -93,9 +94,9 @@ def timer_table(pieces: list[Piece]) -> pa.Table:
                 pa.array(np.full(n, nodes.index(node), np.int16)), node_dictionary
             ),
         }
-        for name in ("start_ns", "end_ns", *stages, "ok"):
+        for name in ("start_ns", "end_ns", *stages, "ok", *streams):
             index = batch.schema.get_field_index(name)
-            columns[name] = batch.column(index) if index >= 0 else pa.nulls(n, pa.int64())
+            columns[name] = batch.column(index) if index >= 0 else pa.nulls(n, schema.field(name).type)
         batches.append(pa.record_batch(list(columns.values()), schema=schema))
     return pa.Table.from_batches(batches, schema=schema)
 
@@ -109,7 +110,7 @@ def combine_timers(kept: list[tuple[int, pa.Table]]) -> pa.Table:
     """One timer table (:data:`TIMER_SCHEMA`) from ``(config_id, table)`` pairs as the collector
     handed them over; the constant ``config_id`` column is added here."""
     if not kept:
-        return TIMER_SCHEMA.empty_table()
+        return timer_schema(STAGE_COLUMNS).empty_table()
     tables = [
         table.add_column(0, TIMER_SCHEMA.field("config_id"), pa.array(np.full(table.num_rows, config_id, np.int16)))
         for config_id, table in kept

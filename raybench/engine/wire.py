@@ -1,7 +1,8 @@
 """The wire format between copies and the collector: one Arrow IPC stream message per batch.
 
 A message holds one worker's rows: ``start_ns``/``end_ns`` as the sending process's
-``perf_counter_ns`` values, any stage columns and ``ok``; its schema metadata carries the ids
+``perf_counter_ns`` values, any stage columns and ``ok``, and for a streaming model each call's
+chunk stamps (``chunk_ns``, a list per row, also ``perf_counter_ns``) and token counts; its schema metadata carries the ids
 (run, config, copy, worker, node), constant for the batch, and ``offset_ns``, the copy's
 monotonic-to-wall anchor. :class:`BatchEncoder` writes messages on the copy's side;
 :func:`decode_message` reads one on the collector's side, converting the stamps to wall time
@@ -15,10 +16,10 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
-from raybench.core.schema import MEASUREMENT_FIELDS
+from raybench.core.schema import MEASUREMENT_FIELDS, STREAM_FIELDS
 from raybench.engine.hotloop import TimerBuffer
 
-_WIRE_FIELDS = {f.name: f for f in MEASUREMENT_FIELDS}
+_WIRE_FIELDS = {f.name: f for f in (*MEASUREMENT_FIELDS, *STREAM_FIELDS)}
 
 #: The collector's answers to a batch: go on (falsy), the run's timer budget is used up, or the
 #: config has measured enough (``min_infs``/``stability``). Any truthy answer stops the copy.
@@ -43,7 +44,7 @@ class BatchEncoder:
 
     def reserve(self, rows: int) -> None:
         """Allocate (and touch) room for ``rows`` rows now, so no flush pays for page faults."""
-        needed = rows * (16 + 8 * len(self._stage_names)) + rows // 8 + 64 * 1024
+        needed = rows * (16 + 8 * len(self._stage_names)) + rows // 8 + 64 * 1024  # chunks: grown on demand
         if self._out is None or self._out.size < needed:
             self._out = pa.allocate_buffer(needed)
             np.frombuffer(self._out, np.uint8)[:] = 0
@@ -60,6 +61,14 @@ class BatchEncoder:
             for name in self._stage_names:
                 columns[name] = pa.array(buf.stages[name][:n])
         columns["ok"] = pa.array(buf.ok[:n])
+        if buf.chunk_counts is not None and buf.chunk_ns is not None:
+            offsets = np.zeros(n + 1, np.int32)
+            np.cumsum(buf.chunk_counts[:n], out=offsets[1:])
+            arrow_offsets = pa.array(offsets)
+            columns["chunk_ns"] = pa.ListArray.from_arrays(arrow_offsets, pa.array(buf.chunk_ns[: buf.n_chunks]))
+            if buf.chunk_tokens is not None:
+                columns["chunk_tokens"] = pa.ListArray.from_arrays(arrow_offsets,
+                                                                   pa.array(buf.chunk_tokens[: buf.n_chunks]))
         schema = pa.schema([_WIRE_FIELDS[name] for name in columns],
                            metadata={**ids, "offset_ns": self._offset_ns})
         batch = pa.record_batch(list(columns.values()), schema=schema)
@@ -85,7 +94,17 @@ def decode_message(payload: Any) -> tuple[dict[str, str], list[pa.RecordBatch]]:
             column = batch.column(name)
             if name in ("start_ns", "end_ns"):
                 columns.append(pa.array(np.add(column.to_numpy(), offset_ns)))
+            elif name in ("chunk_ns", "chunk_tokens"):
+                columns.append(_own_list(column, offset_ns if name == "chunk_ns" else 0))
             else:  # a copy of our own: the message's memory is not ours to keep
                 columns.append(pa.array(column.to_numpy(zero_copy_only=False).copy()))
         batches.append(pa.record_batch(columns, schema=batch.schema.remove_metadata()))
     return meta, batches
+
+
+def _own_list(column: pa.ListArray, add: int) -> pa.ListArray:
+    """A list column copied out of the message, ``add`` added to every value (the wall anchor
+    of chunk stamps)."""
+    offsets = column.offsets.to_numpy()
+    values = column.values.to_numpy()[offsets[0]: offsets[-1]]
+    return pa.ListArray.from_arrays(pa.array(offsets - offsets[0]), pa.array(np.add(values, add, dtype=values.dtype)))

@@ -73,19 +73,20 @@ class Workers:
         self._send = send
         self.stopping = False  # set by stop(), a broken model, or the collector's answer
 
-    async def warm_up(self, config: RunConfig, loop: Loop, threads: WorkerThreads) -> list[tuple[int, int, str | None]]:
-        """Every worker's warmup: ``(inferences, summed ns, first error)`` each."""
+    async def warm_up(self, config: RunConfig, loop: Loop,
+                      threads: WorkerThreads) -> list[tuple[int, int, str | None, int]]:
+        """Every worker's warmup: ``(inferences, summed ns, first error, chunks streamed)`` each."""
         return list(await asyncio.gather(*(self._warm(w, config, loop, threads)
                                            for w in range(config.workers_per_model))))
 
     async def _warm(self, worker_id: int, config: RunConfig, loop: Loop,
-                    threads: WorkerThreads) -> tuple[int, int, str | None]:
+                    threads: WorkerThreads) -> tuple[int, int, str | None, int]:
         """One worker's warmup on its spare buffer, by count or by time."""
         buf = self.buffers.of(worker_id)[1]
         full = buf.capacity
         remaining, by_time = config.measure.warmup, config.measure.warmup_s
         until = perf_counter_ns() + int((by_time or 0) * 1e9)
-        n = total_ns = 0
+        n = total_ns = chunks = 0
         try:
             while remaining > 0 if by_time is None else perf_counter_ns() < until:
                 if by_time is None:
@@ -97,15 +98,16 @@ class Workers:
                 n += buf.n
                 total_ns += int((buf.ends[: buf.n] - buf.starts[: buf.n]).sum())
                 remaining -= buf.n
+                chunks += buf.n_chunks
                 if buf.n_errors:
-                    return n, total_ns, buf.first_error
+                    return n, total_ns, buf.first_error, chunks
                 if buf.n == 0 or buf.ended:
                     break
                 buf.clear()
         finally:
             buf.capacity = full
             buf.clear()
-        return n, total_ns, None
+        return n, total_ns, None, chunks
 
     async def measure(self, config: RunConfig, loop: Loop, end_pc: int, ids: dict[str, str],
                       threads: WorkerThreads) -> list[WorkerResult]:

@@ -38,6 +38,22 @@ CSV_COLS: list[str] = [
     "model_filename", "device_type", "instance_type", "cost_per_1m_inf",
 ]  # fmt: skip
 
+#: Columns :func:`print_reports` shows by default for a run whose model streamed.
+STREAM_PRINT_COLS: list[str] = [
+    "output_tokens_per_s", "ttft_ms_p50", "ttft_ms_p99", "itl_ms_p50", "itl_ms_p99", "tpot_ms_p50",
+    "latency_ms_p99", "n_models", "workers_per_model", "batch_size", "model_filename",
+]  # fmt: skip
+
+#: Columns :func:`write_csv` adds to :data:`CSV_COLS` for a run whose model streamed.
+STREAM_CSV_COLS: list[str] = [
+    "ttft_ms_p50", "ttft_ms_p90", "ttft_ms_p95", "ttft_ms_p99", "itl_ms_p50", "itl_ms_p90", "itl_ms_p95",
+    "itl_ms_p99", "tpot_ms_p50", "tpot_ms_p90", "tpot_ms_p99", "output_tokens_avg", "output_tokens_per_s",
+    "input_tokens_avg", "cost_per_1m_tokens",
+]  # fmt: skip
+
+#: Columns the table and the CSV add for a run judged against an SLO.
+SLO_COLS: list[str] = ["goodput", "slo_met_pct", "slo_ok"]
+
 #: What a missing value looks like in the table and the CSV.
 MISSING = "N/A"
 
@@ -106,9 +122,21 @@ def sort_reports(reports: Sequence[Mapping[str, Any]], sort_by: str | None, reve
     return present + missing
 
 
+def default_columns(reports: Sequence[Mapping[str, Any]], base: Sequence[str], streamed: Sequence[str], *,
+                    replace: bool) -> list[str]:
+    """The default columns for these reports: ``base``; with ``streamed`` instead (``replace``) or
+    after it when a report streamed; then the SLO columns when a report was judged by one."""
+    cols = list(base)
+    if any(_plain(r.get("ttft_ms_p50")) is not None for r in reports):
+        cols = list(streamed) if replace else cols + [c for c in streamed if c not in cols]
+    if any(_plain(r.get("slo_met_pct")) is not None or _plain(r.get("slo_ok")) is not None for r in reports):
+        cols += [c for c in SLO_COLS if c not in cols]
+    return cols
+
+
 def print_reports(
     reports: Sequence[Mapping[str, Any]],
-    cols: Sequence[str] = PRINT_COLS,
+    cols: Sequence[str] | None = None,
     sort_by: str | None = "throughput_peak",
     reverse: bool = False,
     file: TextIO | None = None,
@@ -119,7 +147,9 @@ def print_reports(
 
     Args:
         reports: Report dicts (from ``benchmark`` or ``get_reports``).
-        cols: The columns to show, in order; a key a report lacks shows as N/A.
+        cols: The columns to show, in order; a key a report lacks shows as N/A. Default
+            :data:`PRINT_COLS` (NeuronPerf's), or :data:`STREAM_PRINT_COLS` when a model
+            streamed; plus ``goodput``, ``slo_met_pct`` and ``slo_ok`` when an SLO was given.
         sort_by: The key to sort rows on (ascending unless ``reverse``), printed or not;
             rows missing it come last. None keeps the given order.
         reverse: Sort descending.
@@ -133,6 +163,8 @@ def print_reports(
             of the reports, or its values cannot be compared with each other.
     """
     rows = sort_reports(check_reports(reports), sort_by, reverse)
+    if cols is None:
+        cols = default_columns(rows, PRINT_COLS, STREAM_PRINT_COLS, replace=True)
     table = [list(cols)] + [[_cell(report.get(col)) for col in cols] for report in rows]
     widths = [max(len(line[i]) for line in table) for i in range(len(cols))]
     out = sys.stdout if file is None else file
@@ -151,7 +183,7 @@ def _default_filename(reports: Sequence[Mapping[str, Any]], extension: str) -> s
 def write_csv(
     reports: Sequence[Mapping[str, Any]],
     filename: str | os.PathLike[str] | None = None,
-    cols: Sequence[str] = CSV_COLS,
+    cols: Sequence[str] | None = None,
     *,
     overwrite: bool = False,
 ) -> str:
@@ -162,6 +194,8 @@ def write_csv(
         filename: The file to write; default ``{model_name}.results-%Y%m%d-%H%M%S.csv`` in the
             working directory, ``model_name`` from the first report ("model" without one).
         cols: The columns, in order; missing values and keys a report lacks are written N/A.
+            Default :data:`CSV_COLS` (NeuronPerf's), then :data:`STREAM_CSV_COLS` when a model
+            streamed and :data:`SLO_COLS` when an SLO was given.
         overwrite: Replace ``filename`` if it exists (else it is refused).
 
     Returns:
@@ -173,6 +207,8 @@ def write_csv(
         OSError: The file cannot be written; no partial file is left.
     """
     reports = check_reports(reports)
+    if cols is None:
+        cols = default_columns(reports, CSV_COLS, STREAM_CSV_COLS, replace=False)
     path = os.fspath(filename) if filename is not None else _default_filename(reports, "csv")
     with atomic_write_path(path, overwrite=overwrite) as tmp, open(tmp, "w", newline="", encoding="utf-8") as f:
         writer = csv.writer(f)

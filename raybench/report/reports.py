@@ -24,7 +24,9 @@ import pyarrow.compute as pc
 
 from raybench.core.schema import STATUS_FINISHED, ConfigOutcome, CopyOutcome, RunConfig
 from raybench.core.units import NS_PER_MS, NS_PER_S
+from raybench.core.slo import thresholds_of
 from raybench.report.stats import linear_percentiles
+from raybench.report.streams import SLO_FIELDS, STREAM_FIELDS, Requests, ok_requests, slo_fields, stream_fields
 from raybench.report.timer_fields import PERCENTILES, timer_fields
 
 #: Report keys, in the order they are declared (and printed / written).
@@ -49,6 +51,8 @@ REPORT_FIELDS: tuple[str, ...] = (
     "throughput_avg", "throughput_peak", "cost_per_1m_inf",
     # open-loop load
     "delayed_pct", "dropped", "queue_depth_max", "rate_met",
+    # streaming calls, and SLOs
+    *STREAM_FIELDS, *SLO_FIELDS,
 )  # fmt: skip
 
 def compute_report(
@@ -57,6 +61,7 @@ def compute_report(
     timers: pa.Table,
     *,
     cost_per_hour: float | None = None,
+    slo: dict[str, float] | None = None,
 ) -> dict[str, object]:
     """Summarise one config into a report row.
 
@@ -74,7 +79,10 @@ def compute_report(
         outcome: How it ended, with one :class:`~raybench.core.schema.CopyOutcome` per copy.
         timers: This config's rows of the timer table (``TIMER_SCHEMA``); any number of rows
             and chunks.
-        cost_per_hour: Price of the instance per hour, for ``cost_per_1m_inf``.
+        cost_per_hour: Price of the instance per hour, for ``cost_per_1m_inf`` (and
+            ``cost_per_1m_tokens``).
+        slo: The SLO, for ``goodput``, the attainment figures and ``slo_ok``
+            (:func:`~raybench.report.streams.slo_fields`).
 
     Returns:
         The report, keyed in :data:`REPORT_FIELDS` order.
@@ -119,6 +127,13 @@ def compute_report(
         if cost_per_hour is not None and isinstance(throughput, float) and throughput > 0
         else None
     )
+    streamed = "chunk_ns" in timers.column_names
+    # Per-request arrays only when a figure needs them: a stream's chunks, or a threshold SLO.
+    requests = ok_requests(timers) if streamed or thresholds_of(slo) else Requests(np.zeros(0, np.int64),
+                                                                                     np.zeros(0, np.int64))
+    total_s = report["total_s"] if isinstance(report["total_s"], float) else None
+    report.update(stream_fields(requests, outcome, total_s, cost_per_hour, config.batch_size))
+    report.update(slo_fields(requests, outcome, report, config.batch_size, slo))
     return {name: report[name] for name in REPORT_FIELDS}
 
 
@@ -128,6 +143,7 @@ def compute_reports(
     timers: pa.Table,
     *,
     cost_per_hour: float | None = None,
+    slo: dict[str, float] | None = None,
 ) -> list[dict[str, object]]:
     """Summarise every config of a run, selecting each one's timer rows by ``config_id``.
 
@@ -161,7 +177,7 @@ def compute_reports(
             rows = timers
         else:
             rows = timers.filter(pc.equal(ids, config.config_id))
-        reports.append(compute_report(config, outcome, rows, cost_per_hour=cost_per_hour))
+        reports.append(compute_report(config, outcome, rows, cost_per_hour=cost_per_hour, slo=slo))
     return reports
 
 

@@ -26,7 +26,8 @@ import pyarrow.compute as pc
 
 from raybench.core.errors import ConfigError
 from raybench.core.files import atomic_write_path
-from raybench.core.schema import ConfigOutcome, CopyOutcome, RunConfig, stages_of, timer_schema
+from raybench.core.schema import ConfigOutcome, CopyOutcome, RunConfig, stages_of, streams_of, timer_schema
+from raybench.core.slo import check_slo
 from raybench.report.reports import REPORT_FIELDS, compute_node_reports, compute_reports
 
 _META_KEY = b"raybench"
@@ -123,12 +124,14 @@ def _seconds(ns: int | None) -> float | None:
     return None if ns is None else ns / 1e9
 
 
-def get_reports(results: Results, cost_per_hour: float | None = None) -> list[dict[str, Any]]:
+def get_reports(results: Results, cost_per_hour: float | None = None,
+                slo: dict[str, float] | None = None) -> list[dict[str, Any]]:
     """Compute one report per config from a results object.
 
     Args:
         results: From ``benchmark(..., return_timers=True)`` or :func:`read_results`.
         cost_per_hour: Instance price for ``cost_per_1m_inf``; defaults to the run's own.
+        slo: An SLO to judge the run by (``benchmark``'s ``slo``); defaults to the run's own.
 
     Returns:
         Report dicts (NeuronPerf's field names), equal to what the run itself reported.
@@ -136,7 +139,10 @@ def get_reports(results: Results, cost_per_hour: float | None = None) -> list[di
     Results.check(results)
     if cost_per_hour is None:
         cost_per_hour = results.metadata.get("cost_per_hour")
-    return compute_reports(results.configs, results.outcomes, results.timers, cost_per_hour=cost_per_hour)
+    if slo is None:
+        slo = results.metadata.get("slo")
+    return compute_reports(results.configs, results.outcomes, results.timers, cost_per_hour=cost_per_hour,
+                           slo=check_slo(slo))
 
 
 #: Arrow types of the report fields that are not float64 (every other field of
@@ -282,7 +288,7 @@ def read_results(filename: str | os.PathLike[str]) -> Results:
     try:
         payload = json.loads(raw)
         timers = table.replace_schema_metadata(None)
-        timers = timers.cast(timer_schema(stages_of(timers.schema)))
+        timers = timers.cast(timer_schema(stages_of(timers.schema), streams_of(timers.schema)))
         configs = [RunConfig.from_dict(c) for c in payload["configs"]]
         outcomes = [_outcome_from_dict(o) for o in payload["outcomes"]]
         metadata = payload["metadata"]

@@ -38,6 +38,32 @@ def bucket_throughput(
     return {"throughput_avg": average, "throughput_peak": peak}
 
 
+def count_per_second(stamps: list[np.ndarray], origin: int, *, clip: bool = True,
+                     weights: list[np.ndarray] | None = None) -> np.ndarray:
+    """How many stamps (or how much weight) fall in each one-second bucket from ``origin``.
+
+    The buckets of :func:`bucket_throughput`: bucket ``k`` holds ``[origin + k s, origin + (k+1) s)``;
+    stamps before ``origin`` count in the first one (with ``clip``; without it the caller knows
+    there are none). Chunk by chunk: the stamps are never concatenated.
+    """
+    counts = np.zeros(0, np.int64)
+    for i, stamp in enumerate(stamps):
+        if stamp.size == 0:
+            continue
+        bucket = np.subtract(stamp, origin)
+        bucket //= NS_PER_S
+        if clip:
+            np.maximum(bucket, 0, out=bucket)
+        chunk_counts = np.bincount(bucket, weights=None if weights is None else weights[i])
+        chunk_counts = chunk_counts.astype(np.int64, copy=False)
+        if chunk_counts.size > counts.size:
+            chunk_counts[: counts.size] += counts
+            counts = chunk_counts
+        else:
+            counts[: chunk_counts.size] += chunk_counts
+    return counts
+
+
 def linear_percentiles(values: np.ndarray, percents: Sequence[float]) -> list[float]:
     """Percentiles by linear interpolation, equal to ``np.percentile(values, percents)``.
 

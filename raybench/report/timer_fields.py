@@ -14,7 +14,7 @@ import pyarrow.compute as pc
 
 from raybench.core.schema import STAGE_COLUMNS, ConfigOutcome
 from raybench.core.units import NS_PER_MS, NS_PER_S
-from raybench.report.stats import bucket_throughput, linear_percentiles
+from raybench.report.stats import bucket_throughput, count_per_second, linear_percentiles
 
 #: Percentiles reported for latency, CPU and memory.
 PERCENTILES: tuple[int, ...] = (0, 50, 90, 95, 99, 100)
@@ -85,18 +85,7 @@ def timer_fields(timers: pa.Table, outcome: ConfigOutcome, batch_size: int) -> d
     # bucket. No ok row ends before first_start + the smallest latency (p0), so the clipping
     # pass is needed only when the origin lies beyond that.
     clip = origin > first_start + percentiles_ns[PERCENTILES.index(0)]
-    counts = np.zeros(0, np.int64)
-    for end in ok_ends:
-        bucket = np.subtract(end, origin)
-        bucket //= NS_PER_S
-        if clip:
-            np.maximum(bucket, 0, out=bucket)
-        chunk_counts = np.bincount(bucket)
-        if chunk_counts.size > counts.size:
-            chunk_counts[: counts.size] += counts
-            counts = chunk_counts
-        else:
-            counts[: chunk_counts.size] += chunk_counts
+    counts = count_per_second(ok_ends, origin, clip=clip)
     fields.update(bucket_throughput(counts, origin, measure_end, total_infs, total_s, batch_size))
     return fields
 

@@ -65,10 +65,12 @@ def shared_collector() -> Any:
 class CollectorCalls:
     """This run's calls on the collector, the same whether it is a Ray actor or in-process."""
 
-    def __init__(self, handle: Any, run_id: str, cost_per_hour: float | None) -> None:
+    def __init__(self, handle: Any, run_id: str, cost_per_hour: float | None,
+                 slo: dict[str, float] | None = None) -> None:
         self.handle = handle
         self._run_id = run_id
         self._cost_per_hour = cost_per_hour
+        self._slo = slo
         self._remote = hasattr(handle.add, "remote")
 
     def call(self, method: str, *args: Any) -> Any:
@@ -91,7 +93,8 @@ class CollectorCalls:
     def finish(self, config: RunConfig, outcome: ConfigOutcome) -> tuple[dict[str, Any], ConfigOutcome, Any]:
         """The config's report, its outcome as the collector settled it, and its timer table when
         the run keeps timers (else None)."""
-        return self.call("finish", self._run_id, config, outcome, self._cost_per_hour)  # type: ignore[no-any-return]
+        return self.call("finish", self._run_id, config, outcome, self._cost_per_hour,  # type: ignore[no-any-return]
+                         self._slo)
 
     def end_run(self) -> None:
         """Free the run's data on the collector (not waited for; a lost collector holds nothing)."""

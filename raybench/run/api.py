@@ -37,7 +37,7 @@ from raybench.run.sweep import SweepResult, SweepRunner
 
 #: How each entry point names its model argument, for error messages.
 _MODEL_ARGUMENT = {"callable": "load_fn", "class": "model_class", "tensorflow": "model_filename",
-                   "mxnet": "model_filename"}
+                   "mxnet": "model_filename", "llm": "model"}
 
 
 def run_benchmark(framework: str, model: Any, model_filename: str | None, inputs: Any,
@@ -114,7 +114,7 @@ def _variants(framework: str, model: Any, model_filename: str | None, inputs: An
     index_file = _index_file(framework, model)
     dataset = dataset_input(inputs, options.load.loop_dataset, options.hooks.dataset_loader_fn)
     pipelines = options.axes.pipeline_sizes or (1,)
-    described_filename, described_name = describe_model(model if framework != "callable" else model_filename)
+    described_filename, described_name = describe_model(model if framework not in ("callable", "llm") else model_filename)
     if options.axes.batch_sizes is None and index_file is None:
         logger.warning("batch_sizes not given: assuming batch size 1 (throughput counts one sample per call)")
     if dataset is not None:
@@ -134,7 +134,8 @@ def _results(sweep: SweepResult, options: Options, device: str, nodes: list[clus
     """The sweep as a :class:`Results`, with the run's metadata."""
     metadata = run_metadata(
         started_ns=min((o.start_ns for o in sweep.outcomes if o.start_ns is not None), default=None),
-        cost_per_hour=options.reporting.cost_per_hour, instance_type=instance_type(), device_type=device,
+        cost_per_hour=options.reporting.cost_per_hour, slo=options.reporting.slo, instance_type=instance_type(),
+        device_type=device,
         n_nodes=len(nodes), cluster=[{"node_id": n.node_id, "resources": n.resources} for n in nodes],
         interrupted=sweep.interrupted,
     )
@@ -147,6 +148,8 @@ def _check_model(framework: str, model: Any, model_filename: str | None) -> str 
     if framework == "callable":
         check_callable("load_fn", model)
         return device_id_passing(model)
+    if framework == "llm":  # raybench.llm checked its directory
+        return None
     if isinstance(model, (str, os.PathLike)):
         if framework == "class":
             raise ConfigError(f"model_class must be a class (got the path {os.fspath(model)!r})")
@@ -261,8 +264,7 @@ def benchmark(load_fn: Callable[..., Any], model_filename: str, inputs: Any, **k
         address: A Ray cluster to use (else ``RAY_ADDRESS``, else an embedded local Ray).
         ray_init_kwargs: Extra ``ray.init`` arguments for the embedded Ray.
         max_timer_rows: Memory budget: raw timers a run may hold at once (default 200M, about
-            3.2 GB while configs run, 4.4 GB when kept). A config that reaches it stops
-            measuring early; its report's ``error`` says so and the rows recorded are exact.
+            3.2 GB; 4.4 GB when kept); a config that reaches it stops early and says so.
         loop_dataset: ``inputs`` is a dataset: run it once per copy (False; ``duration`` is then
             an upper bound and the report says when the data ran out) or cycle through it until
             ``duration`` (True). A torch ``Dataset``/``DataLoader`` or any iterable that is not
@@ -282,11 +284,13 @@ def benchmark(load_fn: Callable[..., Any], model_filename: str, inputs: Any, **k
         max_duration: Bound for ``min_infs``/``stability`` (default 10 x ``duration``).
         stability_window: Seconds per stability window (default 1; at least 0.1, a fifth of the
             0.5 s interval at which copies ship their rows).
-        load_timeout: Seconds a copy may take to load its model (default 300); past it the
-            config fails with status "timeout". "still loading" is logged every 30 s.
+        load_timeout: Seconds a copy may take to load its model (default 300; status "timeout").
         warmup_timeout: Seconds a config's warmup may take (default 60), plus ``warmup`` when it
             is a time; past it (a first call that never returns) the config fails with status
             "timeout".
+        streaming, count_tokens, count_input_tokens, slo: Streaming models and SLOs (see the
+            README): a call returning an iterator streams tokens (TTFT, ITL, TPOT, tokens/s),
+            and ``slo`` gives ``goodput``, ``slo_met_pct`` and ``slo_ok``.
 
     Returns:
         One report dict per config, or a :class:`~raybench.Results` with ``return_timers``.

@@ -43,6 +43,29 @@ def _raise_first(results: list[Any]) -> list[Any]:
     return results
 
 
+def _run_coroutine(coroutine: Any) -> Any:
+    """``asyncio.run(coroutine)``, also where this thread already runs an event loop (Jupyter's
+    kernel): then on a fresh loop in a thread of its own, waited for here."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.run(coroutine)
+    result: list[Any] = []
+
+    def run() -> None:
+        try:
+            result.append(asyncio.run(coroutine))
+        except BaseException as exc:  # noqa: BLE001 - raised again in the calling thread
+            result.append(exc)
+
+    thread = threading.Thread(target=run, name="raybench-local-copies", daemon=True)
+    thread.start()
+    thread.join()
+    if isinstance(result[0], BaseException):
+        raise result[0]
+    return result[0]
+
+
 class Pool:
     """What both pools share: ``call`` is ``call_each`` that raises the first failure."""
 
@@ -140,7 +163,7 @@ class LocalPool(Pool):
                 copy.stop()
             return out
 
-        return asyncio.run(gather())
+        return _run_coroutine(gather())
 
     def discard(self) -> None:
         """Drop every copy."""

@@ -149,7 +149,8 @@ class SweepRunner:
                 error = str(exc) if outcome.error is None else f"{outcome.error}; {exc}"
                 logger.warning("config %d failed (error): %s", config.config_id + 1, error)
                 outcome = dataclasses.replace(outcome, status=STATUS_ERROR, error=error)
-            report = compute_report(config, outcome, empty_config_table(), cost_per_hour=self._cost_per_hour)
+            report = compute_report(config, outcome, empty_config_table(), cost_per_hour=self._cost_per_hour,
+                                    slo=self._options.reporting.slo)
             self._close_pool()
             held = sum(table.num_rows for _, table in self._kept)
             return report, outcome, self._start_collector(held_rows=held)
@@ -185,7 +186,7 @@ class SweepRunner:
             handle = shared_collector()
         else:
             handle = Collector()
-        calls = CollectorCalls(handle, self._run_id, self._cost_per_hour)
+        calls = CollectorCalls(handle, self._run_id, self._cost_per_hour, self._options.reporting.slo)
         calls.call("start_run", self._run_id, self._keep_timers, self._limits.max_timer_rows, held_rows)
         return calls
 

@@ -20,6 +20,7 @@ from raybench.core.schema import ConfigOutcome, timer_schema
 from raybench.compare import (
     METHOD,
     METRICS,
+    STREAM_METRICS,
     FailRule,
     compare_results,
     failed_rules,
@@ -30,6 +31,7 @@ from raybench.compare import (
 S = 1_000_000_000
 T0 = 1_700_000_000 * S
 LATENCY_METRICS = ("p50", "p90", "p95", "p99")
+CALL_METRICS = tuple(m for m in METRICS if m not in STREAM_METRICS)
 
 
 def make_run(*configs: dict, seed: int) -> Results:
@@ -106,7 +108,7 @@ def test_a_halved_throughput_is_significant(regressed_row: dict) -> None:
 
 
 def test_a_rerun_from_the_same_distribution_is_not_significant(rerun_row: dict) -> None:
-    for m in METRICS:
+    for m in CALL_METRICS:  # the run did not stream
         assert rerun_row[f"{m}_ci_low_pct"] <= rerun_row[f"{m}_change_pct"] <= rerun_row[f"{m}_ci_high_pct"]
         assert rerun_row[f"{m}_ci_low_pct"] < 0.5 and rerun_row[f"{m}_ci_high_pct"] > -0.5
         assert rerun_row[f"{m}_significant"] is False
@@ -115,7 +117,7 @@ def test_a_rerun_from_the_same_distribution_is_not_significant(rerun_row: dict) 
 
 def test_the_very_same_results_are_not_significant(base: Results) -> None:
     (row,) = compare_results(base, base)
-    for m in METRICS:
+    for m in CALL_METRICS:  # the run did not stream
         assert row[f"{m}_change_pct"] == 0
         assert row[f"{m}_ci_low_pct"] <= 0 <= row[f"{m}_ci_high_pct"]
         assert row[f"{m}_significant"] is False
@@ -240,8 +242,8 @@ FORMAT = "fail_on must be comma-separated metric:percent rules like 'p99:5%,thro
         ("p99:5%,", f"{FORMAT} (got '' in 'p99:5%,')"),
         ("p99:5%,p50=1", f"{FORMAT} (got 'p50=1' in 'p99:5%,p50=1')"),
         (5, f"{FORMAT} (got 5)"),
-        ("p75:5%", "fail_on metrics must be one of p50, p90, p95, p99, throughput (got 'p75' in 'p75:5%')"),
-        ("p50:1%, latency:2%", "fail_on metrics must be one of p50, p90, p95, p99, throughput (got 'latency' in 'latency:2%')"),
+        ("p75:5%", "fail_on metrics must be one of p50, p90, p95, p99, throughput, ttft_p50, ttft_p99, itl_p50, itl_p99, tokens_per_s (got 'p75' in 'p75:5%')"),
+        ("p50:1%, latency:2%", "fail_on metrics must be one of p50, p90, p95, p99, throughput, ttft_p50, ttft_p99, itl_p50, itl_p99, tokens_per_s (got 'latency' in 'latency:2%')"),
     ],
 )  # fmt: skip
 def test_parse_fail_on_refuses_bad_specs(spec: object, message: str) -> None:

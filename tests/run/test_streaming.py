@@ -1,0 +1,207 @@
+"""Streaming models end to end: ground truth from known sleeps, on Ray and in-process."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import statistics
+import time
+
+import numpy as np
+import pytest
+
+import raybench
+from raybench.core.errors import ConfigError
+from raybench.engine.hotloop import TimerBuffer
+from raybench.engine.streaming import consume_stream, probe_stream, run_stream_burst
+
+FIRST_S, GAP_S, GAPS = 0.040, 0.008, 15
+
+
+class KnownStream:
+    """First chunk after 40 ms, then 15 chunks 8 ms apart: 16 tokens a call."""
+
+    def __call__(self, x):
+        time.sleep(FIRST_S)
+        yield "t"
+        for _ in range(GAPS):
+            time.sleep(GAP_S)
+            yield "t"
+
+
+class AsyncKnownStream:
+    async def __call__(self, x):
+        await asyncio.sleep(FIRST_S)
+        yield [1, 2]  # chunks of two tokens
+        for _ in range(GAPS):
+            await asyncio.sleep(GAP_S)
+            yield [1, 2]
+
+
+def sleep_floor(seconds: float, n: int = 25) -> float:
+    """The median time ``time.sleep(seconds)`` takes here, in ms."""
+    took = []
+    for _ in range(n):
+        t0 = time.perf_counter_ns()
+        time.sleep(seconds)
+        took.append((time.perf_counter_ns() - t0) / 1e6)
+    return statistics.median(took)
+
+
+@pytest.fixture(scope="module")
+def known_run(ray_session):
+    return raybench.cpu.benchmark(KnownStream, 1, n_models=1, workers_per_model=1, duration=2, verbosity=0,
+                                  batch_sizes=1, return_timers=True,
+                                  slo={"ttft_ms": 1000, "latency_ms": 5000, "itl_ms_p99": 1000})
+
+
+def test_stream_figures_match_the_sleeps(known_run):
+    (report,) = raybench.get_reports(known_run)
+    first, gap = sleep_floor(FIRST_S), sleep_floor(GAP_S)
+    assert report["status"] == "finished", report["error"]
+    assert report["ttft_ms_p50"] == pytest.approx(first, rel=0.03)
+    assert report["itl_ms_p50"] == pytest.approx(gap, rel=0.03)
+    assert report["tpot_ms_p50"] == pytest.approx(gap, rel=0.03)
+    assert report["output_tokens_avg"] == GAPS + 1
+    per_call_s = (first + GAPS * gap) / 1e3
+    assert report["output_tokens_per_s"] == pytest.approx((GAPS + 1) / per_call_s, rel=0.03)
+    # One copy, one worker: every call follows the last, so tokens/s = 16 x calls/s.
+    assert report["output_tokens_per_s"] == pytest.approx(16 * report["throughput_avg"], rel=0.03)
+
+
+def test_a_loose_slo_gives_goodput_equal_to_throughput(known_run):
+    (report,) = raybench.get_reports(known_run)
+    assert report["goodput"] == report["throughput_avg"]
+    assert report["slo_met_pct"] == 100 and report["slo_ok"] is True
+
+
+def test_a_30_ms_ttft_slo_gives_no_goodput_from_the_same_timers(known_run):
+    (report,) = raybench.get_reports(known_run, slo={"ttft_ms": 30})
+    assert report["goodput"] == 0
+    assert report["slo_ttft_met_pct"] == 0
+
+
+def test_token_stamps_survive_the_parquet_round_trip(known_run, tmp_path):
+    path = raybench.write_results(known_run, tmp_path / "stream.parquet")
+    back = raybench.read_results(path)
+    assert back.timers.column("chunk_ns").equals(known_run.timers.column("chunk_ns"))
+    assert raybench.get_reports(back) == raybench.get_reports(known_run)
+    assert back.metadata["slo"] == {"ttft_ms": 1000.0, "latency_ms": 5000.0, "itl_ms_p99": 1000.0}
+
+
+def test_every_call_keeps_its_chunks_in_the_timers(known_run):
+    chunks = known_run.timers.column("chunk_ns").to_pylist()
+    assert {len(c) for c in chunks} == {GAPS + 1}
+    starts = known_run.timers.column("start_ns").to_numpy()
+    ends = known_run.timers.column("end_ns").to_numpy()
+    assert all(s < c[0] and c[-1] <= e for s, c, e in zip(starts, chunks, ends))
+
+
+def test_print_reports_shows_the_token_columns(known_run, capsys):
+    raybench.print_reports(raybench.get_reports(known_run))
+    header = capsys.readouterr().out.splitlines()[0].split()
+    assert header[:4] == ["output_tokens_per_s", "ttft_ms_p50", "ttft_ms_p99", "itl_ms_p50"]
+    assert header[-3:] == ["goodput", "slo_met_pct", "slo_ok"]
+
+
+def test_an_async_generator_model_streams_multi_token_chunks_in_process():
+    (report,) = raybench.cpu.benchmark(AsyncKnownStream, 1, n_models=1, workers_per_model=2, duration=1,
+                                       multiprocess=False, verbosity=0, batch_sizes=1)
+    assert report["status"] == "finished", report["error"]
+    assert report["output_tokens_avg"] == 2 * (GAPS + 1)
+    assert report["ttft_ms_p50"] == pytest.approx(FIRST_S * 1e3, rel=0.2)
+
+
+def test_open_loop_ttft_counts_from_the_scheduled_send(ray_session):
+    # 30 sends/s against a model that takes ~160 ms a call on 2 workers: the sends queue up,
+    # and TTFT, counted from each send's scheduled time, grows far past the 40 ms of the call.
+    (report,) = raybench.cpu.benchmark(KnownStream, 1, n_models=1, workers_per_model=2, duration=1.5,
+                                       arrival="constant", rate=30, verbosity=0, batch_sizes=1)
+    assert report["status"] == "finished", report["error"]
+    assert report["ttft_ms_p99"] > 3 * FIRST_S * 1e3
+    assert report["itl_ms_p50"] == pytest.approx(GAP_S * 1e3, rel=0.2)
+
+
+def test_streaming_false_times_the_call_without_reading_the_stream():
+    (report,) = raybench.cpu.benchmark(KnownStream, 1, n_models=1, workers_per_model=1, duration=0.5,
+                                       multiprocess=False, verbosity=0, batch_sizes=1, streaming=False)
+    assert report["ttft_ms_p50"] is None
+    assert report["latency_ms_p50"] < 1  # making a generator is instant
+
+
+def test_streaming_true_for_a_model_that_does_not_stream_fails_the_config():
+    (report,) = raybench.cpu.benchmark(raybench.DummyModel, 1, n_models=1, workers_per_model=1, duration=0.5,
+                                       multiprocess=False, verbosity=0, batch_sizes=1, streaming=True)
+    assert report["status"] == "error"
+    assert "streaming=True, but the model's call returned one output" in report["error"]
+
+
+def test_count_tokens_and_count_input_tokens_are_used():
+    (report,) = raybench.cpu.benchmark(KnownStream, "a b c", n_models=1, workers_per_model=1, duration=0.5,
+                                       multiprocess=False, verbosity=0, batch_sizes=1,
+                                       count_tokens=lambda chunk: 3, count_input_tokens=lambda text: len(text.split()))
+    assert report["output_tokens_avg"] == 3 * (GAPS + 1)
+    assert report["input_tokens_avg"] == 3
+
+
+def test_bad_streaming_arguments_are_refused():
+    with pytest.raises(ConfigError, match=r"^streaming must be True or False"):
+        raybench.cpu.benchmark(KnownStream, 1, streaming="yes", multiprocess=False, verbosity=0)
+    with pytest.raises(ConfigError, match=r"^count_tokens must be callable"):
+        raybench.cpu.benchmark(KnownStream, 1, count_tokens=3, multiprocess=False, verbosity=0)
+
+
+# The hot loop itself, without a copy
+
+
+def test_the_stream_burst_grows_its_chunk_room_in_the_middle_of_a_call():
+    def many(_):
+        yield from range(5000)
+
+    buf = TimerBuffer(4, stream=True)
+    run_stream_burst(many, (None,), buf, deadline=1 << 62)
+    assert buf.n == 4 and buf.n_chunks == 20000
+    assert list(buf.chunk_counts[:4]) == [5000] * 4
+    assert np.all(np.diff(buf.chunk_ns[:20000]) >= 0)
+
+
+def test_a_call_that_raises_mid_stream_keeps_no_chunks():
+    def breaks(_):
+        yield 1
+        raise RuntimeError("lost the device")
+
+    buf = TimerBuffer(8, stream=True)
+    run_stream_burst(breaks, (None,), buf, deadline=0)
+    assert buf.n == 1 and buf.n_errors == 1 and buf.n_chunks == 0 and buf.chunk_counts[0] == 0
+    with pytest.raises(RuntimeError):
+        consume_stream(breaks(None), buf, 1)
+    assert buf.n_chunks == 0 and buf.chunk_counts[1] == 0
+
+
+def test_the_probe_tells_streams_from_outputs():
+    assert probe_stream(KnownStream(), (1,)).streams
+    assert not probe_stream(lambda x: [x, x], (1,)).streams  # a list is one output
+    kind = probe_stream(AsyncKnownStream(), (1,))
+    assert kind.streams and kind.is_async and kind.several_tokens
+
+
+def test_a_streaming_run_gets_its_token_plots(known_run, tmp_path):
+    pytest.importorskip("matplotlib")
+    paths = raybench.plot.save_plots(known_run, tmp_path)
+    assert [os.path.basename(p) for p in paths][-2:] == ["token_latency_cdf.png", "tokens_vs_concurrency.png"]
+    figure = raybench.plot.token_latency_cdf(known_run)
+    ttft_ax, itl_ax = figure.axes
+    (ttft_line,) = ttft_ax.get_lines()
+    assert np.median(ttft_line.get_xdata()) == pytest.approx(FIRST_S * 1e3, rel=0.05)
+    assert np.median(itl_ax.get_lines()[0].get_xdata()) == pytest.approx(GAP_S * 1e3, rel=0.05)
+
+
+def test_copies_in_this_process_run_inside_a_running_event_loop():
+    # Jupyter's kernel runs an event loop in the thread that calls benchmark().
+    async def in_a_notebook():
+        return raybench.cpu.benchmark(KnownStream, 1, n_models=1, workers_per_model=1, duration=0.5,
+                                      multiprocess=False, verbosity=0, batch_sizes=1)
+
+    (report,) = asyncio.run(in_a_notebook())
+    assert report["status"] == "finished", report["error"]
+    assert report["output_tokens_avg"] == GAPS + 1
