@@ -56,7 +56,12 @@ class TorchBackend:
     def thread_init(self, spec: ModelSpec) -> None:
         # Grad mode is thread-local in torch: switch it off in every worker thread once,
         # instead of entering no_grad() around each call in the hot loop.
-        import_torch().set_grad_enabled(False)
+        torch = import_torch()
+        torch.set_grad_enabled(False)
+        # So is the intra-op pool's size for OpenMP/oneDNN, though get_num_threads() reports the
+        # value set in any thread: a torch.set_num_threads(n) in setup_fn (the copy's event-loop
+        # thread) would not reach the worker threads that call the model without this.
+        torch.set_num_threads(torch.get_num_threads())
 
 
 def _synchronized(model: Any, torch: Any) -> Callable[..., Any]:

@@ -116,7 +116,8 @@ def _add_compare(commands: argparse._SubParsersAction) -> None:  # type: ignore[
     compare.add_argument("base", metavar="BASE", help="the baseline .parquet results file")
     compare.add_argument("new", metavar="NEW", help="the .parquet results file to judge")
     compare.add_argument("--fail-on", metavar="SPEC",
-                         help="comma-separated metric:N%% rules, metric one of p50, p90, p95, p99, throughput; "
+                         help="comma-separated metric:N%% rules, metric one of p50, p90, p95, p99, throughput "
+                         "(and, for streaming runs, ttft_p50, ttft_p99, itl_p50, itl_p99, tokens_per_s); "
                          "e.g. 'p99:5%%,throughput:-5%%' fails when p99 rises by more than 5%% or throughput "
                          "falls by more than 5%%, and that change is significant; a config that finished in "
                          "BASE but not in NEW (or is missing there) breaks every rule")

@@ -33,7 +33,7 @@ from raybench.engine.feeds import DatasetExhausted, DatasetFeed, SendSchedule
 from raybench.engine.hotloop import Feed, Stages
 from raybench.engine.loops import LoopPlan
 from raybench.engine.output_cap import cap_output
-from raybench.engine.streaming import StreamKind, probe_stream
+from raybench.engine.streaming import StreamKind, declared_stream, probe_stream
 from raybench.engine.sysmon import sample_every
 from raybench.engine.threads import WorkerThreads
 from raybench.engine.wire import BatchEncoder
@@ -134,6 +134,7 @@ class ModelCopy:
         self._workers = Workers(WorkerBuffers(self._plan.new_buffer, len(self._plan.buffer_columns)), self._encoder,
                                 self._send)
         self._stream_kind: StreamKind | None = None  # found at the first warmup
+        self._probed = False  # that warmup's first call was the probe
         self._node_id = current_node_id()
         # A Ray actor's prints go to Ray's log folder: a chatty model must not fill the disk.
         self._output = cap_output(copy_id) if self._node_id != "local" else None
@@ -218,19 +219,22 @@ class ModelCopy:
             feed = Feed(next_item=lambda: first, take_slot=None, prepare=self._prepare)
         else:
             feed = Feed(next_item=None, take_slot=None, args=args)
+        probed = probe_ns = 0  # the probe call is the warmup's first inference
         if self._stream_kind is None:
             probe_started = perf_counter_ns()
             problem = await self._find_stream(config, model, feed)
-            if problem is not None:  # the probe call is the warmup's one inference
+            if problem is not None:
                 took = perf_counter_ns() - probe_started
                 return (1, took, took), problem
+            probed = int(self._probed and config.measure.warmup_s is None)
+            probe_ns = (perf_counter_ns() - probe_started) * probed
         self._workers.buffers.fit(workers, None)  # allocated and touched before measuring
         started = perf_counter_ns()
         with self._threads(config) as threads:
-            results = await self._workers.warm_up(config, self._plan.build(model, feed), threads)
-        wall_ns = perf_counter_ns() - started
-        n = sum(r[0] for r in results)
-        total_ns = sum(r[1] for r in results)
+            results = await self._workers.warm_up(config, self._plan.build(model, feed), threads, done=probed)
+        wall_ns = perf_counter_ns() - started + probe_ns
+        n = sum(r[0] for r in results) + probed
+        total_ns = sum(r[1] for r in results) + probe_ns
         error = next((r[2] for r in results if r[2]), None)
         chunks = sum(r[3] for r in results)
         self._encoder.reserve(self._workers.buffers.fit(workers, total_ns / n if n else None,
@@ -238,13 +242,17 @@ class ModelCopy:
         return (n, total_ns, wall_ns), (f"model raised during warmup: {error}" if error else None)
 
     async def _find_stream(self, config: RunConfig, model: Callable[..., Any], feed: Feed) -> str | None:
-        """Whether the model streams, from one probe call (unless ``streaming=False`` or an
-        ``async def`` model); a streaming model gets the streaming plan and buffers. Returns
-        why the config cannot run, or None."""
+        """Whether the model streams, from one probe call, the warmup's first (none for
+        ``streaming=False`` or an ``async def`` model; with ``warmup=0``, from what the model is:
+        :func:`~raybench.engine.streaming.declared_stream`). Returns why the config cannot run
+        (the probe call raised, or the model is not what ``streaming=True`` said), or None."""
+        self._probed = False
         wanted = config.measure.streaming
         if wanted is False or is_async_model(model):
             self._stream_kind = StreamKind(False)
             return None
+        if config.measure.warmup_s is None and config.measure.warmup == 0:  # no call to spare: look, do not call
+            return self._use_stream_kind(declared_stream(model, wanted))
         args = feed.args
         if feed.next_item is not None:
             item = feed.next_item()
@@ -262,8 +270,14 @@ class ModelCopy:
                 if is_control_flow(exc):
                     raise
                 return f"model raised during warmup: {type(exc).__name__}: {exc}"
+        self._probed = True
         if wanted and not kind.streams:
             return "streaming=True, but the model's call returned one output, not an iterator or async iterator"
+        return self._use_stream_kind(kind)
+
+    def _use_stream_kind(self, kind: StreamKind) -> str | None:
+        """Take ``kind`` as the model's: a streaming model gets the streaming plan and buffers.
+        Returns why the config cannot run, or None."""
         self._stream_kind = kind
         if not kind.streams:
             return None

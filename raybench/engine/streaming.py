@@ -9,7 +9,9 @@ a chunk's token count is asked (``count_tokens(chunk)``) only when chunks may ca
 A call that raises keeps no chunks (its row is an error row, left out of every figure).
 
 How a copy knows its model streams: ``streaming=True``, or, by default, one probe call at the
-copy's first warmup (:func:`probe_stream`) whose result is an iterator or async iterator.
+copy's first warmup (:func:`probe_stream`, the warmup's first inference) whose result is an
+iterator or async iterator; with ``warmup=0`` no call is made for it, and the model streams when
+it is a generator function (:func:`declared_stream`).
 """
 
 from __future__ import annotations
@@ -30,8 +32,10 @@ TokenCounter = Callable[[Any], int]
 
 
 def count_len(chunk: Any) -> int:
-    """The default token count of a chunk that is a list, tuple, array or tensor: its length (a
-    0-d array or tensor is one token)."""
+    """The default token count of a chunk: the length of a list, tuple, array or tensor (a 0-d
+    array or tensor is one token); a string, a number or anything else is one token."""
+    if isinstance(chunk, (str, bytes)):
+        return 1
     try:
         return len(chunk)
     except TypeError:
@@ -170,6 +174,16 @@ async def run_async_stream_burst(model: Callable[..., Any], args: tuple[Any, ...
         if t1 >= deadline:
             break
     buf.n, buf.n_chunks = i, j
+
+
+def declared_stream(model: Callable[..., Any], wanted: bool | None) -> StreamKind:
+    """What a model is without calling it (a warmup of 0 calls): ``streaming=True``, or a
+    generator function (an ``async def`` one too) as the model or its ``__call__``. The first
+    chunk is not seen, so every chunk's tokens are counted (:func:`count_len`)."""
+    call = model if inspect.isfunction(model) or inspect.ismethod(model) else getattr(type(model), "__call__", None)
+    is_async = inspect.isasyncgenfunction(call)
+    streams = bool(wanted) or is_async or inspect.isgeneratorfunction(call)
+    return StreamKind(streams, is_async=is_async, several_tokens=streams)
 
 
 def probe_stream(model: Callable[..., Any], args: tuple[Any, ...]) -> StreamKind:

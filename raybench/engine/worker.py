@@ -73,18 +73,19 @@ class Workers:
         self._send = send
         self.stopping = False  # set by stop(), a broken model, or the collector's answer
 
-    async def warm_up(self, config: RunConfig, loop: Loop,
-                      threads: WorkerThreads) -> list[tuple[int, int, str | None, int]]:
-        """Every worker's warmup: ``(inferences, summed ns, first error, chunks streamed)`` each."""
-        return list(await asyncio.gather(*(self._warm(w, config, loop, threads)
+    async def warm_up(self, config: RunConfig, loop: Loop, threads: WorkerThreads,
+                      done: int = 0) -> list[tuple[int, int, str | None, int]]:
+        """Every worker's warmup: ``(inferences, summed ns, first error, chunks streamed)`` each;
+        worker 0 runs ``done`` fewer by count (calls the copy already made: its probe call)."""
+        return list(await asyncio.gather(*(self._warm(w, config, loop, threads, done if w == 0 else 0)
                                            for w in range(config.workers_per_model))))
 
     async def _warm(self, worker_id: int, config: RunConfig, loop: Loop,
-                    threads: WorkerThreads) -> tuple[int, int, str | None, int]:
+                    threads: WorkerThreads, done: int = 0) -> tuple[int, int, str | None, int]:
         """One worker's warmup on its spare buffer, by count or by time."""
         buf = self.buffers.of(worker_id)[1]
         full = buf.capacity
-        remaining, by_time = config.measure.warmup, config.measure.warmup_s
+        remaining, by_time = config.measure.warmup - done, config.measure.warmup_s
         until = perf_counter_ns() + int((by_time or 0) * 1e9)
         n = total_ns = chunks = 0
         try:

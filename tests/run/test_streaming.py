@@ -205,3 +205,30 @@ def test_copies_in_this_process_run_inside_a_running_event_loop():
     (report,) = asyncio.run(in_a_notebook())
     assert report["status"] == "finished", report["error"]
     assert report["output_tokens_avg"] == GAPS + 1
+
+
+class CountedStream:
+    calls = 0
+
+    def __call__(self, x):
+        CountedStream.calls += 1
+        yield 1
+        yield 2
+
+
+def test_with_no_warmup_a_generator_model_streams_without_a_probe_call():
+    CountedStream.calls = 0
+    results = raybench.cpu.benchmark(CountedStream, 1, n_models=1, workers_per_model=1, duration=0.3, warmup=0,
+                                     multiprocess=False, verbosity=0, batch_sizes=1, return_timers=True)
+    (report,) = raybench.get_reports(results)
+    assert report["output_tokens_avg"] == 2
+    assert CountedStream.calls == results.timers.num_rows  # every call was measured: none spent on a probe
+
+
+def test_the_probe_is_the_warmups_first_call():
+    CountedStream.calls = 0
+    results = raybench.cpu.benchmark(CountedStream, 1, n_models=1, workers_per_model=1, duration=0.3, warmup=3,
+                                     multiprocess=False, verbosity=0, batch_sizes=1, return_timers=True)
+    (report,) = raybench.get_reports(results)
+    assert report["warmup_infs"] == 3
+    assert CountedStream.calls == 3 + results.timers.num_rows
