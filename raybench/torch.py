@@ -55,6 +55,7 @@ def compile(  # noqa: A001 - NeuronPerf's name
     compiler_args: Sequence[str] | None = None,
     verbosity: int = 1,
     device_type: str = "neuron",
+    cast_modes: str | list[str] | None = None,
 ) -> str:
     """Compile a torch model for every batch size x pipeline size x performance level.
 
@@ -73,6 +74,9 @@ def compile(  # noqa: A001 - NeuronPerf's name
         filename: Index file (default ``{model_name}.json``).
         compiler_args: Extra compiler flags.
         verbosity: 0, 1 or 2.
+        cast_modes: Cast modes to compile each config with: neuronx-cc's ``--auto-cast`` on
+            Inf2/Trn1 (e.g. "matmult", "all"), recorded in the index as ``cast_mode``; no effect
+            on neuron-cc (Inf1: ``performance_levels``) or CPU.
         device_type: "neuron" (torch-neuron / torch-neuronx trace) or "cpu" (``torch.jit.trace``).
 
     Returns:
@@ -88,5 +92,5 @@ def compile(  # noqa: A001 - NeuronPerf's name
         compile_torch, model, inputs, default_model_name=default_name, extension=".pt",
         batch_sizes=batch_sizes, pipeline_sizes=pipeline_sizes, performance_levels=performance_levels,
         models_dir=models_dir, model_name=model_name, filename=filename, compiler_args=compiler_args,
-        verbosity=verbosity, device_type=device_type,
+        verbosity=verbosity, device_type=device_type, cast_modes=cast_modes,
     )

@@ -244,3 +244,27 @@ def test_the_generic_compile_runs_a_compile_fn_per_config_and_writes_an_index(tm
     index = npf.model_index.load(path)
     assert [(c["batch_size"], c["status"]) for c in index["model_configs"]] == [(1, "finished"), (4, "finished")]
     assert pathlib.Path(index["model_configs"][1]["filename"]).read_text() == "net 4 p1 l3"
+
+
+def test_compile_builds_one_artifact_per_cast_mode_and_benchmark_filters_on_it(ray_session, tmp_path):
+    torch = pytest.importorskip("torch")
+    path = npf.torch.compile(torch.nn.Linear(4, 4), torch.ones(2, 4), batch_sizes=[2], cast_modes=["matmult", "all"],
+                             models_dir=tmp_path / "models", filename=tmp_path / "net.json", device_type="cpu",
+                             verbosity=0)
+    assert [c["cast_mode"] for c in npf.model_index.load(path)["model_configs"]] == ["matmult", "all"]
+    (report,) = npf.torch.benchmark(path, torch.ones(2, 4), cast_modes="all", n_models=1, workers_per_model=1,
+                                    device_type="cpu", **QUICK)
+    assert report["status"] == "finished", report["error"]
+    assert report["cast_mode"] == "all"
+
+
+def test_cast_modes_reach_neuronx_cc_as_auto_cast_and_not_neuron_cc():
+    from types import SimpleNamespace
+
+    from raybench.backends.neuron import cast_compiler_args
+
+    # Stand-ins for the SDK's extension modules: only their names decide the flags.
+    assert cast_compiler_args(SimpleNamespace(__name__="torch_neuronx"), "matmult") == ["--auto-cast", "matmult"]
+    assert cast_compiler_args(SimpleNamespace(__name__="tensorflow_neuronx"), "all") == ["--auto-cast", "all"]
+    assert cast_compiler_args(SimpleNamespace(__name__="torch_neuron"), "all") == []  # Inf1: --fast-math
+    assert cast_compiler_args(SimpleNamespace(__name__="torch_neuronx"), None) == []

@@ -111,6 +111,7 @@ def create(
     performance_level: int = 3,
     compile_s: float | None = None,
     status: str = STATUS_FINISHED,
+    cast_mode: str | None = None,
 ) -> dict[str, Any]:
     """Build an index holding one config for one model file (the file need not exist yet).
 
@@ -122,6 +123,8 @@ def create(
         performance_level: The compiler's performance level, 0 to 3.
         compile_s: How long the compile took, in seconds, or None.
         status: "finished", or "error" for a compile that failed.
+        cast_mode: The cast mode it was compiled with (``compile``'s ``cast_modes``); the key
+            is written only when given, so other indexes stay NeuronPerf's format.
 
     Returns:
         A new index dict.
@@ -146,6 +149,10 @@ def create(
         _check_field(field, field, value)
     config = {"filename": path, **values}
     config["compile_s"] = None if compile_s is None else float(compile_s)
+    if cast_mode is not None:
+        if not isinstance(cast_mode, str) or not cast_mode:
+            raise ConfigError(f"cast_mode must be a non-empty str or None (got {cast_mode!r})")
+        config["cast_mode"] = cast_mode
     return _new_index(model_name, [config])
 
 
@@ -236,7 +243,10 @@ def save(
     name = os.fspath(filename) if filename is not None else f"{safe_file_stem(index['model_name'])}.json"
     path = os.path.join(os.fspath(root_dir), name) if root_dir is not None else name
     ordered = {key: index[key] for key in INDEX_KEYS}
-    ordered["model_configs"] = [{key: c[key] for key in CONFIG_KEYS} for c in index["model_configs"]]
+    # NeuronPerf's keys in its order, then any others an entry carries (``cast_mode``), kept.
+    ordered["model_configs"] = [{**{key: c[key] for key in CONFIG_KEYS},
+                                 **{key: value for key, value in c.items() if key not in CONFIG_KEYS}}
+                                for c in index["model_configs"]]
     text = json.dumps(ordered, indent=4, allow_nan=False)
     with atomic_write_path(path, overwrite=overwrite) as tmp, open(tmp, "w", encoding="utf-8") as f:
         f.write(text + "\n")

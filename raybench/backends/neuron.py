@@ -54,6 +54,15 @@ def import_extension(framework: str) -> Any:
     raise MissingDependencyError(msg)
 
 
+def cast_compiler_args(extension: Any, cast_mode: str | None) -> list[str]:
+    """The compiler flags of a cast mode: ``--auto-cast MODE`` for neuronx-cc (Inf2/Trn1, the
+    ``*_neuronx`` extensions; e.g. ``none``, ``matmult``, ``all``); none for neuron-cc (Inf1),
+    whose casting is ``--fast-math``, set by the performance level."""
+    if cast_mode is None or not extension.__name__.endswith("_neuronx"):
+        return []
+    return ["--auto-cast", cast_mode]
+
+
 def neuron_compiler_args(pipeline_size: int, performance_level: int, compiler_args: Sequence[str] | None) -> list[str]:
     """The neuron-cc (Inf1) flags for one artifact: the user's, then pipeline and fast-math.
 

@@ -33,7 +33,7 @@ from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 from raybench.backends.base import ModelSpec, construct, register
-from raybench.backends.neuron import import_extension, neuron_compiler_args
+from raybench.backends.neuron import cast_compiler_args, import_extension, neuron_compiler_args
 from raybench.core.errors import ConfigError, MissingDependencyError, ModelLoadError
 
 #: File name endings loaded with ``tf.keras.models.load_model``.
@@ -214,6 +214,7 @@ def compile_tensorflow(
     compiler_args: list[str],
     artifact_path: str,
     device_type: str,
+    cast_mode: str | None = None,
 ) -> str:
     """Build one TensorFlow artifact, a SavedModel directory at ``artifact_path``.
 
@@ -233,6 +234,7 @@ def compile_tensorflow(
         compiler_args: The user's extra compiler flags.
         artifact_path: Where to write the SavedModel directory.
         device_type: ``"neuron"`` or ``"cpu"``.
+        cast_mode: neuronx-cc's ``--auto-cast`` mode (Inf2/Trn1; no effect on Inf1 and CPU).
 
     Returns:
         ``artifact_path``.
@@ -252,7 +254,8 @@ def compile_tensorflow(
         # trace calls func(example) for one input and func(*example) for a tuple.
         func = loaded if isinstance(loaded, tf.keras.Model) and len(example) == 1 else as_callable(loaded, tf)
         flags = (neuron_compiler_args(pipeline_size, performance_level, compiler_args)
-                 if neuron.__name__ == "tensorflow_neuron" else list(compiler_args))
+                 if neuron.__name__ == "tensorflow_neuron"
+                 else [*compiler_args, *cast_compiler_args(neuron, cast_mode)])
         with _neuron_cc_flags(flags):
             traced = neuron.trace(func, example[0] if len(example) == 1 else example)
         traced.save(artifact_path)

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from typing import Any
 
 from raybench.backends.base import ModelSpec, construct, register
-from raybench.backends.neuron import import_extension, neuron_compiler_args
+from raybench.backends.neuron import cast_compiler_args, import_extension, neuron_compiler_args
 from raybench.core.errors import MissingDependencyError, ModelLoadError
 
 
@@ -83,6 +83,7 @@ def compile_torch(
     compiler_args: list[str],
     artifact_path: str,
     device_type: str,
+    cast_mode: str | None = None,
 ) -> str:
     """Trace one artifact: ``torch.neuron.trace`` (Inf1), ``torch_neuronx.trace`` (Inf2/Trn1),
     or ``torch.jit.trace`` on CPU; save it as TorchScript at ``artifact_path``.
@@ -95,6 +96,7 @@ def compile_torch(
         compiler_args: The user's extra compiler flags.
         artifact_path: Where to write the TorchScript file.
         device_type: ``"neuron"`` or ``"cpu"``.
+        cast_mode: neuronx-cc's ``--auto-cast`` mode (Inf2/Trn1; no effect on Inf1 and CPU).
 
     Returns:
         ``artifact_path``.
@@ -112,8 +114,9 @@ def compile_torch(
             if neuron.__name__ == "torch_neuron":  # Inf1: neuron-cc takes pipeline/fast-math flags
                 args = neuron_compiler_args(pipeline_size, performance_level, compiler_args)
                 traced = torch.neuron.trace(model, example_inputs=example, compiler_args=args)
-            else:  # Inf2/Trn1: neuronx-cc has other flags; only the user's go through
-                traced = neuron.trace(model, example, compiler_args=compiler_args)
+            else:  # Inf2/Trn1: neuronx-cc has other flags; the user's and the cast mode's go through
+                traced = neuron.trace(model, example,
+                                      compiler_args=[*compiler_args, *cast_compiler_args(neuron, cast_mode)])
         elif isinstance(model, torch.jit.ScriptModule):
             traced = model  # already TorchScript: nothing to trace on CPU
         else:
