@@ -37,10 +37,10 @@ from raybench.report.bootstrap import (
     throughput_error,
 )
 from raybench.report.results import Results, get_reports
-from raybench.report.streams import ok_requests
+from raybench.report.streams import Requests, ok_requests
 
-__all__ = ["KEY_FIELDS", "METHOD", "METRICS", "STREAM_METRICS", "FailRule", "compare_results", "failed_rules", "format_comparison",
-           "parse_fail_on"]
+__all__ = ["KEY_FIELDS", "METHOD", "METRICS", "STREAM_METRICS", "FailRule", "compare_results", "failed_rules",
+           "format_comparison", "parse_fail_on"]
 
 #: What matches a config of one run with a config of the other.
 KEY_FIELDS: tuple[str, ...] = ("model_name", "batch_size", "n_models", "workers_per_model", "pipeline_size")
@@ -158,11 +158,16 @@ def _row(base: _Side | None, new: _Side | None, rng: np.random.Generator, confid
         "throughput": throughput_error(base_blocks, new_blocks, rng),
     }
     if row["ttft_p50_base"] is not None and row["ttft_p50_new"] is not None:  # both runs streamed
+        # Each side's ok calls once, for the three kinds of streaming sample.
+        sides = [(side, ok_requests(_config_rows(side.timers, side.config_id)))  # type: ignore[union-attr]
+                 for side in (base, new)]
+
+        def blocks(kind: str) -> list[Blocks | None]:
+            return [_stream_blocks(side, calls, kind) for side, calls in sides]  # type: ignore[arg-type]
+
         for kind, quantiles in _STREAM_QUANTILES.items():
-            errors.update(latency_errors(_stream_blocks(base, kind), _stream_blocks(new, kind), rng,  # type: ignore[arg-type]
-                                         quantiles))
-        errors["tokens_per_s"] = throughput_error(_stream_blocks(base, "tokens"), _stream_blocks(new, "tokens"),  # type: ignore[arg-type]
-                                                  rng)
+            errors.update(latency_errors(*blocks(kind), rng, quantiles))
+        errors["tokens_per_s"] = throughput_error(*blocks("tokens"), rng)
     alpha = 1 - confidence
     for m in METRICS:
         b, n = row[f"{m}_base"], row[f"{m}_new"]
@@ -184,11 +189,10 @@ def _config_rows(rows: pa.Table, config_id: int) -> pa.Table:
     return rows.filter(pc.equal(rows.column("config_id"), config_id))
 
 
-def _stream_blocks(side: _Side, kind: str) -> Blocks | None:
-    """This side's streaming samples in time blocks, through the latency machinery: TTFT as
-    (start, first chunk) pairs, ITL as (chunk, next chunk) pairs, tokens as one zero-length
-    "call" per token at its chunk's arrival (so a block's count is its tokens)."""
-    requests = ok_requests(_config_rows(side.timers, side.config_id))
+def _stream_blocks(side: _Side, requests: Requests, kind: str) -> Blocks | None:
+    """This side's streaming samples (its ok calls, ``requests``) in time blocks, through the
+    latency machinery: TTFT as (start, first chunk) pairs, ITL as (chunk, next chunk) pairs,
+    tokens as one zero-length "call" per token at its chunk's arrival (a block counts tokens)."""
     if requests.tokens is None or requests.first is None:
         return None
     if kind == "ttft":

@@ -129,10 +129,8 @@ class ModelCopy:
                                      stages=Stages(setup.hooks.preprocess_fn, setup.hooks.postprocess_fn),
                                      count_tokens=setup.hooks.count_tokens)
         self._offset_ns = wall_anchor_ns()
-        self._encoder = BatchEncoder(self._plan.wire_columns, self._offset_ns)
         self._send = collector.add.remote if hasattr(collector.add, "remote") else collector.add
-        self._workers = Workers(WorkerBuffers(self._plan.new_buffer, len(self._plan.buffer_columns)), self._encoder,
-                                self._send)
+        self._encoder, self._workers = self._encoder_and_workers()
         self._stream_kind: StreamKind | None = None  # found at the first warmup
         self._probed = False  # that warmup's first call was the probe
         self._node_id = current_node_id()
@@ -286,10 +284,14 @@ class ModelCopy:
         if kind.is_async and self._plan.fed:
             return ASYNC_FED_MESSAGE
         self._plan = self._plan.streaming(async_stream=kind.is_async, token_counts=kind.several_tokens)
-        self._encoder = BatchEncoder(self._plan.wire_columns, self._offset_ns)
-        self._workers = Workers(WorkerBuffers(self._plan.new_buffer, len(self._plan.buffer_columns)), self._encoder,
-                                self._send)
+        self._encoder, self._workers = self._encoder_and_workers()
         return None
+
+    def _encoder_and_workers(self) -> tuple[BatchEncoder, Workers]:
+        """The wire encoder and the workers (with their buffers) for the copy's plan."""
+        encoder = BatchEncoder(self._plan.wire_columns, self._offset_ns)
+        buffers = WorkerBuffers(self._plan.new_buffer, len(self._plan.buffer_columns))
+        return encoder, Workers(buffers, encoder, self._send)
 
     @_reports_base_exceptions
     async def run(self, config: RunConfig, start_wall_ns: int) -> CopyOutcome:

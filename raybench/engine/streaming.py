@@ -79,6 +79,7 @@ def consume_stream(stream: Any, buf: TimerBuffer, row: int, count_tokens: TokenC
     assert stamps is not None and buf.chunk_counts is not None  # a streaming buffer
     first = j = buf.n_chunks
     room = stamps.size
+    counter = count_tokens if count_tokens is not None else count_len
     try:
         for chunk in stream:
             t = pc()
@@ -87,7 +88,7 @@ def consume_stream(stream: Any, buf: TimerBuffer, row: int, count_tokens: TokenC
                 room = stamps.size
             stamps[j] = t
             if tokens is not None:
-                tokens[j] = count_tokens(chunk) if count_tokens is not None else count_len(chunk)
+                tokens[j] = counter(chunk)
             j += 1
     except BaseException:
         buf.chunk_counts[row] = 0

@@ -43,13 +43,9 @@ async def _answer(reply: Any) -> Any:
     return await reply if hasattr(reply, "__await__") else reply
 
 
-async def run_burst(loop: Loop, buf: TimerBuffer, deadline: int, threads: WorkerThreads) -> None:
-    """One burst: awaited directly for an ``async`` model, else in a worker thread."""
-    await start_burst(loop, buf, deadline, threads)
-
-
 def start_burst(loop: Loop, buf: TimerBuffer, deadline: int, threads: WorkerThreads) -> asyncio.Future[Any]:
-    """Start one burst now and return its future: a synchronous model's burst is handed to its
+    """Start one burst now and return its future (an ``async`` model's burst runs on the copy's
+    event loop; any other's in a worker thread). A synchronous model's burst is handed to its
     worker thread at once, before the caller goes on to encode and ship the previous buffer
     (``ensure_future`` of a coroutine would only hand it over at the caller's next ``await``,
     leaving the model idle for the whole encode and send: ~2 ms every flush, measured)."""
@@ -95,7 +91,7 @@ class Workers:
                     deadline = 1 << 62  # stop at the count
                 else:
                     deadline = min(until, perf_counter_ns() + FLUSH_INTERVAL_NS)
-                await run_burst(loop, buf, deadline, threads)
+                await start_burst(loop, buf, deadline, threads)
                 n += buf.n
                 total_ns += int((buf.ends[: buf.n] - buf.starts[: buf.n]).sum())
                 remaining -= buf.n
