@@ -21,7 +21,14 @@ from raybench.core.schema import TIMER_SCHEMA
 from raybench.core.timer import Timer, timestamp_convert
 from raybench.core.version import __version__
 from raybench.report.output import CSV_COLS, PRINT_COLS, print_reports, write_csv, write_json
-from raybench.report.results import Results, get_node_reports, get_reports, read_results, write_results
+from raybench.report.results import (
+    Results,
+    get_capacity_reports,
+    get_node_reports,
+    get_reports,
+    read_results,
+    write_results,
+)
 from raybench.run.api import benchmark
 from raybench.run.compile import compile  # noqa: A004 - NeuronPerf's name
 from raybench.testing import DummyModel
@@ -45,6 +52,7 @@ __all__ = [
     "compare",
     "compile",
     "cpu",
+    "get_capacity_reports",
     "get_node_reports",
     "get_reports",
     "llm",

@@ -15,6 +15,8 @@ group             the keyword arguments it takes
                   dataset_loader_fn, count_tokens, count_input_tokens
 ``Limits``        what a run may cost: max_timer_rows, load_timeout, warmup_timeout
 ``Reporting``     what comes back: return_timers, verbosity, model_name, cost_per_hour, slo
+``SearchRule``    a capacity search (``raybench.core.search``): search, search_tolerance,
+                  max_steps
 ================  ==========================================================================
 
 Each group's ``from_user`` takes exactly its keyword arguments (their names and defaults are
@@ -44,6 +46,7 @@ from raybench.core.checks import (
 from raybench.core.checks import cast_modes as check_cast_modes
 from raybench.core.checks import performance_levels as check_performance_levels
 from raybench.core.errors import ConfigError
+from raybench.core.search import SearchRule, resolve_search
 from raybench.core.slo import check_slo
 from raybench.core.log import check_verbosity
 
@@ -336,6 +339,7 @@ class Options:
     hooks: Hooks = Hooks()
     limits: Limits = Limits()
     reporting: Reporting = Reporting()
+    search: SearchRule = SearchRule()
 
     @classmethod
     def from_kwargs(cls, kwargs: dict[str, Any]) -> Options:
@@ -354,21 +358,25 @@ class Options:
             raise ConfigError(f"benchmark got an unknown argument {unknown[0]!r}{hint}")
         given = {field: {name: kwargs[name] for name in group if name in kwargs} for field, group in names.items()}
         measure = Measure.from_user(**given["measure"])
+        reporting = Reporting.from_user(**given["reporting"])
+        search, load = resolve_search(SearchRule.from_user(**given["search"]), reporting.slo, given["load"])
         return cls(
             axes=SweepAxes.from_user(**given["axes"]),
             measure=measure,
-            load=LoadShape.from_user(**given["load"]),
+            load=LoadShape.from_user(**load),
             stop=StopRule.from_user(**given["stop"], duration_s=measure.duration_s),
             placement=Placement.from_user(**given["placement"]),
             hooks=Hooks.from_user(**given["hooks"]),
             limits=Limits.from_user(**given["limits"]),
-            reporting=Reporting.from_user(**given["reporting"]),
+            reporting=reporting,
+            search=search,
         )
 
 
 #: The groups of :class:`Options`, by field.
 GROUPS: dict[str, type] = {"axes": SweepAxes, "measure": Measure, "load": LoadShape, "stop": StopRule,
-                           "placement": Placement, "hooks": Hooks, "limits": Limits, "reporting": Reporting}
+                           "placement": Placement, "hooks": Hooks, "limits": Limits, "reporting": Reporting,
+                           "search": SearchRule}
 
 
 def option_names() -> dict[str, tuple[str, ...]]:

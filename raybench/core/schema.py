@@ -103,6 +103,9 @@ class RunConfig:
         multiprocess: Copies run as Ray actors (True) or in the calling process (False).
         multiinterpreter: Accepted for NeuronPerf compatibility; a Ray actor is always a fresh
             interpreter.
+        search: A probe of a capacity search (``"rate"`` or ``"concurrency"``), else None.
+        search_id: Which config of the sweep the probe searches for (0-based), else None.
+        probe: The probe's place in its search (1-based), else None.
 
     As a dict (:meth:`to_dict`: NeuronPerf's config dict of a results pair, and the results
     file's form) the groups' fields sit beside these, flat, as they always did.
@@ -122,6 +125,9 @@ class RunConfig:
     cpus_per_copy: float | None = None
     multiprocess: bool = True
     multiinterpreter: bool = False
+    search: str | None = None
+    search_id: int | None = None
+    probe: int | None = None
     measure: Measure = Measure()
     load: LoadShape = LoadShape()
     stop: StopRule = StopRule()

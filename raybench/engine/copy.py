@@ -54,12 +54,15 @@ class CopySetup:
         hooks: The user's functions (pre/postprocess, env_setup_fn, setup_fn).
         stats_interval_s: Seconds between CPU/memory samples while measuring.
         run_id: The benchmark run the copies belong to (the collector keeps runs apart).
+        open_loop: Build the copies for open-loop sends even when the config they are spawned
+            for is a closed loop (a capacity search measures both on the same copies).
     """
 
     spec: ModelSpec
     hooks: Hooks = Hooks()
     stats_interval_s: float = 0.5
     run_id: str = "run"
+    open_loop: bool = False
 
 
 def _user_setup(name: str, fn: Callable[..., Any], *args: Any) -> None:
@@ -124,7 +127,7 @@ class ModelCopy:
         # loop through the fast plain/staged loops. Every config of a sweep shares the mode.
         self._raw_inputs = input_sets
         self._dataset: DatasetInput | None = next((x for x in input_sets if isinstance(x, DatasetInput)), None)
-        self._open_loop = first_config is not None and first_config.load.arrival != "closed"
+        self._open_loop = setup.open_loop or (first_config is not None and first_config.load.arrival != "closed")
         self._plan = LoopPlan.choose(dataset=self._dataset is not None, open_loop=self._open_loop,
                                      stages=Stages(setup.hooks.preprocess_fn, setup.hooks.postprocess_fn),
                                      count_tokens=setup.hooks.count_tokens)
@@ -308,7 +311,7 @@ class ModelCopy:
         end_pc = start_pc + int(config.longest_s * 1e9)
         dataset = DatasetFeed(self._dataset, config.workers_per_model) if self._dataset is not None else None
         schedule = None
-        if self._open_loop:
+        if self._open_loop and config.load.arrival != "closed":  # a closed config on open-loop copies has none
             assert config.rate is not None  # an open-loop arrival was validated with its rate
             schedule = SendSchedule(config.load.arrival, config.rate, start_pc, end_pc,
                                     seed=config.config_id * 1_000_003 + self.copy_id)

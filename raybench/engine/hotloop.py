@@ -324,7 +324,7 @@ def run_fed_burst(
             if is_control_flow(exc):
                 raise
             t3 = pc()
-            _fed_error_row(buf, i, exc, due if take_slot is not None else t_in, t3, t_in - due)
+            _fed_error_row(buf, i, exc, due if take_slot is not None else t_in, t3, t_in - due if take_slot is not None else 0)
             i += 1
             if t3 >= deadline:
                 break
@@ -332,7 +332,7 @@ def run_fed_burst(
         starts[i] = due if take_slot is not None else t0
         ends[i] = t3
         if queue_ns is not None:
-            queue_ns[i] = t_in - due
+            queue_ns[i] = t_in - due if take_slot is not None else 0  # closed: no send waited
         if input_ns is not None:
             input_ns[i] = t0 - t_in
         if pre_ns is not None:

@@ -45,6 +45,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from raybench.core.units import NS_PER_S
+from raybench.report.stats import linear_percentiles
 
 #: Resamples per side.
 RESAMPLES = 2000
@@ -208,3 +209,50 @@ def throughput_error(base: Blocks | None, new: Blocks | None, rng: np.random.Gen
         error += sign * np.log(resampled / full) * math.sqrt(k / (k - 1))
         error += sign * rng.uniform(-1, 1, RESAMPLES) / side.counted
     return error
+
+
+def quantile_interval(values: np.ndarray, times: np.ndarray, q: float, *, confidence: float = 0.95,
+                      seed: int = 0) -> tuple[float, float] | None:
+    """The block-bootstrap confidence interval of one side's pooled quantile ``q``.
+
+    The samples are cut into time blocks by ``times`` (as :func:`cut_blocks` does: 1 s blocks,
+    10 to 100 of them), each block's log values binned; a resample draws the blocks with
+    replacement and takes the pooled quantile of their summed histograms. The interval is the
+    exact quantile (:func:`~raybench.report.stats.linear_percentiles`) times the resamples'
+    spread of ``exp(log resample - log full)``, so it always holds the exact estimate.
+
+    Args:
+        values: Positive samples (latencies in ns, or any other duration).
+        times: When each sample ended, in ns (any origin).
+        q: The quantile, in [0, 1].
+        confidence: The interval's coverage.
+        seed: Seeds the resampling.
+
+    Returns:
+        ``(low, high)`` in the unit of ``values``; None with fewer than two samples or with all
+        of them in one block.
+    """
+    if values.size < 2:
+        return None
+    stride = -(-values.size // _MAX_LATENCY_SAMPLES)
+    sample, when = values[::stride], times[::stride]
+    origin = int(when.min())
+    span = max(int(when.max()) - origin, 1)
+    n_blocks = int(min(max(span // BLOCK_NS, MIN_BLOCKS), MAX_BLOCKS))
+    block = np.minimum((when - origin) * n_blocks // span, n_blocks - 1).astype(np.int64)
+    logs = np.log(np.maximum(sample.astype(np.float64), 1e-9))
+    low = float(logs.min())
+    width = max(float(logs.max()) - low, 1e-9) / _BINS
+    bins = np.minimum(((logs - low) / width).astype(np.int64), _BINS - 1)
+    hist = np.bincount(block * _BINS + bins, minlength=n_blocks * _BINS).reshape(n_blocks, _BINS)
+    cumulative = np.cumsum(hist[hist.sum(axis=1) > 0], axis=1)
+    k = cumulative.shape[0]
+    if k < 2:
+        return None
+    draws = _draws(np.random.default_rng(seed), k)
+    full = pooled_quantile(cumulative, np.ones((1, k)), q)
+    errors = (pooled_quantile(cumulative, draws, q) - full) * width * math.sqrt(k / (k - 1))
+    exact = linear_percentiles(values.astype(np.float64), [100 * q])[0]
+    tail = 100 * (1 - confidence) / 2
+    low_error, high_error = np.percentile(errors, [tail, 100 - tail])
+    return exact * math.exp(float(low_error)), exact * math.exp(float(high_error))

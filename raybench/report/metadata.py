@@ -35,7 +35,8 @@ def run_metadata(*, started_ns: int | None = None, **extra: Any) -> dict[str, An
             dict was built. Model loading before that instant is not included.
         **extra: More keys (``run_benchmark`` adds ``instance_type``, ``device_type``,
             ``n_nodes``, ``cluster`` — one ``{"node_id", "resources"}`` per node —,
-            ``cost_per_hour``, ``slo`` and ``interrupted``).
+            ``cost_per_hour``, ``slo``, ``search`` — a capacity search's options, else None — and
+            ``interrupted``).
 
     Returns:
         ``format_version``; ``versions`` (raybench, pyarrow, and ray, numpy, torch,

@@ -25,6 +25,7 @@ import pyarrow.compute as pc
 from raybench.core.schema import STATUS_FINISHED, ConfigOutcome, CopyOutcome, RunConfig
 from raybench.core.units import NS_PER_MS, NS_PER_S
 from raybench.core.slo import thresholds_of
+from raybench.report.capacity import slo_decided
 from raybench.report.stats import linear_percentiles
 from raybench.report.streams import SLO_FIELDS, STREAM_FIELDS, Requests, ok_requests, slo_fields, stream_fields
 from raybench.report.timer_fields import PERCENTILES, timer_fields
@@ -35,7 +36,7 @@ REPORT_FIELDS: tuple[str, ...] = (
     "config_id", "model_filename", "model_name", "device_type", "instance_type", "batch_size",
     "n_models", "workers_per_model", "pipeline_size", "n_devices", "cpus_per_copy", "performance_level",
     "cast_mode", "multiprocess", "multiinterpreter", "start_dts", "stop_dts", "duration", "status", "error",
-    "n_errors", "n_nodes", "arrival", "target_rate", "converged", "dataset_exhausted",
+    "n_errors", "n_nodes", "arrival", "target_rate", "converged", "dataset_exhausted", "search", "search_id", "probe",
     # stage and timing averages
     "load_avg_ms", "warmup_avg_ms", "warmup_infs", "warmup_s", "env_setup_avg_ms", "setup_avg_ms",
     "queue_avg_ms", "input_avg_ms", "preprocess_avg_ms", "infer_avg_ms", "postprocess_avg_ms",
@@ -109,6 +110,9 @@ def compute_report(
         "status": outcome.status,
         "error": _first_error(outcome),
         "n_nodes": _count_nodes(outcome, timers),
+        "search": config.search,
+        "search_id": config.search_id,
+        "probe": config.probe,
     }
     copies = outcome.copies
     report["load_avg_ms"] = _mean_ms(c.load_ns for c in copies)
@@ -129,11 +133,14 @@ def compute_report(
     )
     streamed = "chunk_ns" in timers.column_names
     # Per-request arrays only when a figure needs them: a stream's chunks, or a threshold SLO.
-    requests = ok_requests(timers) if streamed or thresholds_of(slo) else Requests(np.zeros(0, np.int64),
-                                                                                     np.zeros(0, np.int64))
+    probe = config.search is not None  # a capacity search's probe: its verdict needs the samples too
+    requests = ok_requests(timers) if streamed or thresholds_of(slo) or probe else Requests(np.zeros(0, np.int64),
+                                                                                              np.zeros(0, np.int64))
     total_s = report["total_s"] if isinstance(report["total_s"], float) else None
     report.update(stream_fields(requests, outcome, total_s, cost_per_hour, config.batch_size))
     report.update(slo_fields(requests, outcome, report, config.batch_size, slo))
+    if probe:
+        report["slo_decided"] = slo_decided(requests, report, config.batch_size, slo)
     return {name: report[name] for name in REPORT_FIELDS}
 
 

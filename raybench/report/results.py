@@ -28,6 +28,7 @@ from raybench.core.errors import ConfigError
 from raybench.core.files import atomic_write_path
 from raybench.core.schema import ConfigOutcome, CopyOutcome, RunConfig, stages_of, streams_of, timer_schema
 from raybench.core.slo import check_slo
+from raybench.report.capacity import capacity_reports
 from raybench.report.reports import REPORT_FIELDS, compute_node_reports, compute_reports
 
 _META_KEY = b"raybench"
@@ -145,6 +146,24 @@ def get_reports(results: Results, cost_per_hour: float | None = None,
                            slo=check_slo(slo))
 
 
+def get_capacity_reports(results: Results, cost_per_hour: float | None = None) -> list[dict[str, Any]]:
+    """One capacity report per searched config of a capacity search (``search=``), recomputed
+    from its probes (see :func:`~raybench.report.capacity.capacity_reports`).
+
+    Args:
+        results: From a ``benchmark(..., search=..., return_timers=True)`` or :func:`read_results`.
+        cost_per_hour: Instance price for ``cost_per_1m_at_slo``; defaults to the run's own.
+
+    Returns:
+        The probe at capacity's report with the ``capacity_*`` fields, per searched config;
+        empty for a run without a search.
+    """
+    Results.check(results)
+    if cost_per_hour is None:
+        cost_per_hour = results.metadata.get("cost_per_hour")
+    return capacity_reports(get_reports(results, cost_per_hour), cost_per_hour)
+
+
 #: Arrow types of the report fields that are not float64 (every other field of
 #: ``REPORT_FIELDS`` is float64), so a column's type never depends on its values — an
 #: all-None ``error`` column is still a string column.
@@ -152,16 +171,17 @@ def get_reports(results: Results, cost_per_hour: float | None = None,
 REPORT_TYPES: dict[str, pa.DataType] = {
     **dict.fromkeys(
         ("model_filename", "model_name", "device_type", "instance_type", "start_dts", "stop_dts", "status",
-         "error", "arrival"),
+         "error", "arrival", "search"),
         pa.string(),
     ),
     **dict.fromkeys(
         ("config_id", "batch_size", "n_models", "workers_per_model", "pipeline_size", "n_devices",
          "performance_level", "n_errors", "n_nodes", "total_infs", "warmup_infs", "dropped",
-         "queue_depth_max"),
+         "queue_depth_max", "search_id", "probe", "capacity_workers", "capacity_steps"),
         pa.int64(),
     ),
-    **dict.fromkeys(("multiprocess", "multiinterpreter", "converged", "dataset_exhausted", "rate_met"), pa.bool_()),
+    **dict.fromkeys(("multiprocess", "multiinterpreter", "converged", "dataset_exhausted", "rate_met", "slo_decided"),
+                   pa.bool_()),
 }  # fmt: skip
 
 

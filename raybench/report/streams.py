@@ -35,7 +35,8 @@ STREAM_FIELDS: tuple[str, ...] = (
     "output_tokens_avg", "output_tokens_per_s", "input_tokens_avg", "cost_per_1m_tokens",
 )  # fmt: skip
 #: Report keys of the SLO figures, in order.
-SLO_FIELDS: tuple[str, ...] = ("goodput", "slo_met_pct", *THRESHOLDS.values(), "slo_ok")
+#: ``slo_decided`` (a capacity search's probes only): the bootstrap agrees with ``slo_ok``.
+SLO_FIELDS: tuple[str, ...] = ("goodput", "slo_met_pct", *THRESHOLDS.values(), "slo_ok", "slo_decided")
 
 
 @dataclass(frozen=True)

@@ -23,16 +23,20 @@ from raybench.core.errors import ConfigError
 from raybench.core.inputs import DatasetInput, dataset_batch_size, dataset_input, normalise_inputs
 from raybench.core.log import logger, set_verbosity
 from raybench.core.options import Options
+from raybench.core.search import DEFAULT_MAX_WORKERS
+from raybench.core.slo import constraints_of
 from raybench.core.schema import RunConfig
 from raybench.engine.buffers import check_budget
 from raybench.engine.hotloop import Stages
 from raybench.engine.loops import LoopPlan
+from raybench.report.capacity import capacity_reports
 from raybench.report.metadata import run_metadata
 from raybench.report.results import Results
 from raybench.run import cluster
 from raybench.run.connect import check_ray_init_kwargs, connect_ray
 from raybench.run.instance import instance_type
 from raybench.run.plan import ModelVariant, expand_sweep, index_variants, plain_variants
+from raybench.run.search import concurrency_bases, search_plan
 from raybench.run.sweep import SweepResult, SweepRunner
 
 #: How each entry point names its model argument, for error messages.
@@ -47,7 +51,8 @@ def run_benchmark(framework: str, model: Any, model_filename: str | None, inputs
     set_verbosity(options.reporting.verbosity)
     passing = _check_model(framework, model, model_filename)
     variants, input_sets, described_name, from_index = _variants(framework, model, model_filename, inputs, options)
-    plan = LoopPlan.choose(dataset=isinstance(input_sets[0], DatasetInput), open_loop=options.load.arrival != "closed",
+    open_loop = options.load.arrival != "closed" or options.search.mode == "rate"
+    plan = LoopPlan.choose(dataset=isinstance(input_sets[0], DatasetInput), open_loop=open_loop,
                            stages=Stages(options.hooks.preprocess_fn, options.hooks.postprocess_fn))
     stage_columns = len(plan.buffer_columns)  # what each copy's buffers will hold
     for workers in options.axes.workers_per_model or ():
@@ -78,10 +83,30 @@ def run_benchmark(framework: str, model: Any, model_filename: str | None, inputs
         specs = {variants[0].model_filename: ModelSpec(framework, model, model_filename, device, passing)}
     logger.info("benchmarking %s: %d configs of %.1f s on %s", variants[0].model_filename, len(configs),
                 options.measure.duration_s, device)
-    sweep = SweepRunner(configs, specs, _share(input_sets, placement.multiprocess), requests, nodes, options).run()
+    runner_args = (specs, _share(input_sets, placement.multiprocess), requests, nodes, options)
+    if options.search.mode is None:
+        sweep = SweepRunner(configs, *runner_args).run()
+    else:
+        sweep = _search(configs, runner_args, options, stage_columns)
     if not options.reporting.return_timers:
+        if options.search.mode is not None:
+            return capacity_reports(sweep.reports, options.reporting.cost_per_hour)
         return sweep.reports
     return _results(sweep, options, device, nodes)
+
+
+def _search(configs: list[RunConfig], runner_args: tuple[Any, ...], options: Options, stage_columns: int) -> SweepResult:
+    """Run a capacity search for each config (a concurrency search: each without its workers
+    axis, up to the most ``workers_per_model`` given, else ``DEFAULT_MAX_WORKERS``)."""
+    rule = options.search
+    bases = concurrency_bases(configs) if rule.mode == "concurrency" else configs
+    max_workers = max(options.axes.workers_per_model or (DEFAULT_MAX_WORKERS,))
+    if rule.mode == "concurrency":
+        check_budget(max_workers, stage_columns)
+    limits = ", ".join(f"{k} <= {v:g} ms" for k, v in constraints_of(options.reporting.slo).items())
+    logger.info("searching each config's capacity (%s) at %s: at most %d probes of %.1f s each", rule.mode,
+                limits, rule.max_steps, options.measure.duration_s)
+    return SweepRunner(bases, *runner_args).run(search_plan(bases, rule, max_workers=max_workers))
 
 
 def _share_cpus(configs: list[RunConfig], requests: dict[int, cluster.CopyRequest],
@@ -135,6 +160,7 @@ def _results(sweep: SweepResult, options: Options, device: str, nodes: list[clus
     metadata = run_metadata(
         started_ns=min((o.start_ns for o in sweep.outcomes if o.start_ns is not None), default=None),
         cost_per_hour=options.reporting.cost_per_hour, slo=options.reporting.slo, instance_type=instance_type(),
+        search=dataclasses.asdict(options.search) if options.search.mode is not None else None,
         device_type=device,
         n_nodes=len(nodes), cluster=[{"node_id": n.node_id, "resources": n.resources} for n in nodes],
         interrupted=sweep.interrupted,

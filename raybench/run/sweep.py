@@ -26,6 +26,7 @@ from raybench.run.cluster import CopyRequest, NodeResources, alive_nodes, check_
 from raybench.run.instance import instance_type
 from raybench.run.pools import LocalPool, OnWait, RayPool
 from raybench.run.progress import SweepProgress
+from raybench.run.search import Plan
 
 #: Margin between "all copies warmed up" and the common start, so every copy gets the
 #: start time before it passes (Ray's call latency is ~1 ms locally, more across nodes).
@@ -92,8 +93,14 @@ class SweepRunner:
         self._log_level = logging.INFO
         self._warned_priority = False
 
-    def run(self) -> SweepResult:
+    def run(self, plan: Plan | None = None) -> SweepResult:
         """Run every config; Ctrl-C stops the sweep and returns the configs that finished.
+
+        Args:
+            plan: The configs to run, as a generator sent each config's report (a capacity
+                search, :func:`~raybench.run.search.search_plan`, whose probes' copies and
+                pools follow the sweep's configs by ``search_id``); None runs the sweep's
+                configs, each once.
 
         After that first Ctrl-C, tearing down and handing back what finished is shielded
         (:func:`~raybench.core.interrupts.shielded`): a second press only prints a note.
@@ -104,21 +111,27 @@ class SweepRunner:
                            pipeline_size=config.pipeline_size)
         collector = self._start_collector()
         show = self._options.reporting.verbosity >= 1
-        self._progress = SweepProgress(len(self._configs), enabled=None if show else False)
+        planned = len(self._configs) * (self._options.search.max_steps if plan is not None else 1)
+        self._progress = SweepProgress(planned, enabled=None if show else False)
         # On a terminal the progress line shows each config; log lines would break it up.
         self._log_level = logging.DEBUG if self._progress.enabled else logging.INFO
+        plan = plan if plan is not None else (config for config in self._configs)
+        ran: list[RunConfig] = []
         outcomes: list[ConfigOutcome] = []
         reports: list[dict[str, Any]] = []
         interrupted = False
         try:
-            for config in self._configs:
+            config = next(plan, None)
+            while config is not None:
                 self._progress.config_started(config.config_id, _label(config), _planned_s(config))
                 report, outcome, collector = self._config_report(config, collector)
+                ran.append(config)
                 outcomes.append(outcome)
                 reports.append(report)
                 self._progress.config_finished(report["status"], report["throughput_avg"],
                                                report["latency_ms_p50"], report["latency_ms_p99"])
                 _log_report(config, report, self._log_level)
+                config = _advance(plan, report)
         except KeyboardInterrupt:
             interrupted = True
         finally:
@@ -129,7 +142,7 @@ class SweepRunner:
                 self._close_pool()
                 collector.end_run()
         timers = combine_timers(self._kept) if self._keep_timers else None
-        return SweepResult(self._configs[: len(outcomes)], outcomes, reports, timers, interrupted)
+        return SweepResult(ran, outcomes, reports, timers, interrupted)
 
     # -- pieces ----------------------------------------------------------------------------
 
@@ -147,7 +160,7 @@ class SweepRunner:
                 outcome = self._failed(config, STATUS_ERROR, str(exc))
             else:  # keep what the copies said (a copy killed with the collector names its cause)
                 error = str(exc) if outcome.error is None else f"{outcome.error}; {exc}"
-                logger.warning("config %d failed (error): %s", config.config_id + 1, error)
+                logger.warning("%s failed (error): %s", _name(config), error)
                 outcome = dataclasses.replace(outcome, status=STATUS_ERROR, error=error)
             report = compute_report(config, outcome, empty_config_table(), cost_per_hour=self._cost_per_hour,
                                     slo=self._options.reporting.slo)
@@ -165,7 +178,8 @@ class SweepRunner:
         if self._pool is None or self._pool_key != key:
             self._close_pool()
             setup = CopySetup(self._specs[config.model_filename], self._options.hooks,
-                              self._options.placement.stats_interval_s, self._run_id)
+                              self._options.placement.stats_interval_s, self._run_id,
+                              open_loop=self._options.search.mode == "rate")
             if self._multiprocess:
                 self._pool = RayPool(remote_class(ModelCopy), setup, self._input_sets, collector.handle,
                                      self._requests[config.pipeline_size])
@@ -208,12 +222,7 @@ class SweepRunner:
     def _run_config(self, pool: Any, config: RunConfig, collector: CollectorCalls) -> ConfigOutcome:
         """Load (or reuse) copies, warm up, start together, measure; never raises for the model."""
         n = config.n_models
-        logger.log(
-            self._log_level,
-            "config %d/%d: n_models=%d workers_per_model=%d batch_size=%d pipeline_size=%d",
-            config.config_id + 1, len(self._configs), n, config.workers_per_model,
-            config.batch_size, config.pipeline_size,
-        )
+        logger.log(self._log_level, "config %s: %s", _position(config, len(self._configs)), _label(config))
         try:
             self._ensure_copies(pool, config)
             warm = pool.call("warmup", n, config, timeout_s=self._limits.warmup_timeout_s + (config.measure.warmup_s or 0),
@@ -255,7 +264,7 @@ class SweepRunner:
             timed_out = any(isinstance(f, TimeoutError) for f in failures)
             status = STATUS_TIMEOUT if timed_out else STATUS_ERROR
             error = str(next((f for f in failures if isinstance(f, TimeoutError)), failures[0]))
-            logger.warning("config %d failed (%s): %s", config.config_id + 1, status, error)
+            logger.warning("%s failed (%s): %s", _name(config), status, error)
         elif sum(c.n_infs - c.n_errors for c in copies) == 0:
             status = STATUS_ERROR
             error = next((c.error for c in copies if c.error), "no inference completed")
@@ -276,7 +285,8 @@ class SweepRunner:
         """The most copies any config of the pool that starts at ``config`` runs."""
         key = _pool_key(config)
         most = 0
-        for later in self._configs[config.config_id:]:
+        position = config.config_id if config.search_id is None else config.search_id  # a probe: its config's
+        for later in self._configs[position:]:
             if _pool_key(later) != key:
                 break
             most = max(most, later.n_models)
@@ -321,7 +331,7 @@ class SweepRunner:
 
     def _failed(self, config: RunConfig, status: str, error: str, start_ns: int | None = None,
                 stop_ns: int | None = None) -> ConfigOutcome:
-        logger.warning("config %d failed (%s): %s", config.config_id + 1, status, error)
+        logger.warning("%s failed (%s): %s", _name(config), status, error)
         return ConfigOutcome(config.config_id, status, error, start_ns, stop_ns, self._instance_type)
 
 
@@ -336,9 +346,34 @@ def _copies(n: int, first: int = 0) -> str:
     return f"copy {first}" if n == 1 else f"copies {first}-{first + n - 1}"
 
 
+def _advance(plan: Plan, report: dict[str, Any]) -> RunConfig | None:
+    """The plan's next config, given the last one's report; None when it has no more."""
+    try:
+        return plan.send(report)
+    except StopIteration:
+        return None
+
+
+def _name(config: RunConfig) -> str:
+    """``config 3``, or for a search's probe ``config 2 probe 5``."""
+    if config.search_id is None:
+        return f"config {config.config_id + 1}"
+    return f"config {config.search_id + 1} probe {config.probe}"
+
+
+def _position(config: RunConfig, n_configs: int) -> str:
+    """``3/8``, or for a search's probe ``2/8 probe 5``."""
+    if config.search_id is None:
+        return f"{config.config_id + 1}/{n_configs}"
+    return f"{config.search_id + 1}/{n_configs} probe {config.probe}"
+
+
 def _label(config: RunConfig) -> str:
-    return (f"n_models={config.n_models} workers={config.workers_per_model} batch={config.batch_size} "
-            f"pipeline={config.pipeline_size}")
+    label = (f"n_models={config.n_models} workers={config.workers_per_model} batch={config.batch_size} "
+             f"pipeline={config.pipeline_size}")
+    if config.search is None:
+        return label
+    return f"{label} {'closed loop' if config.rate is None else f'rate={config.rate * config.n_models:.4g}/s'}"
 
 
 def _planned_s(config: RunConfig) -> float:
@@ -351,9 +386,6 @@ def _log_report(config: RunConfig, report: dict[str, Any], level: int) -> None:
         value = report.get(key)
         return "N/A" if value is None else f"{value:.3f}"
 
-    logger.log(
-        level,
-        "config %d %s: throughput_avg=%s latency_ms_p50=%s latency_ms_p99=%s",
-        config.config_id + 1, report.get("status"), show("throughput_avg"),
-        show("latency_ms_p50"), show("latency_ms_p99"),
-    )
+    verdict = f" slo {report['slo_ok'] and 'met' or 'missed'}" if report.get("slo_ok") is not None else ""
+    logger.log(level, "%s %s: throughput_avg=%s latency_ms_p50=%s latency_ms_p99=%s%s", _name(config),
+               report.get("status"), show("throughput_avg"), show("latency_ms_p50"), show("latency_ms_p99"), verdict)

@@ -1,0 +1,182 @@
+"""Capacity at an SLO: each probe's verdict, and each searched config's capacity from its probes.
+
+Pure functions of report dicts (and, for ``slo_decided``, one probe's ok calls), so a search's
+answer can be recomputed from the Results file it wrote: :func:`capacity_reports` groups the
+probe reports by ``search_id``.
+
+A probe's verdict comes from its own pooled raw percentiles — never an average of percentiles
+across probes. Where the 95 % block-bootstrap interval of a constrained percentile straddles the
+limit (:func:`slo_decided` is False), the point estimate is noise-deep from the limit: the
+search repeats that probe once, twice as long, and the repeat decides
+(:func:`final_verdict`: on its point estimate if it still straddles).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from typing import Any
+
+import numpy as np
+
+from raybench.core.schema import STATUS_FINISHED
+from raybench.core.slo import constraints_of
+from raybench.core.units import NS_PER_MS
+from raybench.report.bootstrap import quantile_interval
+from raybench.report.streams import Requests
+
+MET, MISSED, UNDECIDED = "met", "missed", "undecided"
+
+#: The fields a capacity report adds to the report of the probe at capacity.
+CAPACITY_FIELDS: tuple[str, ...] = (
+    "capacity_rate", "capacity_throughput", "capacity_workers", "capacity_steps", "capacity_missed_at",
+    "search_s", "neuron_cores_per_1k_rps", "cost_per_1m_at_slo",
+)  # fmt: skip
+
+
+def constraint_samples(requests: Requests, field: str, batch_size: int) -> tuple[np.ndarray, np.ndarray] | None:
+    """The samples behind a percentile field (``latency_ms_p99``, ``ttft_ms_p90``...) and when
+    each ended, in ns; None when the run has no such figure (TTFT of a model that did not stream)."""
+    name = field.rsplit("_p", 1)[0]
+    if name == "latency_ms":
+        return requests.end - requests.start, requests.end
+    if requests.tokens is None or requests.first is None or requests.last is None:
+        return None
+    if name == "ttft_ms":
+        has = requests.tokens > 0
+        return requests.first[has] - requests.start[has], requests.first[has]
+    if name == "itl_ms":
+        assert requests.gaps is not None and requests.gap_end is not None
+        return requests.gaps, requests.gap_end
+    tpot, several = requests.tpot_ns(batch_size)
+    return tpot[several], requests.last[several]
+
+
+def slo_decided(requests: Requests, report: Mapping[str, Any], batch_size: int,
+                slo: dict[str, float] | None) -> bool | None:
+    """Whether the bootstrap says the same as the point estimate about the SLO's percentile limits.
+
+    Decided when every constrained percentile's 95 % interval lies at or below its limit (met
+    for sure), or one lies wholly above its limit (missed for sure); a figure the run lacks is a
+    sure miss. None without percentile limits.
+    """
+    constraints = constraints_of(slo)
+    if not constraints:
+        return None
+    all_below = True
+    for field, limit_ms in constraints.items():
+        value = report.get(field)
+        samples = constraint_samples(requests, field, batch_size)
+        if value is None or samples is None or samples[0].size == 0:
+            return True  # no figure: the constraint is missed, whatever the noise
+        interval = quantile_interval(samples[0], samples[1], int(field.rsplit("_p", 1)[1]) / 100)
+        low, high = (float(value) * NS_PER_MS,) * 2 if interval is None else interval
+        limit_ns = limit_ms * NS_PER_MS
+        if low > limit_ns:
+            return True
+        all_below = all_below and high <= limit_ns
+    return all_below
+
+
+def probe_verdict(report: Mapping[str, Any]) -> str:
+    """``"met"``, ``"missed"`` or ``"undecided"`` (the SLO's limits are within noise).
+
+    A probe that did not finish, or whose open-loop rate was not delivered (``rate_met`` False),
+    missed, whatever its latencies.
+    """
+    if report.get("status") != STATUS_FINISHED or report.get("rate_met") is False or not report.get("total_infs"):
+        return MISSED
+    if report.get("slo_decided") is False:
+        return UNDECIDED
+    return MET if report.get("slo_ok") else MISSED
+
+
+def final_verdict(report: Mapping[str, Any]) -> str:
+    """The verdict once no repeat is left: an undecided probe goes by its point estimate."""
+    verdict = probe_verdict(report)
+    if verdict == UNDECIDED:
+        return MET if report.get("slo_ok") else MISSED
+    return verdict
+
+
+def probe_level(report: Mapping[str, Any]) -> float | None:
+    """What a probe varies: its offered rate (requests/s of the config; None for the closed
+    loop that starts a rate search) or, in a concurrency search, its workers per copy."""
+    if report.get("search") == "concurrency":
+        return float(report["workers_per_model"])
+    rate = report.get("target_rate")
+    return None if rate is None else float(rate)
+
+
+def capacity_reports(reports: Sequence[Mapping[str, Any]], cost_per_hour: float | None = None) -> list[dict[str, Any]]:
+    """One capacity report per searched config, from its probes' reports.
+
+    The capacity is the highest level (rate, or workers per copy) whose last probe met the SLO:
+    the report of that probe, with :data:`CAPACITY_FIELDS` added. Without such a probe it is
+    the search's first probe with ``capacity_rate`` None and an ``error`` that says why.
+
+    Args:
+        reports: Probe reports (``search_id`` set); others are ignored.
+        cost_per_hour: Instance price, for ``cost_per_1m_at_slo``.
+    """
+    searches: dict[int, list[Mapping[str, Any]]] = {}
+    for report in reports:
+        if report.get("search_id") is not None:
+            searches.setdefault(int(report["search_id"]), []).append(report)
+    return [_capacity(sorted(probes, key=lambda r: r.get("probe") or 0), cost_per_hour)
+            for _, probes in sorted(searches.items())]
+
+
+def _capacity(probes: list[Mapping[str, Any]], cost_per_hour: float | None) -> dict[str, Any]:
+    last: dict[float, Mapping[str, Any]] = {}
+    for report in probes:
+        level = probe_level(report)
+        if level is not None:
+            last[level] = report  # a repeat replaces the probe it repeated
+    met = [level for level, report in last.items() if final_verdict(report) == MET]
+    best = max(met) if met else None
+    missed = [level for level, report in last.items() if final_verdict(report) == MISSED
+              and (best is None or level > best)]
+    chosen = dict(last[best]) if best is not None else dict(probes[0])
+    concurrency = chosen.get("search") == "concurrency"
+    fields: dict[str, Any] = dict.fromkeys(CAPACITY_FIELDS)
+    fields["capacity_steps"] = len(probes)
+    fields["capacity_missed_at"] = min(missed) if missed else None
+    fields["search_s"] = _span_s(probes)
+    stopped = probes[-1]
+    if stopped.get("status") != STATUS_FINISHED:  # the search ended there: say so on its answer
+        note = f"the search stopped at probe {stopped.get('probe')} ({stopped.get('status')}): {stopped.get('error')}"
+        chosen["error"] = note if chosen.get("error") in (None, stopped.get("error")) else f"{chosen['error']}; {note}"
+    if best is None:
+        fields["capacity_rate"] = None
+        tried = min(last) if last else None
+        what = "no workers_per_model" if concurrency else "no rate"
+        lowest = "" if tried is None else f"; the lowest tried, {tried:g}{'' if concurrency else '/s'}, missed it"
+        chosen["error"] = chosen.get("error") or f"{what} met the SLO{lowest}"
+        return {**chosen, **fields}
+    if not missed:  # the bracket never closed: the capacity is at least this
+        what = "the most workers_per_model tried" if concurrency else "the highest rate tried before max_steps ran out"
+        chosen["error"] = chosen.get("error") or f"no probe missed the SLO: the capacity is at least {what}"
+    throughput = chosen.get("throughput_avg")
+    batch = int(chosen.get("batch_size") or 1)
+    if concurrency:
+        fields["capacity_workers"] = int(best)
+        fields["capacity_rate"] = throughput / batch if isinstance(throughput, (int, float)) else None
+    else:
+        fields["capacity_rate"] = best
+    fields["capacity_throughput"] = throughput
+    rate = fields["capacity_rate"]
+    if chosen.get("device_type") == "neuron" and rate:
+        fields["neuron_cores_per_1k_rps"] = float(chosen["n_devices"]) * 1000 / rate
+    if cost_per_hour is not None and isinstance(throughput, (int, float)) and throughput > 0:
+        fields["cost_per_1m_at_slo"] = cost_per_hour * 1e6 / (3600 * throughput)
+    return {**chosen, **fields}
+
+
+def _span_s(probes: list[Mapping[str, Any]]) -> float | None:
+    """Seconds from the first probe's measurement start to the last one's stop."""
+    starts = [p["start_dts"] for p in probes if p.get("start_dts")]
+    stops = [p["stop_dts"] for p in probes if p.get("stop_dts")]
+    if not starts or not stops:
+        return None
+    return (datetime.fromisoformat(max(stops)) - datetime.fromisoformat(min(starts))).total_seconds()
