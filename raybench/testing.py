@@ -11,6 +11,8 @@ Every model here is a top-level class that builds with no arguments and is calle
 - ``make_simulated_device`` builds either with another service time.
 - ``NoopModel`` and ``DummyModel`` measure harness overhead and smoke-test the flow.
 - ``FailingModel``, ``FlakyModel`` and ``BrokenConstructorModel`` exercise the error paths.
+- ``md1_response_quantile`` is queueing theory's answer for a ``LockedDevice`` (or a one-worker
+  copy) under Poisson arrivals: the M/D/1 queue, against which open-loop latencies are checked.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ __all__ = [
     "NoopModel",
     "SimulatedDevice",
     "make_simulated_device",
+    "md1_response_quantile",
 ]
 
 
@@ -240,3 +243,40 @@ class BrokenConstructorModel:
     def __call__(self, *inputs: object) -> None:  # pragma: no cover - never reachable
         """Never runs: construction always fails."""
         return None
+
+
+def md1_wait_cdf(t_s: float, rate: float, service_s: float) -> float:
+    """P(wait <= t) in an M/D/1 queue (Poisson arrivals at ``rate``, one server, a constant
+    service time), by Erlang's formula: ``(1 - rho) * sum_{k=0}^{floor(t/D)} (r(kD - t))^k / k! *
+    exp(-r(kD - t))`` with ``rho = rate * D < 1``. The alternating sum loses precision far in
+    the tail (beyond about 30 service times); the quantiles asked for here lie well inside."""
+    rho = rate * service_s
+    if t_s < 0:
+        return 0.0
+    total = 0.0
+    for k in range(int(math.floor(t_s / service_s)) + 1):
+        x = rate * (k * service_s - t_s)
+        total += x**k / math.factorial(k) * math.exp(-x)
+    return min(1.0, (1 - rho) * total)
+
+
+def md1_response_quantile(q: float, rate: float, service_s: float) -> float:
+    """The ``q`` quantile of the response time (wait plus service) of an M/D/1 queue, in seconds.
+
+    Args:
+        q: The quantile, in (0, 1).
+        rate: Poisson arrivals per second.
+        service_s: The constant service time; ``rate * service_s`` must be below 1.
+
+    Raises:
+        ConfigError: the queue is not stable (``rate * service_s >= 1``) or ``q`` is outside (0, 1).
+    """
+    if not 0 < rate * service_s < 1:
+        raise ConfigError(f"an M/D/1 queue needs 0 < rate * service_s < 1 (got {rate * service_s!r})")
+    if not 0 < q < 1:
+        raise ConfigError(f"q must be a quantile in (0, 1) (got {q!r})")
+    low, high = 0.0, 30 * service_s
+    for _ in range(60):  # bisect the wait's CDF: 30 D / 2^60 is far below a nanosecond
+        middle = (low + high) / 2
+        low, high = (middle, high) if md1_wait_cdf(middle, rate, service_s) < q else (low, middle)
+    return service_s + high

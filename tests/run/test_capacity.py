@@ -1,0 +1,109 @@
+"""Capacity searches end to end, against ground truth: simulated devices of known service time.
+
+A 10 ms device with one copy and one worker serves 100 requests/s; under constant arrivals its
+latency stays at 10 ms up to that rate, so with ``latency_ms_p99 <= 30`` the capacity is about
+100/s (a one-second probe a little past it still meets the SLO: its queue has no time to grow).
+Under Poisson arrivals the latencies are those of an M/D/1 queue.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pyarrow.compute as pc
+import pytest
+
+import raybench
+from raybench.testing import SimulatedDevice, make_simulated_device, md1_response_quantile
+
+SLO = {"latency_ms_p99": 30}
+
+
+pytestmark = pytest.mark.integration  # timed runs of simulated devices
+
+
+class LoadCounter:
+    """setup_fn: one line per model load, in a file every copy appends to."""
+
+    def __init__(self, path):
+        self.path = path
+
+    def __call__(self, copy_id, config, model):
+        with open(self.path, "a") as f:
+            f.write(f"{copy_id}\n")
+
+
+def test_rate_search_finds_the_capacity_of_one_and_two_copies(ray_session, tmp_path):
+    loads = tmp_path / "loads.txt"
+    results = raybench.cpu.benchmark(
+        SimulatedDevice, np.zeros(1), batch_sizes=1, n_models=[1, 2], workers_per_model=1, duration=1,
+        search="rate", slo=SLO, device_type="neuron", cost_per_hour=3.6, setup_fn=LoadCounter(str(loads)),
+        return_timers=True, verbosity=0,
+    )
+    one, two = raybench.get_capacity_reports(results)
+    assert 85 <= one["capacity_rate"] <= 101, one
+    assert one["capacity_steps"] <= 15 and two["capacity_steps"] <= 15
+    assert 1.7 <= two["capacity_rate"] / one["capacity_rate"] <= 2.1, (one["capacity_rate"], two["capacity_rate"])
+    assert one["neuron_cores_per_1k_rps"] == pytest.approx(1000 / one["capacity_rate"])
+    assert one["cost_per_1m_at_slo"] == pytest.approx(3.6 * 1e6 / 3600 / one["capacity_throughput"])
+    assert one["latency_ms_p99"] <= 30 and one["slo_ok"] and one["rate_met"]
+    # Every probe is a config of its own, with its own timers; the copies loaded once.
+    reports = raybench.get_reports(results)
+    assert [r["probe"] for r in reports if r["search_id"] == 0] == list(range(1, one["capacity_steps"] + 1))
+    assert sorted(set(pc.unique(results.timers["config_id"]).to_pylist())) == [r["config_id"] for r in reports]
+    assert loads.read_text().split() == ["0", "1"]  # copy 0 and copy 1, each loaded once for every probe
+    closed = [r for r in reports if r["arrival"] == "closed"]
+    assert len(closed) == 2 and all(r["warmup_infs"] for r in closed)
+    assert all(r["warmup_infs"] == 0 for r in reports if r["arrival"] == "constant")  # warmed up once
+    # The search can be re-analysed from the file.
+    path = raybench.write_results(results, tmp_path / "capacity.parquet")
+    again = raybench.get_capacity_reports(raybench.read_results(path))
+    assert [r["capacity_rate"] for r in again] == [one["capacity_rate"], two["capacity_rate"]]
+
+
+def test_poisson_arrivals_give_the_latencies_of_an_m_d_1_queue(ray_session):
+    """One worker on a 4 ms device at half its capacity: mean latency D + rho D / (2 (1 - rho))
+    (Pollaczek-Khinchine), a share rho of the sends wait, and the p99 is the M/D/1 queue's."""
+    device = make_simulated_device(0.004)
+    rate = 125.0
+    (report,) = raybench.cpu.benchmark(device, np.zeros(1), batch_sizes=1, n_models=1, workers_per_model=1,
+                                       duration=5, arrival="poisson", rate=rate, return_timers=True,
+                                       verbosity=0).reports.to_pylist()
+    assert report["status"] == "finished" and report["rate_met"], report["error"]
+    service_s = report["infer_avg_ms"] / 1e3  # the device as measured (sleep overshoots a little)
+    rho = rate * service_s
+    mean_theory_ms = 1e3 * (service_s + rho * service_s / (2 * (1 - rho)))
+    assert 0.8 <= report["e2e_avg_ms"] / mean_theory_ms <= 1.25, (report["e2e_avg_ms"], mean_theory_ms)
+    p99_theory_ms = 1e3 * md1_response_quantile(0.99, rate, service_s)
+    assert 0.6 <= report["latency_ms_p99"] / p99_theory_ms <= 1.8, (report["latency_ms_p99"], p99_theory_ms)
+    # Without counting the wait (coordinated omission) the p99 would be the service time.
+    assert report["latency_ms_p99"] > 1.5e3 * service_s
+
+
+def test_poisson_wait_share_is_rho(ray_session):
+    device = make_simulated_device(0.004)
+    results = raybench.cpu.benchmark(device, np.zeros(1), batch_sizes=1, n_models=1, workers_per_model=1,
+                                     duration=5, arrival="poisson", rate=125.0, return_timers=True, verbosity=0)
+    timers = results.timers
+    service_ns = float(pc.mean(timers["infer_ns"]).as_py())
+    waited = (timers["queue_ns"].to_numpy() > 0.25 * service_ns).mean()
+    assert abs(waited - 125.0 * service_ns / 1e9) <= 0.12
+
+
+def test_concurrency_search_finds_the_workers_a_locked_device_can_take():
+    """One call at a time per copy: w workers take w x 10 ms a call, so p50 <= 35 ms allows 3 (the
+    median: a Python lock is not fair, so the tail of w workers is longer than w x 10 ms)."""
+    device = make_simulated_device(0.010, locked=True)
+    (capacity,) = raybench.cpu.benchmark(device, np.zeros(1), batch_sizes=1, n_models=1, duration=1,
+                                         search="concurrency", slo={"latency_ms_p50": 35}, multiprocess=False,
+                                         verbosity=0)
+    assert capacity["capacity_workers"] == 3, capacity
+    assert capacity["workers_per_model"] == 3 and capacity["capacity_missed_at"] == 4
+    assert 85 <= capacity["capacity_rate"] <= 101  # the device's rate, whatever the workers
+
+
+def test_a_search_whose_slo_nothing_meets_says_so():
+    (capacity,) = raybench.cpu.benchmark(SimulatedDevice, np.zeros(1), batch_sizes=1, n_models=1,
+                                         workers_per_model=1, duration=1, search="rate", max_steps=4,
+                                         slo={"latency_ms_p50": 5}, multiprocess=False, verbosity=0)
+    assert capacity["capacity_rate"] is None
+    assert "no rate met the SLO" in capacity["error"] and capacity["capacity_steps"] == 4
