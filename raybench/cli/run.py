@@ -14,7 +14,7 @@ from raybench.cli.model import build_inputs, resolve_model
 from raybench.core.errors import ConfigError
 from raybench.core.schema import STATUS_FINISHED
 from raybench.report.output import write_csv, write_json
-from raybench.report.results import get_reports, write_results
+from raybench.report.results import get_capacity_reports, get_reports, write_results
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 DEVICES: tuple[str, ...] = ("auto", "neuron", "gpu", "cpu")
@@ -41,10 +41,24 @@ Inputs: --input-shape once per model input (random values, seeded by --seed), or
 per model input (.npy files, used as they are). Torch models get torch tensors, others numpy.
 """
 
+_CAPACITY_DESCRIPTION = """\
+Find, for each config of the sweep, the highest open-loop rate whose latency percentiles meet
+--slo (requests/s for all the config's copies): a closed loop first, then open-loop probes from
+half its rate, doubling, then bisecting to --search-tolerance. Each probe is printed as it runs;
+the table then shows every probe and each config's capacity. With --out, also
+<model_name>.capacity.csv and .json (one row per config). Same as run --search rate.
+"""
+
+_CAPACITY_EPILOG = """\
+example:
+  raybench capacity model.pt --input-shape 1,256 --slo latency_ms_p99=50 --n-models 1,2 --duration 5
+"""
+
 _EPILOG = """\
 exit status:
   0    every config finished
-  1    some config did not finish (status error or timeout; the causes are printed on stderr)
+  1    some config did not finish (status error or timeout; the causes are printed on stderr),
+       or a capacity search found no load that meets --slo
   2    bad usage or arguments, a missing dependency, or a config the cluster cannot place
   130  interrupted (Ctrl-C): the configs that finished are printed and written to --out
 
@@ -54,11 +68,22 @@ example:
 
 
 def add_parser(commands: Any) -> None:
-    """Add the ``run`` sub-command to ``commands`` (argparse's sub-parsers)."""
+    """Add the ``run`` and ``capacity`` sub-commands to ``commands`` (argparse's sub-parsers)."""
     run = commands.add_parser(
         "run", help="benchmark a model file, a model index or a Python class", description=_DESCRIPTION,
         epilog=_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter, allow_abbrev=False,
     )
+    _add_arguments(run, search=None)
+    capacity = commands.add_parser(
+        "capacity", help="find each config's highest load that meets an SLO (run --search rate)",
+        description=_CAPACITY_DESCRIPTION + "\n" + _DESCRIPTION, epilog=_CAPACITY_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter, allow_abbrev=False,
+    )
+    _add_arguments(capacity, search="rate")
+
+
+def _add_arguments(run: argparse.ArgumentParser, search: str | None) -> None:
+    """The arguments of ``run``, and of ``capacity`` (the same, searching by default)."""
     run.add_argument("model", metavar="MODEL", help="what to benchmark (see above)")
     inputs = run.add_argument_group("inputs (give --input-shape or --input)")
     inputs.add_argument("--input-shape", action="append", type=_cli_args.shape, metavar="SHAPE",
@@ -91,6 +116,7 @@ def add_parser(commands: Any) -> None:
                        help="before measuring, each worker warms up for N inferences, or for a time such "
                        "as 2s or 500ms (default 1)")
     _add_streaming_arguments(run)
+    _add_search_arguments(run, search)
     load = run.add_argument_group("load, stopping and timeouts")
     load.add_argument("--arrival", choices=("closed", "constant", "poisson"),
                       help="closed loop (default: call again when a call returns) or open-loop sends at --rate")
@@ -143,6 +169,18 @@ def _add_streaming_arguments(run: argparse.ArgumentParser) -> None:
                         "e.g. ttft_ms=200,itl_ms_p99=50")
 
 
+def _add_search_arguments(run: argparse.ArgumentParser, search: str | None) -> None:
+    group = run.add_argument_group("capacity search (needs --slo with a percentile limit)")
+    group.add_argument("--search", choices=("rate", "concurrency"), default=search,
+                       help="per config, find the highest open-loop rate (rate) or the most --workers "
+                       f"(concurrency) that meets --slo (default {search or 'none: measure each config once'})")
+    group.add_argument("--search-tolerance", type=_cli_args.positive_float, metavar="FRACTION",
+                       help="end a search once its highest rate met and lowest missed are within FRACTION "
+                       "(default 0.05)")
+    group.add_argument("--max-steps", type=_cli_args.positive_int, metavar="N",
+                       help="the most probes (of --duration each) one config's search runs (default 12)")
+
+
 def _warmup(text: str) -> int | str:
     """An int counts inferences; anything else (``2s``, ``500ms``) goes to the API as given."""
     try:
@@ -160,12 +198,13 @@ def _options(args: argparse.Namespace) -> dict[str, Any]:
         "arrival": args.arrival, "rate": args.rate, "rate_per": args.rate_per, "min_infs": args.min_infs,
         "stability": args.stability, "max_duration": args.max_duration, "stability_window": args.stability_window,
         "load_timeout": args.load_timeout, "warmup_timeout": args.warmup_timeout,
-        "streaming": args.streaming, "slo": args.slo,
+        "streaming": args.streaming, "slo": args.slo, "search": args.search,
+        "search_tolerance": args.search_tolerance, "max_steps": args.max_steps,
     }
     return {key: value for key, value in given.items() if value is not None}
 
 
-def out_paths(out_dir: str, model_name: str, overwrite: bool) -> dict[str, str]:
+def out_paths(out_dir: str, model_name: str, overwrite: bool, *, search: bool = False) -> dict[str, str]:
     """The files ``--out`` writes; refused up front when one exists, so a run is never wasted.
 
     Raises:
@@ -175,6 +214,8 @@ def out_paths(out_dir: str, model_name: str, overwrite: bool) -> dict[str, str]:
     if os.sep in model_name or (os.altsep and os.altsep in model_name):
         raise ConfigError(f"--model-name must not contain a path separator (got {model_name!r})")
     paths = {kind: os.path.join(out_dir, f"{model_name}.results{suffix}") for kind, suffix in OUT_SUFFIXES.items()}
+    if search:  # a capacity search's answers, one row per config, beside its probes
+        paths.update({f"capacity {kind}": os.path.join(out_dir, f"{model_name}.capacity.{kind}") for kind in ("csv", "json")})
     existing = [path for path in paths.values() if os.path.lexists(path)]
     if existing and not overwrite:
         raise ConfigError(f"--out would replace {existing[0]!r}; pass --overwrite to replace it")
@@ -211,7 +252,7 @@ def run_command(args: argparse.Namespace) -> int:
 
     target = resolve_model(args.model)
     model_name = args.model_name or target.name
-    paths = out_paths(args.out, model_name, args.overwrite) if args.out else {}
+    paths = out_paths(args.out, model_name, args.overwrite, search=args.search is not None) if args.out else {}
     inputs, batch_sizes = build_inputs(target.entry, args.input_shape, args.dtype, args.input,
                                        args.batch_sizes, args.seed)
     benchmark = importlib.import_module(f"raybench.{target.entry}").benchmark
@@ -228,21 +269,35 @@ def run_command(args: argparse.Namespace) -> int:
         interrupts.saving()  # from here on Ctrl-C no longer interrupts: what finished gets written
     reports = get_reports(results)
     sort_by = None if args.sort_by.lower() == "none" else args.sort_by
-    emit(sort_rows(reports, sort_by, args.reverse), None, "table")
+    capacity = get_capacity_reports(results) if args.search is not None else []
+    if capacity:  # every probe in the order it ran, then each config's answer
+        emit(reports, None, "table")
+        print()
+        emit(sort_rows(capacity, sort_by if sort_by in capacity[0] else None, args.reverse), None, "table")
+    else:
+        emit(sort_rows(reports, sort_by, args.reverse), None, "table")
     if paths and reports:
         written = {
             "csv": write_csv(reports, paths["csv"], overwrite=args.overwrite),
             "json": write_json(reports, paths["json"], overwrite=args.overwrite),
             "parquet": write_results(results, paths["parquet"], overwrite=args.overwrite),
         }
+        if capacity:
+            written["capacity csv"] = write_csv(capacity, paths["capacity csv"], overwrite=args.overwrite)
+            written["capacity json"] = write_json(capacity, paths["capacity json"], overwrite=args.overwrite)
         for kind, path in written.items():
             print(f"{kind}: {path}")
     for report in reports:
         if report.get("status") != STATUS_FINISHED:
             print(f"raybench run: config {_describe(report)} {report.get('status')}: {report.get('error')}",
                   file=sys.stderr)
+    for answer in capacity:
+        if answer.get("capacity_rate") is None:
+            print(f"raybench run: config {_describe(answer)}: no capacity found: {answer.get('error')}", file=sys.stderr)
     if results.metadata.get("interrupted"):
         where = f"written to {args.out}" if paths and reports else "nothing written"
         print(f"raybench run: interrupted; {len(reports)} configs finished ({where})", file=sys.stderr)
         return EXIT_INTERRUPTED
-    return EXIT_FAILED if any(r.get("status") != STATUS_FINISHED for r in reports) else EXIT_OK
+    failed = any(r.get("status") != STATUS_FINISHED for r in reports) or any(a.get("capacity_rate") is None
+                                                                               for a in capacity)
+    return EXIT_FAILED if failed else EXIT_OK

@@ -22,6 +22,7 @@ import numpy as np
 
 from raybench.core.errors import ConfigError
 from raybench.core.files import atomic_write_path, safe_file_stem
+from raybench.report.capacity import CAPACITY_FIELDS
 
 #: Columns :func:`print_reports` shows by default (NeuronPerf's, in its order).
 PRINT_COLS: list[str] = [
@@ -53,6 +54,20 @@ STREAM_CSV_COLS: list[str] = [
 
 #: Columns the table and the CSV add for a run judged against an SLO.
 SLO_COLS: list[str] = ["goodput", "slo_met_pct", "slo_ok"]
+
+#: Columns of the table of a capacity search's answers (one row per searched config).
+CAPACITY_PRINT_COLS: list[str] = [
+    "capacity_rate", "capacity_throughput", "latency_ms_p50", "latency_ms_p99", "capacity_steps", "n_models",
+    "workers_per_model", "batch_size", "pipeline_size", "model_filename",
+]  # fmt: skip
+#: Columns of the table of a capacity search's probes.
+PROBE_PRINT_COLS: list[str] = [
+    "search_id", "probe", "arrival", "target_rate", "throughput_avg", "latency_ms_p50", "latency_ms_p99", "rate_met",
+    "slo_ok", "slo_decided", "n_models", "workers_per_model", "batch_size",
+]  # fmt: skip
+#: Columns the CSV adds for a capacity search's probes, and for its answers.
+PROBE_CSV_COLS: list[str] = ["search", "search_id", "probe", "arrival", "target_rate", "rate_met", "slo_decided"]
+CAPACITY_CSV_COLS: list[str] = ["search", "search_id", *CAPACITY_FIELDS]
 
 #: What a missing value looks like in the table and the CSV.
 MISSING = "N/A"
@@ -125,12 +140,19 @@ def sort_reports(reports: Sequence[Mapping[str, Any]], sort_by: str | None, reve
 def default_columns(reports: Sequence[Mapping[str, Any]], base: Sequence[str], streamed: Sequence[str], *,
                     replace: bool) -> list[str]:
     """The default columns for these reports: ``base``; with ``streamed`` instead (``replace``) or
-    after it when a report streamed; then the SLO columns when a report was judged by one."""
+    after it when a report streamed; then the SLO columns when a report was judged by one. A
+    capacity search's answers and probes get their own columns instead (``replace``) or after."""
+    capacity = any(r.get("capacity_steps") is not None for r in reports)
+    probes = any(r.get("probe") is not None for r in reports)
+    if replace and (capacity or probes):
+        return list(CAPACITY_PRINT_COLS if capacity else PROBE_PRINT_COLS)
     cols = list(base)
     if any(_plain(r.get("ttft_ms_p50")) is not None for r in reports):
         cols = list(streamed) if replace else cols + [c for c in streamed if c not in cols]
     if any(_plain(r.get("slo_met_pct")) is not None or _plain(r.get("slo_ok")) is not None for r in reports):
         cols += [c for c in SLO_COLS if c not in cols]
+    if capacity or probes:
+        cols += [c for c in (CAPACITY_CSV_COLS if capacity else PROBE_CSV_COLS) if c not in cols]
     return cols
 
 
@@ -149,7 +171,9 @@ def print_reports(
         reports: Report dicts (from ``benchmark`` or ``get_reports``).
         cols: The columns to show, in order; a key a report lacks shows as N/A. Default
             :data:`PRINT_COLS` (NeuronPerf's), or :data:`STREAM_PRINT_COLS` when a model
-            streamed; plus ``goodput``, ``slo_met_pct`` and ``slo_ok`` when an SLO was given.
+            streamed; plus ``goodput``, ``slo_met_pct`` and ``slo_ok`` when an SLO was given;
+            :data:`CAPACITY_PRINT_COLS` for a capacity search's answers, :data:`PROBE_PRINT_COLS`
+            for its probes.
         sort_by: The key to sort rows on (ascending unless ``reverse``), printed or not;
             rows missing it come last. None keeps the given order.
         reverse: Sort descending.
@@ -195,7 +219,8 @@ def write_csv(
             working directory, ``model_name`` from the first report ("model" without one).
         cols: The columns, in order; missing values and keys a report lacks are written N/A.
             Default :data:`CSV_COLS` (NeuronPerf's), then :data:`STREAM_CSV_COLS` when a model
-            streamed and :data:`SLO_COLS` when an SLO was given.
+            streamed, :data:`SLO_COLS` when an SLO was given, and :data:`CAPACITY_CSV_COLS`
+            (a capacity search's answers) or :data:`PROBE_CSV_COLS` (its probes).
         overwrite: Replace ``filename`` if it exists (else it is refused).
 
     Returns:

@@ -41,10 +41,15 @@ class SweepProgress:
         stream: Where to draw; defaults to ``sys.stderr`` (read at construction).
         enabled: Draw or not; None means "if ``stream`` is a terminal".
         clock: Seconds from a monotonic clock; inject a fake one to test.
+        unit: What each step is (``"probe"`` for a capacity search).
+        at_most: ``n_configs`` is a bound, not a count (a search ends when it has its answer).
     """
 
     def __init__(self, n_configs: int, *, stream: TextIO | None = None, enabled: bool | None = None,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+                 clock: Callable[[], float] = time.monotonic, unit: str = "config", at_most: bool = False) -> None:
+        self._unit = unit
+        self._at_most = at_most
+        self._of = f"/<={max(n_configs, 0)}" if at_most else f"/{max(n_configs, 0)}"
         self._stream = sys.stderr if stream is None else stream
         try:
             is_terminal = bool(self._stream.isatty())
@@ -131,7 +136,7 @@ class SweepProgress:
             self._done += 1
             self._planned_done_s += run.planned_s
             self._actual_done_s += now - run.started_s
-            summary = (f"config {run.index + 1}/{self._n} {status}: {run.label}  {_fig(throughput, 'inf/s')}  "
+            summary = (f"{self._unit} {run.index + 1}{self._of} {status}: {run.label}  {_fig(throughput, 'inf/s')}  "
                        f"p50 {_fig(p50_ms, 'ms')}  p99 {_fig(p99_ms, 'ms')}  took {now - run.started_s:.1f} s")
             self._draw(now, above=f"{_REDRAW}{summary}\n")
 
@@ -159,13 +164,13 @@ class SweepProgress:
         """Redraw the line after ``above``, in one write so both show at once (callers hold the lock)."""
         self._last_draw_s = now
         filled = BAR_WIDTH * min(self._done, self._n) // self._n if self._n else BAR_WIDTH
-        head = f"[{'#' * filled}{'.' * (BAR_WIDTH - filled)}] {self._done}/{self._n} configs  {self._eta(now)}"
+        head = f"[{'#' * filled}{'.' * (BAR_WIDTH - filled)}] {self._done}{self._of} {self._unit}s  {self._eta(now)}"
         # One column short of the width: writing the last column makes some terminals wrap.
         width = max(shutil.get_terminal_size(fallback=(100, 20)).columns - 1, 1)
         run = self._current
         if run is not None:
             # Shorten the label first: the live figures at the end matter more.
-            head, tail, label = f"{head} | config {run.index + 1}: ", f"  {run.figures}".rstrip(), run.label
+            head, tail, label = f"{head} | {self._unit} {run.index + 1}: ", f"  {run.figures}".rstrip(), run.label
             room = width - len(head) - len(tail)
             if len(label) > room:
                 label = label[: room - 3] + "..." if room > 3 else ""
@@ -182,7 +187,8 @@ class SweepProgress:
             not_started -= 1
             left_s = max(self._current.planned_s * ratio - (now - self._current.started_s), 0.0)
         # Configs not started yet have not told their plan: assume the mean of those seen.
-        return f"ETA {_hms(left_s + max(not_started, 0) * (self._planned_seen_s / self._n_seen) * ratio)}"
+        left = _hms(left_s + max(not_started, 0) * (self._planned_seen_s / self._n_seen) * ratio)
+        return f"ETA <={left}" if self._at_most else f"ETA {left}"
 
     def _write(self, text: str) -> None:
         try:

@@ -112,7 +112,8 @@ class SweepRunner:
         collector = self._start_collector()
         show = self._options.reporting.verbosity >= 1
         planned = len(self._configs) * (self._options.search.max_steps if plan is not None else 1)
-        self._progress = SweepProgress(planned, enabled=None if show else False)
+        self._progress = SweepProgress(planned, enabled=None if show else False,
+                                       unit="probe" if plan is not None else "config", at_most=plan is not None)
         # On a terminal the progress line shows each config; log lines would break it up.
         self._log_level = logging.DEBUG if self._progress.enabled else logging.INFO
         plan = plan if plan is not None else (config for config in self._configs)
@@ -373,7 +374,8 @@ def _label(config: RunConfig) -> str:
              f"pipeline={config.pipeline_size}")
     if config.search is None:
         return label
-    return f"{label} {'closed loop' if config.rate is None else f'rate={config.rate * config.n_models:.4g}/s'}"
+    load = "closed loop" if config.rate is None else f"rate={config.rate * config.n_models:.4g}/s"
+    return f"config {(config.search_id or 0) + 1}: {label} {load}"
 
 
 def _planned_s(config: RunConfig) -> float:

@@ -124,7 +124,7 @@ EXPECTED_FIELDS = (
     "config_id", "model_filename", "model_name", "device_type", "instance_type", "batch_size",
     "n_models", "workers_per_model", "pipeline_size", "n_devices", "cpus_per_copy", "performance_level", "cast_mode",
     "multiprocess", "multiinterpreter", "start_dts", "stop_dts", "duration", "status", "error",
-    "n_errors", "n_nodes", "arrival", "target_rate", "converged", "dataset_exhausted",
+    "n_errors", "n_nodes", "arrival", "target_rate", "converged", "dataset_exhausted", "search", "search_id", "probe",
     "load_avg_ms", "warmup_avg_ms", "warmup_infs", "warmup_s", "env_setup_avg_ms", "setup_avg_ms",
     "queue_avg_ms", "input_avg_ms", "preprocess_avg_ms", "infer_avg_ms", "postprocess_avg_ms",
     "e2e_avg_ms", "worker_avg_s",
@@ -140,7 +140,7 @@ EXPECTED_FIELDS = (
     "ttft_ms_p50", "ttft_ms_p90", "ttft_ms_p95", "ttft_ms_p99", "itl_ms_p50", "itl_ms_p90", "itl_ms_p95",
     "itl_ms_p99", "tpot_ms_p50", "tpot_ms_p90", "tpot_ms_p99", "output_tokens_avg", "output_tokens_per_s",
     "input_tokens_avg", "cost_per_1m_tokens",
-    "goodput", "slo_met_pct", "slo_latency_met_pct", "slo_ttft_met_pct", "slo_tpot_met_pct", "slo_ok",
+    "goodput", "slo_met_pct", "slo_latency_met_pct", "slo_ttft_met_pct", "slo_tpot_met_pct", "slo_ok", "slo_decided",
 )  # fmt: skip
 
 
