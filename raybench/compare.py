@@ -3,6 +3,9 @@ whether it is significant — for ``raybench compare BASE NEW`` and a CI gate (`
 
 Configs pair up by (model_name, batch_size, n_models, workers_per_model, pipeline_size); values
 are the reports' (``latency_ms_p*`` in ms, ``throughput_avg``); the change is ``new / base - 1``.
+Two capacity searches compare on their answers instead: ``capacity`` (``capacity_rate``, or
+``capacity_workers`` for a concurrency search), whose change is significant when the searches'
+brackets do not overlap (``--fail-on capacity:-5%`` fails a CI run whose capacity fell).
 
 Whether a change is significant comes from a **block bootstrap** over ~1 s stretches of each
 run (Künsch 1989), since calls are not independent; :mod:`raybench.report.bootstrap` explains why
@@ -36,7 +39,8 @@ from raybench.report.bootstrap import (
     latency_errors,
     throughput_error,
 )
-from raybench.report.results import Results, get_reports
+from raybench.report.capacity import CAPACITY_METHOD, capacity_change, capacity_key
+from raybench.report.results import Results, get_capacity_reports, get_reports
 from raybench.report.streams import Requests, ok_requests
 
 __all__ = ["KEY_FIELDS", "METHOD", "METRICS", "STREAM_METRICS", "FailRule", "compare_results", "failed_rules",
@@ -47,13 +51,13 @@ KEY_FIELDS: tuple[str, ...] = ("model_name", "batch_size", "n_models", "workers_
 #: Compared metrics: latency percentiles in ms and throughput in inferences/s; for streaming
 #: runs also TTFT and ITL percentiles (ms) and output tokens per second.
 STREAM_METRICS: tuple[str, ...] = ("ttft_p50", "ttft_p99", "itl_p50", "itl_p99", "tokens_per_s")
-METRICS: tuple[str, ...] = ("p50", "p90", "p95", "p99", "throughput", *STREAM_METRICS)
+METRICS: tuple[str, ...] = ("p50", "p90", "p95", "p99", "throughput", *STREAM_METRICS, "capacity")
 _QUANTILES = {"p50": 0.50, "p90": 0.90, "p95": 0.95, "p99": 0.99}
 #: The streaming figures' quantiles, per kind of sample.
 _STREAM_QUANTILES = {"ttft": {"ttft_p50": 0.50, "ttft_p99": 0.99}, "itl": {"itl_p50": 0.50, "itl_p99": 0.99}}
 _REPORT_FIELD = {**{m: f"latency_ms_{m}" for m in _QUANTILES}, "throughput": "throughput_avg",
                  **{f"{kind}_{q}": f"{kind}_ms_{q}" for kind in ("ttft", "itl") for q in ("p50", "p99")},
-                 "tokens_per_s": "output_tokens_per_s"}
+                 "tokens_per_s": "output_tokens_per_s", "capacity": "capacity_rate"}
 #: The ``method`` of every row.
 METHOD = (
     f"block bootstrap (Künsch 1989): {RESAMPLES} resamples of ~1 s time blocks "
@@ -117,6 +121,8 @@ def compare_results(base: Results, new: Results, *, confidence: float = 0.95, se
     if isinstance(confidence, bool) or not isinstance(confidence, (int, float)) or not 0 < confidence < 1:
         msg = f"confidence must be a number between 0 and 1, exclusive (got {confidence!r})"
         raise ConfigError(msg)
+    if any(c.search is not None for c in [*base.configs, *new.configs]):
+        return _capacity_rows(base, new, confidence)
     rng = np.random.default_rng(seed)
     waiting: dict[tuple[object, ...], list[_Side]] = {}
     for side in _sides(new):
@@ -124,6 +130,33 @@ def compare_results(base: Results, new: Results, *, confidence: float = 0.95, se
     pairs = [(side, (waiting.get(side.key) or [None]).pop(0)) for side in _sides(base)]
     pairs += [(None, side) for sides in waiting.values() for side in sides]
     return [_row(b, n, rng, confidence) for b, n in pairs]
+
+
+def _capacity_rows(base: Results, new: Results, confidence: float) -> list[dict[str, Any]]:
+    """Capacity searches compare on their answers (one per searched config): the ``capacity``
+    metric, significant when the two searches' brackets do not overlap
+    (:func:`~raybench.report.capacity.capacity_change`); their probes do not pair."""
+    waiting: dict[tuple[object, ...], list[dict[str, Any]]] = {}
+    for answer in get_capacity_reports(new):
+        waiting.setdefault(capacity_key(answer), []).append(answer)
+    pairs = [(answer, (waiting.get(capacity_key(answer)) or [None]).pop(0)) for answer in get_capacity_reports(base)]
+    pairs += [(None, answer) for answers in waiting.values() for answer in answers]
+    rows = []
+    for b, n in pairs:
+        row: dict[str, Any] = {key: (b or n).get(key) for key in KEY_FIELDS}  # type: ignore[union-attr]
+        for name, side in (("base", b), ("new", n)):
+            found = side is not None and (side.get("capacity_rate") is not None)
+            row[f"status_{name}"] = None if side is None else (side["status"] if found else "no capacity")
+            row[f"error_{name}"] = side.get("error") if side else None
+        both = row["status_base"] == row["status_new"] == STATUS_FINISHED
+        row["status"] = "only in new" if b is None else "only in base" if n is None else "compared" if both else "error"
+        for m in METRICS:
+            row.update(dict.fromkeys((f"{m}_base", f"{m}_new", f"{m}_change_pct", f"{m}_ci_low_pct", f"{m}_ci_high_pct")))
+            row[f"{m}_significant"] = False
+        if b is not None and n is not None:
+            row.update(capacity_change(b, n))
+        rows.append({**row, "method": CAPACITY_METHOD, "confidence": confidence})
+    return rows
 
 
 def _sides(results: Results) -> list[_Side]:
@@ -145,8 +178,8 @@ def _row(base: _Side | None, new: _Side | None, rng: np.random.Generator, confid
         finished = base.outcome.status == new.outcome.status == STATUS_FINISHED
         row["status"] = "compared" if finished else "error"
     for m in METRICS:
-        row[f"{m}_base"] = base.report[_REPORT_FIELD[m]] if base else None
-        row[f"{m}_new"] = new.report[_REPORT_FIELD[m]] if new else None
+        row[f"{m}_base"] = base.report.get(_REPORT_FIELD[m]) if base else None
+        row[f"{m}_new"] = new.report.get(_REPORT_FIELD[m]) if new else None
         row.update(dict.fromkeys((f"{m}_change_pct", f"{m}_ci_low_pct", f"{m}_ci_high_pct")))
         row[f"{m}_significant"] = False
     row.update(method=METHOD, confidence=confidence)
@@ -295,7 +328,8 @@ def _violation(row: dict[str, Any], rule: FailRule) -> str | None:
         return None
     rising = math.copysign(1.0, rule.threshold_pct) > 0
     if (change > rule.threshold_pct) if rising else (change < rule.threshold_pct):
-        interval = f"{row[f'{rule.metric}_ci_low_pct']:+.1f}% .. {row[f'{rule.metric}_ci_high_pct']:+.1f}%"
+        low, high = row[f"{rule.metric}_ci_low_pct"], row[f"{rule.metric}_ci_high_pct"]
+        interval = f"{'?' if low is None else f'{low:+.1f}'}% .. {'?' if high is None else f'{high:+.1f}'}%"
         return (
             f"{rule.metric} {'rose' if change > 0 else 'fell'} {change:+.1f}% "
             f"({row['confidence']:.0%} CI {interval}), beyond {rule.threshold_pct:+g}%"
@@ -315,7 +349,9 @@ def format_comparison(rows: Sequence[dict[str, Any]]) -> str:
         marked ``*`` when significant; then a line stating the method.
     """
     shown = {"p50": "p50 ms", "p99": "p99 ms", "throughput": "throughput/s"}
-    if any(row.get("ttft_p99_base") is not None or row.get("ttft_p99_new") is not None for row in rows):
+    if any(row.get("method") == CAPACITY_METHOD for row in rows):
+        shown = {"capacity": "capacity (req/s or workers)"}
+    elif any(row.get("ttft_p99_base") is not None or row.get("ttft_p99_new") is not None for row in rows):
         shown.update(ttft_p99="TTFT p99 ms", itl_p99="ITL p99 ms", tokens_per_s="tokens/s")
     header = ["model", "batch", "models", "workers", "pipeline", "status"]
     header += [h for title in shown.values() for h in (title, "", "change")]
@@ -338,7 +374,10 @@ def format_comparison(rows: Sequence[dict[str, Any]]) -> str:
             text += f"  {parts[i]}{arrow}{parts[i + 1]}  {parts[i + 2]}"
         lines.append(text.rstrip())
     confidence = rows[0]["confidence"] if rows else 0.95
-    lines.append(f"* significant: the {confidence:.0%} confidence interval of the change excludes 0; {METHOD}")
+    if "capacity" in shown:
+        lines.append(f"* significant: {CAPACITY_METHOD}")
+    else:
+        lines.append(f"* significant: the {confidence:.0%} confidence interval of the change excludes 0; {METHOD}")
     return "\n".join(lines)
 
 

@@ -1,5 +1,7 @@
 """Plots of a run: latency CDF, latency over time, throughput scaling, latency vs throughput; for
-a streaming model also the TTFT and ITL CDFs and tokens/s and TTFT against concurrency.
+a streaming model also the TTFT and ITL CDFs and tokens/s and TTFT against concurrency; for a
+capacity search latency against offered load and the Pareto front (``capacity_curve``,
+``pareto``: :mod:`raybench.report.capacity_figures`).
 
 Each function takes a :class:`raybench.Results` (``benchmark(..., return_timers=True)`` or
 :func:`raybench.read_results`) and returns a ``matplotlib.figure.Figure``; :func:`save_plots`
@@ -29,6 +31,7 @@ import pyarrow.compute as pc
 
 from raybench.core.errors import ConfigError
 from raybench.core.units import NS_PER_MS, NS_PER_S
+from raybench.report.capacity_figures import capacity_curve, pareto
 from raybench.report.figures import axes as _axes
 from raybench.report.figures import binned as _binned
 from raybench.report.figures import config_requests as _config_requests
@@ -45,8 +48,8 @@ if TYPE_CHECKING:
     from matplotlib.axes import Axes
     from matplotlib.figure import Figure
 
-__all__ = ["latency_cdf", "latency_over_time", "latency_vs_throughput", "save_plots", "scaling", "token_latency_cdf",
-           "tokens_vs_concurrency"]
+__all__ = ["capacity_curve", "latency_cdf", "latency_over_time", "latency_vs_throughput", "pareto", "save_plots",
+           "scaling", "token_latency_cdf", "tokens_vs_concurrency"]
 
 #: Most latencies per config the CDF curve is drawn from: 20k points resolve it below a pixel.
 _CDF_POINTS = 20_000
@@ -308,12 +311,18 @@ _STREAM_PLOTS: tuple[tuple[str, Callable[..., Figure]], ...] = (
     ("token_latency_cdf.png", token_latency_cdf),
     ("tokens_vs_concurrency.png", tokens_vs_concurrency),
 )
+#: Drawn too for a capacity search.
+_SEARCH_PLOTS: tuple[tuple[str, Callable[..., Figure]], ...] = (
+    ("capacity_curve.png", capacity_curve),
+    ("pareto.png", pareto),
+)
 
 
 def save_plots(results: Results, out_dir: str | os.PathLike[str], *, overwrite: bool = False,
                dpi: float = 100) -> list[str]:
-    """Write the four plots as PNG files into ``out_dir`` (created if missing), and for a run
-    whose model streamed also ``token_latency_cdf.png`` and ``tokens_vs_concurrency.png``.
+    """Write the four plots as PNG files into ``out_dir`` (created if missing), for a run whose
+    model streamed also ``token_latency_cdf.png`` and ``tokens_vs_concurrency.png``, and for a
+    capacity search ``capacity_curve.png`` and ``pareto.png``.
 
     Args:
         results: From ``benchmark(..., return_timers=True)`` or :func:`raybench.read_results`.
@@ -335,6 +344,7 @@ def save_plots(results: Results, out_dir: str | os.PathLike[str], *, overwrite: 
     if isinstance(dpi, bool) or not isinstance(dpi, (int, float)) or not (math.isfinite(dpi) and dpi > 0):
         raise ConfigError(f"dpi must be a positive number of dots per inch (got {dpi!r})")
     plots = _PLOTS + (_STREAM_PLOTS if "chunk_ns" in results.timers.column_names else ())
+    plots += _SEARCH_PLOTS if any(config.search is not None for config in results.configs) else ()
     paths = [os.path.join(os.fspath(out_dir), name) for name, _ in plots]
     existing = [path for path in paths if os.path.lexists(path)]
     if existing and not overwrite:

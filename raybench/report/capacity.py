@@ -180,3 +180,45 @@ def _span_s(probes: list[Mapping[str, Any]]) -> float | None:
     if not starts or not stops:
         return None
     return (datetime.fromisoformat(max(stops)) - datetime.fromisoformat(min(starts))).total_seconds()
+
+
+#: How a capacity comparison decides, for its rows' ``method``.
+CAPACITY_METHOD = ("capacity: each search brackets its answer between the highest load met and the lowest "
+                   "missed; a change is significant when the two brackets do not overlap")
+
+
+def capacity_key(report: Mapping[str, Any]) -> tuple[Any, ...]:
+    """What pairs a searched config of one run with one of another: the config without what the
+    search varied (a concurrency search's workers)."""
+    workers = None if report.get("search") == "concurrency" else report.get("workers_per_model")
+    return (report.get("search"), report.get("model_name"), report.get("batch_size"), report.get("n_models"),
+            workers, report.get("pipeline_size"))
+
+
+def capacity_change(base: Mapping[str, Any], new: Mapping[str, Any]) -> dict[str, Any]:
+    """The change of capacity between two searches of one config, with the interval their
+    brackets allow: each true capacity lies between its ``capacity`` (met) and its
+    ``capacity_missed_at`` (missed; unbounded when nothing missed).
+
+    Returns:
+        ``capacity_base``, ``capacity_new``, ``capacity_change_pct``, ``capacity_ci_low_pct``,
+        ``capacity_ci_high_pct`` (None when unbounded or unknown) and ``capacity_significant``.
+    """
+    def bracket(report: Mapping[str, Any]) -> tuple[float | None, float | None]:
+        level = report.get("capacity_workers") if report.get("search") == "concurrency" else report.get("capacity_rate")
+        return level, report.get("capacity_missed_at")
+
+    (low_b, high_b), (low_n, high_n) = bracket(base), bracket(new)
+    row: dict[str, Any] = {"capacity_base": low_b, "capacity_new": low_n, "capacity_change_pct": None,
+                           "capacity_ci_low_pct": None, "capacity_ci_high_pct": None, "capacity_significant": False}
+    if not low_b or low_n is None:
+        return row
+    row["capacity_change_pct"] = 100 * (low_n / low_b - 1)
+    if high_b:
+        row["capacity_ci_low_pct"] = 100 * (low_n / high_b - 1)
+    if high_n:
+        row["capacity_ci_high_pct"] = 100 * (high_n / low_b - 1)
+    fell = high_n is not None and high_n <= low_b
+    rose = high_b is not None and low_n >= high_b
+    row["capacity_significant"] = fell or rose
+    return row
