@@ -178,7 +178,8 @@ def _add_search_arguments(run: argparse.ArgumentParser, search: str | None) -> N
                        help="end a search once its highest rate met and lowest missed are within FRACTION "
                        "(default 0.05)")
     group.add_argument("--max-steps", type=_cli_args.positive_int, metavar="N",
-                       help="the most probes (of --duration each) one config's search runs (default 12)")
+                       help="the most loads one config's search tries, the closed loop included (default 12); "
+                       "a probe within noise of the SLO is repeated, 2-10 x --duration, in the same step")
 
 
 def _warmup(text: str) -> int | str:

@@ -18,7 +18,7 @@ from raybench.core.slo import constraints_of
 SEARCHES = ("rate", "concurrency")
 DEFAULT_TOLERANCE = 0.05
 DEFAULT_MAX_STEPS = 12
-#: The fewest probes a search needs: the closed loop, one pass and one miss.
+#: The fewest steps a search needs: the closed loop, one load met and one missed.
 MIN_STEPS = 3
 #: With ``search="concurrency"`` and no ``workers_per_model``: the most workers tried.
 DEFAULT_MAX_WORKERS = 64
@@ -32,8 +32,9 @@ class SearchRule:
         mode: ``"rate"``, ``"concurrency"``, or None (no search: the sweep measures each config once).
         tolerance: The search ends once its bracket ``[met, missed]`` is within this fraction of
             the missed end.
-        max_steps: The most probes one config's search runs (each lasts ``duration``; a repeat
-            of an undecided probe lasts twice that and counts as one).
+        max_steps: The most loads one config's search tries, the closed loop included (each
+            probe lasts ``duration``; an undecided probe's repeat, 2-10 times as long, belongs
+            to its step).
         arrival: The open-loop arrival of a rate search's probes (``benchmark``'s ``arrival``:
             "constant" unless "poisson" was asked for).
     """
@@ -54,7 +55,7 @@ class SearchRule:
             raise ConfigError(f"search_tolerance must be a fraction between 0 and 1, like 0.05 for 5 % "
                               f"(got {search_tolerance!r})")
         if not (is_int(max_steps) and int(max_steps) >= MIN_STEPS):  # type: ignore[call-overload]
-            raise ConfigError(f"max_steps must be an int of at least {MIN_STEPS}: the closed loop, one probe "
+            raise ConfigError(f"max_steps must be an int of at least {MIN_STEPS}: the closed loop, one load "
                               f"that meets the SLO and one that misses it (got {max_steps!r})")
         return cls(search, tolerance, int(max_steps))  # type: ignore[arg-type,call-overload]
 

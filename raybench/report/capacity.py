@@ -7,12 +7,13 @@ probe reports by ``search_id``.
 A probe's verdict comes from its own pooled raw percentiles — never an average of percentiles
 across probes. Where the 95 % block-bootstrap interval of a constrained percentile straddles the
 limit (:func:`slo_decided` is False), the point estimate is noise-deep from the limit: the
-search repeats that probe once, twice as long, and the repeat decides
-(:func:`final_verdict`: on its point estimate if it still straddles).
+search repeats that probe once, longer (:func:`raybench.run.search.repeat_factor`), and the
+repeat decides (:func:`final_verdict`: on its point estimate if it still straddles).
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
@@ -29,7 +30,7 @@ MET, MISSED, UNDECIDED = "met", "missed", "undecided"
 
 #: The fields a capacity report adds to the report of the probe at capacity.
 CAPACITY_FIELDS: tuple[str, ...] = (
-    "capacity_rate", "capacity_throughput", "capacity_workers", "capacity_steps", "capacity_missed_at",
+    "capacity_rate", "capacity_throughput", "capacity_workers", "capacity_steps", "capacity_probes", "capacity_missed_at",
     "search_s", "neuron_cores_per_1k_rps", "cost_per_1m_at_slo",
 )  # fmt: skip
 
@@ -52,30 +53,48 @@ def constraint_samples(requests: Requests, field: str, batch_size: int) -> tuple
     return tpot[several], requests.last[several]
 
 
+#: z of the two-sided 95 % intervals a probe's verdict uses.
+_Z95 = 1.959964
+
+
+def share_interval(k: int, n: int, z: float = _Z95) -> tuple[float, float]:
+    """Wilson's score interval of a share ``k / n`` (``n`` > 0)."""
+    share, z2 = k / n, z * z
+    centre = (share + z2 / (2 * n)) / (1 + z2 / n)
+    half = z * math.sqrt(share * (1 - share) / n + z2 / (4 * n * n)) / (1 + z2 / n)
+    return max(0.0, centre - half), min(1.0, centre + half)
+
+
 def slo_decided(requests: Requests, report: Mapping[str, Any], batch_size: int,
                 slo: dict[str, float] | None) -> bool | None:
-    """Whether the bootstrap says the same as the point estimate about the SLO's percentile limits.
+    """Whether the evidence says the same as the point estimate about the SLO's percentile limits.
 
-    Decided when every constrained percentile's 95 % interval lies at or below its limit (met
-    for sure), or one lies wholly above its limit (missed for sure); a figure the run lacks is a
-    sure miss. None without percentile limits.
+    A limit ``p_q <= L`` holds when the share of requests within ``L`` is at least ``q``. It is
+    met for sure when two 95 % intervals agree: the block bootstrap's of the percentile lies at
+    or below ``L`` (the samples come in correlated stretches of time), and Wilson's of the share
+    within ``L`` lies at or above ``q`` (a tail percentile of few requests is noise: a p99 needs
+    about 380 requests, all within the limit, before it can be said to hold). Missed for sure
+    when both lie on the other side. Decided when every limit is met for sure or one is missed
+    for sure; a figure the run lacks is a sure miss. None without percentile limits.
     """
     constraints = constraints_of(slo)
     if not constraints:
         return None
-    all_below = True
+    all_met = True
     for field, limit_ms in constraints.items():
         value = report.get(field)
         samples = constraint_samples(requests, field, batch_size)
         if value is None or samples is None or samples[0].size == 0:
             return True  # no figure: the constraint is missed, whatever the noise
-        interval = quantile_interval(samples[0], samples[1], int(field.rsplit("_p", 1)[1]) / 100)
+        q = int(field.rsplit("_p", 1)[1]) / 100
+        interval = quantile_interval(samples[0], samples[1], q)
         low, high = (float(value) * NS_PER_MS,) * 2 if interval is None else interval
         limit_ns = limit_ms * NS_PER_MS
-        if low > limit_ns:
+        share_low, share_high = share_interval(int((samples[0] <= limit_ns).sum()), samples[0].size)
+        if low > limit_ns and share_high < q:
             return True
-        all_below = all_below and high <= limit_ns
-    return all_below
+        all_met = all_met and high <= limit_ns and share_low >= q
+    return all_met
 
 
 def probe_verdict(report: Mapping[str, Any]) -> str:
@@ -112,7 +131,13 @@ def capacity_reports(reports: Sequence[Mapping[str, Any]], cost_per_hour: float 
     """One capacity report per searched config, from its probes' reports.
 
     The capacity is the highest level (rate, or workers per copy) whose last probe met the SLO:
-    the report of that probe, with :data:`CAPACITY_FIELDS` added. Without such a probe it is
+    the report of that probe, with :data:`CAPACITY_FIELDS` added: ``capacity_rate``
+    (requests/s of the whole config), ``capacity_throughput`` (samples/s), ``capacity_workers``
+    (a concurrency search), ``capacity_steps`` (loads tried, the closed loop included),
+    ``capacity_probes`` (probes run, repeats included), ``capacity_missed_at`` (the lowest load
+    above it that missed), ``search_s`` (from the first probe's start to the last one's stop),
+    ``neuron_cores_per_1k_rps`` (NeuronCore copies) and ``cost_per_1m_at_slo`` (per million
+    samples at ``capacity_throughput``). Without such a probe it is
     the search's first probe with ``capacity_rate`` None and an ``error`` that says why.
 
     Args:
@@ -140,7 +165,8 @@ def _capacity(probes: list[Mapping[str, Any]], cost_per_hour: float | None) -> d
     chosen = dict(last[best]) if best is not None else dict(probes[0])
     concurrency = chosen.get("search") == "concurrency"
     fields: dict[str, Any] = dict.fromkeys(CAPACITY_FIELDS)
-    fields["capacity_steps"] = len(probes)
+    fields["capacity_steps"] = len({probe_level(r) for r in probes})  # loads tried (the closed loop's is None)
+    fields["capacity_probes"] = len(probes)  # with the repeats
     fields["capacity_missed_at"] = min(missed) if missed else None
     fields["search_s"] = _span_s(probes)
     stopped = probes[-1]

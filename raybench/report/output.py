@@ -57,7 +57,7 @@ SLO_COLS: list[str] = ["goodput", "slo_met_pct", "slo_ok"]
 
 #: Columns of the table of a capacity search's answers (one row per searched config).
 CAPACITY_PRINT_COLS: list[str] = [
-    "capacity_rate", "capacity_throughput", "latency_ms_p50", "latency_ms_p99", "capacity_steps", "n_models",
+    "capacity_rate", "capacity_throughput", "latency_ms_p50", "latency_ms_p99", "capacity_probes", "n_models",
     "workers_per_model", "batch_size", "pipeline_size", "model_filename",
 ]  # fmt: skip
 #: Columns of the table of a capacity search's probes.

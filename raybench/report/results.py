@@ -177,7 +177,7 @@ REPORT_TYPES: dict[str, pa.DataType] = {
     **dict.fromkeys(
         ("config_id", "batch_size", "n_models", "workers_per_model", "pipeline_size", "n_devices",
          "performance_level", "n_errors", "n_nodes", "total_infs", "warmup_infs", "dropped",
-         "queue_depth_max", "search_id", "probe", "capacity_workers", "capacity_steps"),
+         "queue_depth_max", "search_id", "probe", "capacity_workers", "capacity_steps", "capacity_probes"),
         pa.int64(),
     ),
     **dict.fromkeys(("multiprocess", "multiinterpreter", "converged", "dataset_exhausted", "rate_met", "slo_decided"),

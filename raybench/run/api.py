@@ -106,7 +106,8 @@ def _search(configs: list[RunConfig], runner_args: tuple[Any, ...], options: Opt
     limits = ", ".join(f"{k} <= {v:g} ms" for k, v in constraints_of(options.reporting.slo).items())
     logger.info("searching each config's capacity (%s) at %s: at most %d probes of %.1f s each", rule.mode,
                 limits, rule.max_steps, options.measure.duration_s)
-    return SweepRunner(bases, *runner_args).run(search_plan(bases, rule, max_workers=max_workers))
+    tail = min(1 - int(field.rsplit("_p", 1)[1]) / 100 for field in constraints_of(options.reporting.slo))
+    return SweepRunner(bases, *runner_args).run(search_plan(bases, rule, max_workers=max_workers, tail=tail))
 
 
 def _share_cpus(configs: list[RunConfig], requests: dict[int, cluster.CopyRequest],
@@ -314,12 +315,14 @@ def benchmark(load_fn: Callable[..., Any], model_filename: str, inputs: Any, **k
         warmup_timeout: Seconds a config's warmup may take (default 60), plus ``warmup`` when it
             is a time; past it (a first call that never returns) the config fails with status
             "timeout".
-        streaming, count_tokens, count_input_tokens, slo: Streaming models and SLOs (see the
-            README): a call returning an iterator streams tokens (TTFT, ITL, TPOT, tokens/s),
-            and ``slo`` gives ``goodput``, ``slo_met_pct`` and ``slo_ok``.
+        streaming, count_tokens, count_input_tokens, slo, search, search_tolerance, max_steps:
+            Streaming models, SLOs and capacity searches (see the README): a call returning an
+            iterator streams tokens; ``slo`` gives ``goodput`` and ``slo_ok``; ``search="rate"``
+            finds each config's highest rate that meets ``slo`` (``"concurrency"``: workers).
 
     Returns:
-        One report dict per config, or a :class:`~raybench.Results` with ``return_timers``.
+        One report dict per config (a search: per config, its capacity report), or a
+        :class:`~raybench.Results` with ``return_timers`` (a search: every probe).
 
     Raises:
         ConfigError: a bad argument; the message names it, the rule and the value.

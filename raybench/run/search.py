@@ -18,8 +18,8 @@ A concurrency search (``search="concurrency"``) does the same with closed-loop
 Each probe is a config of its own (``search``, ``search_id``, ``probe`` say which), with its own
 timers. The copies are reused by every probe of a config (the runner keeps a pool as long as the
 model and pipeline size stay): loaded once, warmed up once by the closed loop (the open-loop
-probes run with ``warmup=0``). A probe whose verdict is within noise is repeated once, twice as
-long; the repeat decides.
+probes run with ``warmup=0``). A probe whose verdict is within noise is repeated once, longer
+(:func:`repeat_factor`: at least twice, at most ten times ``duration``); the repeat decides.
 
 The search is a generator of configs that is sent each probe's report
 (:class:`~raybench.run.sweep.SweepRunner` runs it), so the probe logic here is plain code,
@@ -46,8 +46,13 @@ START_SHARE = 0.5
 CLOSED_MARGIN = 1.1
 #: Each growth (or shrink) step multiplies the load by this.
 GROWTH = 2.0
-#: A repeat of an undecided probe lasts this many durations.
+#: A repeat of an undecided probe lasts at least this many durations, and long enough for
+#: ``TAIL_SAMPLES`` requests beyond the constrained percentile (400 requests for a p99, a little
+#: more than the ~380 it takes before a p99 can be said to hold: see
+#: :func:`~raybench.report.capacity.slo_decided`), but at most ``REPEAT_MAX_FACTOR`` durations.
 REPEAT_FACTOR = 2.0
+TAIL_SAMPLES = 4
+REPEAT_MAX_FACTOR = 10.0
 
 #: ``report = yield config``: the runner sends each config's report back.
 Plan = Generator[RunConfig, dict[str, Any], None]
@@ -104,7 +109,7 @@ class Bracket:
         return (met + missed) // 2 if self._integer else (met + missed) / 2
 
 
-def search_plan(bases: Sequence[RunConfig], rule: SearchRule, *, max_workers: int) -> Plan:
+def search_plan(bases: Sequence[RunConfig], rule: SearchRule, *, max_workers: int, tail: float = 0.01) -> Plan:
     """The probes of every base config's search, one search after another; config ids count
     from 0 over every probe.
 
@@ -113,19 +118,32 @@ def search_plan(bases: Sequence[RunConfig], rule: SearchRule, *, max_workers: in
             workers axis).
         rule: The search options.
         max_workers: The most workers per copy a concurrency search may try.
+        tail: The share of requests beyond the highest constrained percentile (0.01 for a
+            p99), which sets how long a repeat must be (:func:`repeat_factor`).
     """
     ids = itertools.count()
     for search_id, base in enumerate(bases):
-        yield from _search_one(base, search_id, rule, ids, max_workers)
+        yield from _search_one(base, search_id, rule, ids, max_workers, tail)
 
 
-def _search_one(base: RunConfig, search_id: int, rule: SearchRule, ids: Iterator[int], max_workers: int) -> Plan:
-    """One config's search: its probes, each sent back its report."""
-    steps = 0
+def repeat_factor(report: dict[str, Any], duration_s: float, tail: float) -> float:
+    """How many durations the repeat of an undecided probe lasts: long enough for
+    ``TAIL_SAMPLES`` requests beyond the percentile at the rate the probe served, within
+    ``REPEAT_FACTOR`` to ``REPEAT_MAX_FACTOR``."""
+    rate = _request_rate(report) or 0.0
+    wanted_s = TAIL_SAMPLES / (max(tail, 0.001) * rate) if rate > 0 else math.inf
+    return min(max(wanted_s / duration_s, REPEAT_FACTOR), REPEAT_MAX_FACTOR)
+
+
+def _search_one(base: RunConfig, search_id: int, rule: SearchRule, ids: Iterator[int], max_workers: int,
+                tail: float) -> Plan:
+    """One config's search: its probes, each sent back its report. A step is one load tried:
+    its probe, and the probe's repeat when it was undecided."""
+    steps = probes = 0
 
     def probe(level: float | None, factor: float = 1.0) -> RunConfig:
-        nonlocal steps
-        steps += 1
+        nonlocal probes
+        probes += 1
         changes: dict[str, Any] = {}
         measure = dataclasses.replace(base.measure, duration_s=base.measure.duration_s * factor)
         if rule.mode == "rate" and level is not None:  # warmed up by the closed loop already
@@ -133,10 +151,11 @@ def _search_one(base: RunConfig, search_id: int, rule: SearchRule, ids: Iterator
             changes["load"] = LoadShape(rule.arrival, float(level), "config", base.load.loop_dataset)
         elif rule.mode == "concurrency":
             changes["workers_per_model"] = int(level or 1)
-        return dataclasses.replace(base, config_id=next(ids), search=rule.mode, search_id=search_id, probe=steps,
+        return dataclasses.replace(base, config_id=next(ids), search=rule.mode, search_id=search_id, probe=probes,
                                    measure=measure, **changes)
 
     if rule.mode == "rate":
+        steps += 1
         closed = yield probe(None)
         closed_rate = _request_rate(closed)
         if closed_rate is None:
@@ -146,10 +165,10 @@ def _search_one(base: RunConfig, search_id: int, rule: SearchRule, ids: Iterator
         bracket = Bracket(1, rule.tolerance, integer=True, highest=max_workers)
     level = bracket.next_level()
     while level is not None and steps < rule.max_steps:
+        steps += 1
         report = yield probe(level)
-        verdict = probe_verdict(report)
-        if verdict == UNDECIDED and steps < rule.max_steps:
-            report = yield probe(level, REPEAT_FACTOR)
+        if probe_verdict(report) == UNDECIDED:
+            report = yield probe(level, repeat_factor(report, base.measure.duration_s, tail))
         if report.get("status") != STATUS_FINISHED:
             return  # the model or a copy failed (not a missed SLO): its report says why
         bracket.observe(level, final_verdict(report) == MET)

@@ -18,8 +18,9 @@ pytestmark = pytest.mark.integration  # the command line through real subprocess
 
 @pytest.mark.ray
 def test_capacity_command_prints_the_probes_and_writes_the_answers(tmp_path):
+    # A median limit: decided on a second of requests, so no probe needs a repeat (a p99 would).
     result = run_cli("capacity", "raybench.testing:SimulatedDevice", "--input-shape", "1", "--slo",
-                     "latency_ms_p99=30", "--n-models", "1", "--workers", "1", "--duration", "1", "--max-steps", "8",
+                     "latency_ms_p50=30", "--n-models", "1", "--workers", "1", "--duration", "1", "--max-steps", "8",
                      "--model-name", "dev", "--verbosity", "0", "--out", "out", cwd=str(tmp_path))
     assert result.returncode == 0, result.stderr[-2000:]
     probes, answers = result.stdout.split("\n\n")[:2]
@@ -27,16 +28,16 @@ def test_capacity_command_prints_the_probes_and_writes_the_answers(tmp_path):
     assert probes.splitlines()[1].split()[2] == "closed" and probes.splitlines()[2].split()[2] == "constant"
     assert answers.splitlines()[0].split()[0] == "capacity_rate"
     (answer,) = json.loads((tmp_path / "out" / "dev.capacity.json").read_text())
-    assert 85 <= answer["capacity_rate"] <= 101 and answer["capacity_steps"] <= 8
+    assert 85 <= answer["capacity_rate"] <= 110 and answer["capacity_steps"] <= 8
     with open(tmp_path / "out" / "dev.capacity.csv", newline="") as f:
         (row,) = list(csv.DictReader(f))
     assert float(row["capacity_rate"]) == pytest.approx(answer["capacity_rate"])
     probe_rows = json.loads((tmp_path / "out" / "dev.results.json").read_text())
-    assert len(probe_rows) == answer["capacity_steps"]
-    # A rerun slower by half: compare --fail-on capacity:-5% fails, a rerun of the same passes.
-    slower = raybench.cpu.benchmark(make_simulated_device(0.015), np.zeros(1, np.float32), batch_sizes=1,
+    assert len(probe_rows) == answer["capacity_probes"]
+    # A rerun twice as slow: compare --fail-on capacity:-5% fails, a rerun of the same passes.
+    slower = raybench.cpu.benchmark(make_simulated_device(0.020), np.zeros(1, np.float32), batch_sizes=1,
                                     n_models=1, workers_per_model=1, duration=1, search="rate", max_steps=8,
-                                    slo={"latency_ms_p99": 30}, model_name="dev", multiprocess=False,
+                                    slo={"latency_ms_p50": 30}, model_name="dev", multiprocess=False,
                                     return_timers=True, verbosity=0)
     raybench.write_results(slower, tmp_path / "slower.parquet")
     same = run_cli("compare", "out/dev.results.parquet", "out/dev.results.parquet", "--fail-on", "capacity:-5%",

@@ -32,32 +32,38 @@ class LoadCounter:
             f.write(f"{copy_id}\n")
 
 
-def test_rate_search_finds_the_capacity_of_one_and_two_copies(ray_session, tmp_path):
+def test_rate_search_finds_the_capacity_of_a_10_ms_device(ray_session, tmp_path):
     loads = tmp_path / "loads.txt"
     results = raybench.cpu.benchmark(
-        SimulatedDevice, np.zeros(1), batch_sizes=1, n_models=[1, 2], workers_per_model=1, duration=1,
+        SimulatedDevice, np.zeros(1), batch_sizes=1, n_models=1, workers_per_model=1, duration=1,
         search="rate", slo=SLO, device_type="neuron", cost_per_hour=3.6, setup_fn=LoadCounter(str(loads)),
         return_timers=True, verbosity=0,
     )
-    one, two = raybench.get_capacity_reports(results)
+    (one,) = raybench.get_capacity_reports(results)
     assert 85 <= one["capacity_rate"] <= 101, one
-    assert one["capacity_steps"] <= 15 and two["capacity_steps"] <= 15
-    assert 1.7 <= two["capacity_rate"] / one["capacity_rate"] <= 2.1, (one["capacity_rate"], two["capacity_rate"])
+    assert one["capacity_probes"] <= 15
     assert one["neuron_cores_per_1k_rps"] == pytest.approx(1000 / one["capacity_rate"])
     assert one["cost_per_1m_at_slo"] == pytest.approx(3.6 * 1e6 / 3600 / one["capacity_throughput"])
     assert one["latency_ms_p99"] <= 30 and one["slo_ok"] and one["rate_met"]
-    # Every probe is a config of its own, with its own timers; the copies loaded once.
+    # Every probe is a config of its own, with its own timers; the copy loaded once.
     reports = raybench.get_reports(results)
-    assert [r["probe"] for r in reports if r["search_id"] == 0] == list(range(1, one["capacity_steps"] + 1))
+    assert [r["probe"] for r in reports] == list(range(1, one["capacity_probes"] + 1))
     assert sorted(set(pc.unique(results.timers["config_id"]).to_pylist())) == [r["config_id"] for r in reports]
-    assert loads.read_text().split() == ["0", "1"]  # copy 0 and copy 1, each loaded once for every probe
-    closed = [r for r in reports if r["arrival"] == "closed"]
-    assert len(closed) == 2 and all(r["warmup_infs"] for r in closed)
-    assert all(r["warmup_infs"] == 0 for r in reports if r["arrival"] == "constant")  # warmed up once
+    assert loads.read_text().split() == ["0"]  # one load for every probe
+    assert reports[0]["arrival"] == "closed" and reports[0]["warmup_infs"] == 1
+    assert all(r["warmup_infs"] == 0 for r in reports[1:])  # warmed up once, by the closed loop
     # The search can be re-analysed from the file.
     path = raybench.write_results(results, tmp_path / "capacity.parquet")
-    again = raybench.get_capacity_reports(raybench.read_results(path))
-    assert [r["capacity_rate"] for r in again] == [one["capacity_rate"], two["capacity_rate"]]
+    (again,) = raybench.get_capacity_reports(raybench.read_results(path))
+    assert again["capacity_rate"] == one["capacity_rate"]
+
+
+def test_two_copies_have_twice_the_capacity(ray_session):
+    """2 s probes: at about 200 requests/s they hold the ~380 requests a p99 needs to be decided."""
+    (two,) = raybench.cpu.benchmark(SimulatedDevice, np.zeros(1), batch_sizes=1, n_models=2, workers_per_model=1,
+                                    duration=2, search="rate", slo=SLO, verbosity=0)
+    assert 170 <= two["capacity_rate"] <= 202, two
+    assert two["capacity_steps"] <= 12
 
 
 def test_poisson_arrivals_give_the_latencies_of_an_m_d_1_queue(ray_session):

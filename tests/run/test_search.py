@@ -18,7 +18,7 @@ from raybench.core.search import SearchRule
 from raybench.report.bootstrap import quantile_interval
 from raybench.report.capacity import capacity_reports, probe_verdict, slo_decided
 from raybench.report.streams import Requests
-from raybench.run.search import Bracket, concurrency_bases, search_plan
+from raybench.run.search import Bracket, concurrency_bases, repeat_factor, search_plan
 
 SLO = {"latency_ms_p99": 30.0}
 
@@ -102,7 +102,7 @@ def test_rate_search_brackets_a_capacity_below_the_closed_loop_rate(capacity):
     assert len(configs) <= rule.max_steps
 
 
-def test_an_undecided_probe_is_repeated_twice_as_long_and_the_repeat_decides():
+def test_an_undecided_probe_is_repeated_longer_and_the_repeat_decides():
     rule = SearchRule("rate", 0.05, 12)
     configs, reports = drive(search_plan([base_config()], rule, max_workers=64),
                              lambda c: service_report(c, 100.0, undecided_near=0.001))
@@ -110,8 +110,12 @@ def test_an_undecided_probe_is_repeated_twice_as_long_and_the_repeat_decides():
     assert repeated  # the probe at the capacity straddled the limit
     for i in repeated:
         assert configs[i + 1].load.rate == configs[i].load.rate
-        assert configs[i + 1].measure.duration_s == 2 * configs[i].measure.duration_s
+        # 4 requests beyond the p99 at 100/s: 4 s (400 requests).
+        assert configs[i + 1].measure.duration_s == pytest.approx(4 * configs[i].measure.duration_s)
     assert probe_verdict(reports[repeated[0]]) == "undecided"
+    assert repeat_factor({"status": "finished", "throughput_avg": 1000.0, "batch_size": 1}, 1.0, 0.01) == 2.0
+    assert repeat_factor({"status": "finished", "throughput_avg": 40.0, "batch_size": 1}, 1.0, 0.01) == 10.0
+    assert repeat_factor({"status": "finished", "throughput_avg": 50.0, "batch_size": 1}, 1.0, 0.01) == 8.0
 
 
 def test_max_steps_bounds_the_probes_and_the_answer_says_the_bracket_never_closed():
@@ -219,6 +223,12 @@ def test_slo_decided_follows_the_bootstrap_interval():
     assert slo_decided(requests, report, 1, {"latency_ms_p99": p99_ms * 1.001}) is False  # within noise
     assert slo_decided(requests, {"latency_ms_p99": None}, 1, {"latency_ms_p99": 10}) is True
     assert slo_decided(requests, report, 1, {"latency_ms": 10}) is None
+    # 40 requests, every one far within the limit: too few to say their p99 holds; 1000 are enough.
+    few = Requests(end[:40] - 10_000_000, end[:40])
+    assert slo_decided(few, {"latency_ms_p99": 10.0}, 1, {"latency_ms_p99": 100}) is False
+    many = Requests(end[:1000] - 10_000_000, end[:1000])
+    assert slo_decided(many, {"latency_ms_p99": 10.0}, 1, {"latency_ms_p99": 100}) is True
+    assert slo_decided(few, {"latency_ms_p99": 10.0}, 1, {"latency_ms_p99": 5}) is True  # all beyond it: missed
 
 
 def test_quantile_interval_covers_the_true_quantile_about_as_often_as_it_says():
