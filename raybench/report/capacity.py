@@ -127,7 +127,8 @@ def probe_level(report: Mapping[str, Any]) -> float | None:
     return None if rate is None else float(rate)
 
 
-def capacity_reports(reports: Sequence[Mapping[str, Any]], cost_per_hour: float | None = None) -> list[dict[str, Any]]:
+def capacity_reports(reports: Sequence[Mapping[str, Any]], cost_per_hour: float | None = None,
+                     tolerance: float | None = None) -> list[dict[str, Any]]:
     """One capacity report per searched config, from its probes' reports.
 
     The capacity is the highest level (rate, or workers per copy) whose last probe met the SLO:
@@ -143,16 +144,18 @@ def capacity_reports(reports: Sequence[Mapping[str, Any]], cost_per_hour: float 
     Args:
         reports: Probe reports (``search_id`` set); others are ignored.
         cost_per_hour: Instance price, for ``cost_per_1m_at_slo``.
+        tolerance: The search's ``search_tolerance``: a bracket left wider says so in ``error``
+            (``max_steps`` ran out first).
     """
     searches: dict[int, list[Mapping[str, Any]]] = {}
     for report in reports:
         if report.get("search_id") is not None:
             searches.setdefault(int(report["search_id"]), []).append(report)
-    return [_capacity(sorted(probes, key=lambda r: r.get("probe") or 0), cost_per_hour)
+    return [_capacity(sorted(probes, key=lambda r: r.get("probe") or 0), cost_per_hour, tolerance)
             for _, probes in sorted(searches.items())]
 
 
-def _capacity(probes: list[Mapping[str, Any]], cost_per_hour: float | None) -> dict[str, Any]:
+def _capacity(probes: list[Mapping[str, Any]], cost_per_hour: float | None, tolerance: float | None) -> dict[str, Any]:
     last: dict[float, Mapping[str, Any]] = {}
     for report in probes:
         level = probe_level(report)
@@ -180,6 +183,12 @@ def _capacity(probes: list[Mapping[str, Any]], cost_per_hour: float | None) -> d
         lowest = "" if tried is None else f"; the lowest tried, {tried:g}{'' if concurrency else '/s'}, missed it"
         chosen["error"] = chosen.get("error") or f"{what} met the SLO{lowest}"
         return {**chosen, **fields}
+    high = min(missed) if missed else None
+    if high is not None and tolerance is not None and (high - best) / high > tolerance and \
+            (not concurrency or high - best > 1):
+        chosen["error"] = chosen.get("error") or (
+            f"max_steps ran out first: the capacity lies between {best:g} and {high:g} "
+            f"({100 * (high - best) / high:.0f} % apart, more than search_tolerance)")
     if not missed:  # the bracket never closed: the capacity is at least this
         what = "the most workers_per_model tried" if concurrency else "the highest rate tried before max_steps ran out"
         chosen["error"] = chosen.get("error") or f"no probe missed the SLO: the capacity is at least {what}"

@@ -161,7 +161,8 @@ def get_capacity_reports(results: Results, cost_per_hour: float | None = None) -
     Results.check(results)
     if cost_per_hour is None:
         cost_per_hour = results.metadata.get("cost_per_hour")
-    return capacity_reports(get_reports(results, cost_per_hour), cost_per_hour)
+    tolerance = (results.metadata.get("search") or {}).get("tolerance")
+    return capacity_reports(get_reports(results, cost_per_hour), cost_per_hour, tolerance)
 
 
 #: Arrow types of the report fields that are not float64 (every other field of

@@ -90,7 +90,7 @@ def run_benchmark(framework: str, model: Any, model_filename: str | None, inputs
         sweep = _search(configs, runner_args, options, stage_columns)
     if not options.reporting.return_timers:
         if options.search.mode is not None:
-            return capacity_reports(sweep.reports, options.reporting.cost_per_hour)
+            return capacity_reports(sweep.reports, options.reporting.cost_per_hour, options.search.tolerance)
         return sweep.reports
     return _results(sweep, options, device, nodes)
 
@@ -104,8 +104,8 @@ def _search(configs: list[RunConfig], runner_args: tuple[Any, ...], options: Opt
     if rule.mode == "concurrency":
         check_budget(max_workers, stage_columns)
     limits = ", ".join(f"{k} <= {v:g} ms" for k, v in constraints_of(options.reporting.slo).items())
-    logger.info("searching each config's capacity (%s) at %s: at most %d probes of %.1f s each", rule.mode,
-                limits, rule.max_steps, options.measure.duration_s)
+    logger.info("searching each config's capacity (%s) at %s: at most %d loads, each a probe of %.1f s (and a "
+                "repeat 2-10 x longer when within noise)", rule.mode, limits, rule.max_steps, options.measure.duration_s)
     tail = min(1 - int(field.rsplit("_p", 1)[1]) / 100 for field in constraints_of(options.reporting.slo))
     return SweepRunner(bases, *runner_args).run(search_plan(bases, rule, max_workers=max_workers, tail=tail))
 

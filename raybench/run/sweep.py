@@ -111,7 +111,8 @@ class SweepRunner:
                            pipeline_size=config.pipeline_size)
         collector = self._start_collector()
         show = self._options.reporting.verbosity >= 1
-        planned = len(self._configs) * (self._options.search.max_steps if plan is not None else 1)
+        # A search: at most max_steps loads per config, each a probe and maybe its repeat.
+        planned = len(self._configs) * (2 * self._options.search.max_steps if plan is not None else 1)
         self._progress = SweepProgress(planned, enabled=None if show else False,
                                        unit="probe" if plan is not None else "config", at_most=plan is not None)
         # On a terminal the progress line shows each config; log lines would break it up.

@@ -118,6 +118,18 @@ def test_an_undecided_probe_is_repeated_longer_and_the_repeat_decides():
     assert repeat_factor({"status": "finished", "throughput_avg": 50.0, "batch_size": 1}, 1.0, 0.01) == 8.0
 
 
+def test_an_answer_says_when_max_steps_left_the_bracket_wide():
+    rule = SearchRule("rate", 0.05, 4)
+    configs, reports = drive(search_plan([base_config()], rule, max_workers=64),
+                             lambda c: {**service_report(c, 100.0), "slo_ok": (c.rate or 0) <= 80})
+    (capacity,) = capacity_reports(reports, tolerance=rule.tolerance)
+    assert len({c.load.rate for c in configs}) == 4  # the closed loop and three rates
+    assert capacity["capacity_rate"] == pytest.approx(75.0)
+    assert "max_steps ran out first: the capacity lies between 75 and 100 (25 % apart" in capacity["error"]
+    (quiet,) = capacity_reports(reports)  # without the tolerance nothing is said
+    assert quiet["error"] is None
+
+
 def test_max_steps_bounds_the_probes_and_the_answer_says_the_bracket_never_closed():
     rule = SearchRule("rate", 0.001, 3)
     configs, reports = drive(search_plan([base_config()], rule, max_workers=64),
