@@ -43,15 +43,17 @@ from raybench.report.capacity import CAPACITY_METHOD, capacity_change, capacity_
 from raybench.report.results import Results, get_capacity_reports, get_reports
 from raybench.report.streams import Requests, ok_requests
 
-__all__ = ["KEY_FIELDS", "METHOD", "METRICS", "STREAM_METRICS", "FailRule", "compare_results", "failed_rules",
-           "format_comparison", "parse_fail_on"]
+__all__ = ["KEY_FIELDS", "METHOD", "METRICS", "SEARCH_METRICS", "STREAM_METRICS", "FailRule", "compare_results",
+           "failed_rules", "format_comparison", "parse_fail_on"]
 
 #: What matches a config of one run with a config of the other.
 KEY_FIELDS: tuple[str, ...] = ("model_name", "batch_size", "n_models", "workers_per_model", "pipeline_size")
 #: Compared metrics: latency percentiles in ms and throughput in inferences/s; for streaming
 #: runs also TTFT and ITL percentiles (ms) and output tokens per second.
 STREAM_METRICS: tuple[str, ...] = ("ttft_p50", "ttft_p99", "itl_p50", "itl_p99", "tokens_per_s")
-METRICS: tuple[str, ...] = ("p50", "p90", "p95", "p99", "throughput", *STREAM_METRICS, "capacity")
+#: Two capacity searches compare on their answers only: ``capacity``.
+SEARCH_METRICS: tuple[str, ...] = ("capacity",)
+METRICS: tuple[str, ...] = ("p50", "p90", "p95", "p99", "throughput", *STREAM_METRICS, *SEARCH_METRICS)
 _QUANTILES = {"p50": 0.50, "p90": 0.90, "p95": 0.95, "p99": 0.99}
 #: The streaming figures' quantiles, per kind of sample.
 _STREAM_QUANTILES = {"ttft": {"ttft_p50": 0.50, "ttft_p99": 0.99}, "itl": {"itl_p50": 0.50, "itl_p99": 0.99}}

@@ -23,6 +23,7 @@ from raybench.testing import (
     NoopModel,
     SimulatedDevice,
     make_simulated_device,
+    md1_response_quantile,
 )
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -265,3 +266,21 @@ def test_module_imports_without_torch() -> None:
         [sys.executable, "-c", script], capture_output=True, env=env, timeout=60, check=True
     )
     assert result.stdout.decode().strip() == "False"
+
+
+def test_md1_quantiles_match_a_simulated_queue():
+    """Erlang's formula against Lindley's recursion over 200k Poisson arrivals at rho = 0.5."""
+    import numpy as np
+
+    rate, service_s = 50.0, 0.010
+    gaps = np.random.default_rng(0).exponential(1 / rate, 200_000)
+    wait, waits = 0.0, np.empty(gaps.size)
+    for i, gap in enumerate(gaps):
+        wait = max(0.0, wait + service_s - gap) if i else 0.0
+        waits[i] = wait
+    simulated = np.percentile(waits + service_s, [50, 90, 99])
+    theory = [md1_response_quantile(q, rate, service_s) for q in (0.5, 0.9, 0.99)]
+    assert theory[0] == pytest.approx(service_s)  # half the requests do not wait at rho = 0.5
+    assert theory == pytest.approx(list(simulated), rel=0.03)
+    with pytest.raises(ConfigError, match="rate \\* service_s < 1"):
+        md1_response_quantile(0.99, 100.0, service_s)

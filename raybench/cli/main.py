@@ -108,7 +108,8 @@ def _add_compare(commands: argparse._SubParsersAction) -> None:  # type: ignore[
         description="For every config of BASE and NEW (matched on model_name, batch_size, n_models,\n"
         "workers_per_model, pipeline_size): p50, p99 and throughput in each, their change in percent,\n"
         "and whether the change is significant: its confidence interval, from a block bootstrap of\n"
-        "the raw timers (time blocks of ~1 s), excludes 0. The table's last line states the method.",
+        "the raw timers (time blocks of ~1 s), excludes 0. The table's last line states the method.\n"
+        "Two capacity searches (raybench capacity) compare on each config's capacity instead.",
         epilog="exit status:\n  0  no --fail-on rule broken\n  1  a --fail-on rule broken (each on stderr)\n"
         "  2  bad usage, a bad --fail-on spec or an unreadable file\n\n"
         "example (CI):\n  raybench compare base.results.parquet new.results.parquet --fail-on 'p99:5%,throughput:-5%'",
@@ -117,7 +118,8 @@ def _add_compare(commands: argparse._SubParsersAction) -> None:  # type: ignore[
     compare.add_argument("new", metavar="NEW", help="the .parquet results file to judge")
     compare.add_argument("--fail-on", metavar="SPEC",
                          help="comma-separated metric:N%% rules, metric one of p50, p90, p95, p99, throughput "
-                         "(and, for streaming runs, ttft_p50, ttft_p99, itl_p50, itl_p99, tokens_per_s); "
+                         "(and, for streaming runs, ttft_p50, ttft_p99, itl_p50, itl_p99, tokens_per_s; for "
+                         "capacity searches, capacity: significant when the searches' brackets do not overlap); "
                          "e.g. 'p99:5%%,throughput:-5%%' fails when p99 rises by more than 5%% or throughput "
                          "falls by more than 5%%, and that change is significant; a config that finished in "
                          "BASE but not in NEW (or is missing there) breaks every rule")

@@ -20,6 +20,7 @@ from raybench.core.schema import ConfigOutcome, timer_schema
 from raybench.compare import (
     METHOD,
     METRICS,
+    SEARCH_METRICS,
     STREAM_METRICS,
     FailRule,
     compare_results,
@@ -31,7 +32,7 @@ from raybench.compare import (
 S = 1_000_000_000
 T0 = 1_700_000_000 * S
 LATENCY_METRICS = ("p50", "p90", "p95", "p99")
-CALL_METRICS = tuple(m for m in METRICS if m not in STREAM_METRICS)
+CALL_METRICS = tuple(m for m in METRICS if m not in STREAM_METRICS and m not in SEARCH_METRICS)
 
 
 def make_run(*configs: dict, seed: int) -> Results:
@@ -242,8 +243,8 @@ FORMAT = "fail_on must be comma-separated metric:percent rules like 'p99:5%,thro
         ("p99:5%,", f"{FORMAT} (got '' in 'p99:5%,')"),
         ("p99:5%,p50=1", f"{FORMAT} (got 'p50=1' in 'p99:5%,p50=1')"),
         (5, f"{FORMAT} (got 5)"),
-        ("p75:5%", "fail_on metrics must be one of p50, p90, p95, p99, throughput, ttft_p50, ttft_p99, itl_p50, itl_p99, tokens_per_s (got 'p75' in 'p75:5%')"),
-        ("p50:1%, latency:2%", "fail_on metrics must be one of p50, p90, p95, p99, throughput, ttft_p50, ttft_p99, itl_p50, itl_p99, tokens_per_s (got 'latency' in 'latency:2%')"),
+        ("p75:5%", "fail_on metrics must be one of p50, p90, p95, p99, throughput, ttft_p50, ttft_p99, itl_p50, itl_p99, tokens_per_s, capacity (got 'p75' in 'p75:5%')"),
+        ("p50:1%, latency:2%", "fail_on metrics must be one of p50, p90, p95, p99, throughput, ttft_p50, ttft_p99, itl_p50, itl_p99, tokens_per_s, capacity (got 'latency' in 'latency:2%')"),
     ],
 )  # fmt: skip
 def test_parse_fail_on_refuses_bad_specs(spec: object, message: str) -> None:
