@@ -26,7 +26,7 @@ from raybench.cli.demo import run_demo
 from raybench.cli.format import FORMATS, check_columns, emit, read_reports, read_results_file, sort_rows
 from raybench.cli.run import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE
 from raybench.cli.signals import CommandInterrupts
-from raybench.core.errors import RaybenchError
+from raybench.core.errors import RaybenchError, SweepStopped
 
 
 def _demo(args: argparse.Namespace) -> int:
@@ -178,6 +178,10 @@ def main(argv: list[str] | None = None) -> int:
         with args.interrupts:
             try:
                 return int(args.func(args))
+            except SweepStopped as err:  # the job ran, and every config it ran failed the same way
+                print(f"raybench {name}: error: {SweepStopped(err.error, err.n_configs, how_to_go_on='--keep-going')}",
+                      file=sys.stderr)
+                return EXIT_FAILED
             except (RaybenchError, OSError) as err:
                 print(f"raybench {name}: error: {err}", file=sys.stderr)
                 return EXIT_USAGE

@@ -134,6 +134,9 @@ def _add_arguments(run: argparse.ArgumentParser, search: str | None) -> None:
                       help="seconds per stability window (default 1)")
     load.add_argument("--load-timeout", type=_cli_args.positive_float, metavar="SECONDS",
                       help="fail a config whose copies take longer to load the model (default 300)")
+    load.add_argument("--keep-going", action="store_true",
+                      help="run every config even when the first ones all fail the same way before measuring "
+                      "(by default the sweep then stops with that error, exit status 1)")
     load.add_argument("--warmup-timeout", type=_cli_args.positive_float, metavar="SECONDS",
                       help="fail a config whose warmup takes longer, e.g. a first call that never returns "
                       "(default 60, plus --warmup when it is a time)")
@@ -199,6 +202,7 @@ def _options(args: argparse.Namespace) -> dict[str, Any]:
         "arrival": args.arrival, "rate": args.rate, "rate_per": args.rate_per, "min_infs": args.min_infs,
         "stability": args.stability, "max_duration": args.max_duration, "stability_window": args.stability_window,
         "load_timeout": args.load_timeout, "warmup_timeout": args.warmup_timeout,
+        "keep_going": args.keep_going or None,
         "streaming": args.streaming, "slo": args.slo, "search": args.search,
         "search_tolerance": args.search_tolerance, "max_steps": args.max_steps,
     }

@@ -13,7 +13,8 @@ group             the keyword arguments it takes
                   ray_init_kwargs, stats_interval
 ``Hooks``         the user's functions: preprocess_fn, postprocess_fn, env_setup_fn, setup_fn,
                   dataset_loader_fn, count_tokens, count_input_tokens
-``Limits``        what a run may cost: max_timer_rows, load_timeout, warmup_timeout
+``Limits``        what a run may cost: max_timer_rows, load_timeout, warmup_timeout,
+                  keep_going
 ``Reporting``     what comes back: return_timers, verbosity, model_name, cost_per_hour, slo
 ``SearchRule``    a capacity search (``raybench.core.search``): search, search_tolerance,
                   max_steps
@@ -293,20 +294,24 @@ class Hooks:
 
 @dataclass(frozen=True)
 class Limits:
-    """What one run may cost: raw timers held at once, and how long loading and warmup may take."""
+    """What one run may cost: raw timers held at once, how long loading and warmup may take, and
+    whether a sweep whose first configs all fail the same way before measuring goes on
+    (``keep_going``) or stops."""
 
     max_timer_rows: int = DEFAULT_MAX_TIMER_ROWS
     load_timeout_s: float = DEFAULT_LOAD_TIMEOUT_S
     warmup_timeout_s: float = DEFAULT_WARMUP_TIMEOUT_S
+    keep_going: bool = False
 
     @classmethod
     def from_user(cls, max_timer_rows: object = DEFAULT_MAX_TIMER_ROWS, load_timeout: object = DEFAULT_LOAD_TIMEOUT_S,
-                  warmup_timeout: object = DEFAULT_WARMUP_TIMEOUT_S) -> Limits:
+                  warmup_timeout: object = DEFAULT_WARMUP_TIMEOUT_S, keep_going: object = False) -> Limits:
         if not (is_int(max_timer_rows) and int(max_timer_rows) > 0):  # type: ignore[call-overload]
             raise ConfigError(f"max_timer_rows must be a positive int (got {max_timer_rows!r})")
         return cls(int(max_timer_rows),  # type: ignore[call-overload]
                    check_number("load_timeout", load_timeout, minimum=0, inclusive=False, unit="seconds"),
-                   check_number("warmup_timeout", warmup_timeout, minimum=0, inclusive=False, unit="seconds"))
+                   check_number("warmup_timeout", warmup_timeout, minimum=0, inclusive=False, unit="seconds"),
+                   check_bool("keep_going", keep_going))
 
 
 @dataclass(frozen=True)

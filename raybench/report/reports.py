@@ -22,6 +22,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from raybench.core.errors import one_line
 from raybench.core.schema import STATUS_FINISHED, ConfigOutcome, CopyOutcome, RunConfig
 from raybench.core.units import NS_PER_MS, NS_PER_S
 from raybench.core.slo import thresholds_of
@@ -108,7 +109,7 @@ def compute_report(
         "stop_dts": iso_utc(outcome.stop_ns),
         "duration": config.measure.duration_s,
         "status": outcome.status,
-        "error": _first_error(outcome),
+        "error": one_line(_first_error(outcome)),  # the outcome keeps the whole message
         "n_nodes": _count_nodes(outcome, timers),
         "search": config.search,
         "search_id": config.search_id,

@@ -25,6 +25,8 @@ from raybench.run.actors import CollectorCalls, CollectorLost, remote_class, sha
 from raybench.run.cluster import CopyRequest, NodeResources, alive_nodes, check_fits
 from raybench.run.instance import instance_type
 from raybench.run.pools import LocalPool, OnWait, RayPool
+from raybench.run.failures import FailureLog
+from raybench.run.names import config_label, config_name, config_position, planned_s
 from raybench.run.progress import SweepProgress
 from raybench.run.search import Plan
 
@@ -92,6 +94,7 @@ class SweepRunner:
         self._progress = SweepProgress(0, enabled=False)  # drawn from run(), once the sweep is accepted
         self._log_level = logging.INFO
         self._warned_priority = False
+        self._failures = FailureLog(options.limits.keep_going)
 
     def run(self, plan: Plan | None = None) -> SweepResult:
         """Run every config; Ctrl-C stops the sweep and returns the configs that finished.
@@ -125,7 +128,7 @@ class SweepRunner:
         try:
             config = next(plan, None)
             while config is not None:
-                self._progress.config_started(config.config_id, _label(config), _planned_s(config))
+                self._progress.config_started(config.config_id, config_label(config), planned_s(config))
                 report, outcome, collector = self._config_report(config, collector)
                 ran.append(config)
                 outcomes.append(outcome)
@@ -134,6 +137,8 @@ class SweepRunner:
                                                report["latency_ms_p50"], report["latency_ms_p99"])
                 _log_report(config, report, self._log_level)
                 config = _advance(plan, report)
+                if config is not None:
+                    self._failures.stop_if_alike(outcomes)
         except KeyboardInterrupt:
             interrupted = True
         finally:
@@ -162,7 +167,7 @@ class SweepRunner:
                 outcome = self._failed(config, STATUS_ERROR, str(exc))
             else:  # keep what the copies said (a copy killed with the collector names its cause)
                 error = str(exc) if outcome.error is None else f"{outcome.error}; {exc}"
-                logger.warning("%s failed (error): %s", _name(config), error)
+                self._failures.warn(config, STATUS_ERROR, error)
                 outcome = dataclasses.replace(outcome, status=STATUS_ERROR, error=error)
             report = compute_report(config, outcome, empty_config_table(), cost_per_hour=self._cost_per_hour,
                                     slo=self._options.reporting.slo)
@@ -224,7 +229,7 @@ class SweepRunner:
     def _run_config(self, pool: Any, config: RunConfig, collector: CollectorCalls) -> ConfigOutcome:
         """Load (or reuse) copies, warm up, start together, measure; never raises for the model."""
         n = config.n_models
-        logger.log(self._log_level, "config %s: %s", _position(config, len(self._configs)), _label(config))
+        logger.log(self._log_level, "config %s: %s", config_position(config, len(self._configs)), config_label(config))
         try:
             self._ensure_copies(pool, config)
             warm = pool.call("warmup", n, config, timeout_s=self._limits.warmup_timeout_s + (config.measure.warmup_s or 0),
@@ -266,7 +271,7 @@ class SweepRunner:
             timed_out = any(isinstance(f, TimeoutError) for f in failures)
             status = STATUS_TIMEOUT if timed_out else STATUS_ERROR
             error = str(next((f for f in failures if isinstance(f, TimeoutError)), failures[0]))
-            logger.warning("%s failed (%s): %s", _name(config), status, error)
+            self._failures.warn(config, status, error)
         elif sum(c.n_infs - c.n_errors for c in copies) == 0:
             status = STATUS_ERROR
             error = next((c.error for c in copies if c.error), "no inference completed")
@@ -333,7 +338,9 @@ class SweepRunner:
 
     def _failed(self, config: RunConfig, status: str, error: str, start_ns: int | None = None,
                 stop_ns: int | None = None) -> ConfigOutcome:
-        logger.warning("%s failed (%s): %s", _name(config), status, error)
+        """The outcome of a config that failed; the log says it in one line (the whole message,
+        a traceback maybe, goes to the debug log and stays in the outcome)."""
+        self._failures.warn(config, status, error)
         return ConfigOutcome(config.config_id, status, error, start_ns, stop_ns, self._instance_type)
 
 
@@ -356,39 +363,13 @@ def _advance(plan: Plan, report: dict[str, Any]) -> RunConfig | None:
         return None
 
 
-def _name(config: RunConfig) -> str:
-    """``config 3``, or for a search's probe ``config 2 probe 5``."""
-    if config.search_id is None:
-        return f"config {config.config_id + 1}"
-    return f"config {config.search_id + 1} probe {config.probe}"
-
-
-def _position(config: RunConfig, n_configs: int) -> str:
-    """``3/8``, or for a search's probe ``2/8 probe 5``."""
-    if config.search_id is None:
-        return f"{config.config_id + 1}/{n_configs}"
-    return f"{config.search_id + 1}/{n_configs} probe {config.probe}"
-
-
-def _label(config: RunConfig) -> str:
-    label = (f"n_models={config.n_models} workers={config.workers_per_model} batch={config.batch_size} "
-             f"pipeline={config.pipeline_size}")
-    if config.search is None:
-        return label
-    load = "closed loop" if config.rate is None else f"rate={config.rate * config.n_models:.4g}/s"
-    return f"config {(config.search_id or 0) + 1}: {label} {load}"
-
-
-def _planned_s(config: RunConfig) -> float:
-    """Expected seconds of a config: its measurement, plus about a second of set-up."""
-    return config.measure.duration_s + 1.0
-
-
 def _log_report(config: RunConfig, report: dict[str, Any], level: int) -> None:
+    if report.get("status") != STATUS_FINISHED:
+        return  # its failure was said already, with its error
     def show(key: str) -> str:
         value = report.get(key)
         return "N/A" if value is None else f"{value:.3f}"
 
     verdict = f" slo {report['slo_ok'] and 'met' or 'missed'}" if report.get("slo_ok") is not None else ""
-    logger.log(level, "%s %s: throughput_avg=%s latency_ms_p50=%s latency_ms_p99=%s%s", _name(config),
+    logger.log(level, "%s %s: throughput_avg=%s latency_ms_p50=%s latency_ms_p99=%s%s", config_name(config),
                report.get("status"), show("throughput_avg"), show("latency_ms_p50"), show("latency_ms_p99"), verdict)
