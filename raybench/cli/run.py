@@ -58,7 +58,8 @@ _EPILOG = """\
 exit status:
   0    every config finished
   1    some config did not finish (status error or timeout; the causes are printed on stderr),
-       or a capacity search found no load that meets --slo
+       a --stability config did not converge (unless --allow-unstable), a capacity search found
+       no load that meets --slo, or the first configs all failed alike (unless --keep-going)
   2    bad usage or arguments, a missing dependency, or a config the cluster cannot place
   130  interrupted (Ctrl-C): the configs that finished are printed and written to --out
 
@@ -128,6 +129,8 @@ def _add_arguments(run: argparse.ArgumentParser, search: str | None) -> None:
     load.add_argument("--stability", type=_cli_args.positive_float, metavar="FRACTION",
                       help="end a config once its last three windows agree within FRACTION (0.1 = 10 %%) "
                       "on throughput and p50")
+    load.add_argument("--allow-unstable", action="store_true",
+                      help="exit 0 even when a --stability config did not converge (by default: exit status 1)")
     load.add_argument("--max-duration", type=_cli_args.positive_float, metavar="SECONDS",
                       help="bound for --min-infs / --stability (default 10 x --duration)")
     load.add_argument("--stability-window", type=_cli_args.positive_float, metavar="SECONDS",
@@ -296,6 +299,10 @@ def run_command(args: argparse.Namespace) -> int:
         if report.get("status") != STATUS_FINISHED:
             print(f"raybench run: config {_describe(report)} {report.get('status')}: {report.get('error')}",
                   file=sys.stderr)
+    unstable = [r for r in reports if r.get("converged") is False]
+    for report in unstable:
+        print(f"raybench run: config {_describe(report)} did not converge: {report.get('error')}"
+              f"{'' if args.allow_unstable else ' (--allow-unstable accepts it)'}", file=sys.stderr)
     for answer in capacity:
         if answer.get("capacity_rate") is None:
             print(f"raybench run: config {_describe(answer)}: no capacity found: {answer.get('error')}", file=sys.stderr)
@@ -305,4 +312,5 @@ def run_command(args: argparse.Namespace) -> int:
         return EXIT_INTERRUPTED
     failed = any(r.get("status") != STATUS_FINISHED for r in reports) or any(a.get("capacity_rate") is None
                                                                                for a in capacity)
+    failed = failed or bool(unstable and not args.allow_unstable)
     return EXIT_FAILED if failed else EXIT_OK

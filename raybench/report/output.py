@@ -140,8 +140,9 @@ def sort_reports(reports: Sequence[Mapping[str, Any]], sort_by: str | None, reve
 def default_columns(reports: Sequence[Mapping[str, Any]], base: Sequence[str], streamed: Sequence[str], *,
                     replace: bool) -> list[str]:
     """The default columns for these reports: ``base``; with ``streamed`` instead (``replace``) or
-    after it when a report streamed; then the SLO columns when a report was judged by one. A
-    capacity search's answers and probes get their own columns instead (``replace``) or after."""
+    after it when a report streamed; then the SLO columns when a report was judged by one, and
+    ``converged`` when a config was measured to stability. A capacity search's answers and
+    probes get their own columns instead (``replace``) or after."""
     capacity = any(r.get("capacity_steps") is not None for r in reports)
     probes = any(r.get("probe") is not None for r in reports)
     if replace and (capacity or probes):
@@ -151,6 +152,8 @@ def default_columns(reports: Sequence[Mapping[str, Any]], base: Sequence[str], s
         cols = list(streamed) if replace else cols + [c for c in streamed if c not in cols]
     if any(_plain(r.get("slo_met_pct")) is not None or _plain(r.get("slo_ok")) is not None for r in reports):
         cols += [c for c in SLO_COLS if c not in cols]
+    if any(r.get("converged") is not None for r in reports) and "converged" not in cols:
+        cols.append("converged")  # stability= was asked for: say which configs reached it
     if capacity or probes:
         cols += [c for c in (CAPACITY_CSV_COLS if capacity else PROBE_CSV_COLS) if c not in cols]
     return cols

@@ -136,6 +136,8 @@ class SweepRunner:
                 self._progress.config_finished(report["status"], report["throughput_avg"],
                                                report["latency_ms_p50"], report["latency_ms_p99"])
                 _log_report(config, report, self._log_level)
+                if report.get("converged") is False:
+                    logger.warning("%s did not converge: %s", config_name(config), report.get("error"))
                 config = _advance(plan, report)
                 if config is not None:
                     self._failures.stop_if_alike(outcomes)

@@ -24,3 +24,18 @@ def test_a_wrong_input_shape_is_said_once_and_the_sweep_stops(tmp_path):
     failures = [line for line in result.stderr.splitlines() if "failed (error)" in line]
     assert len(failures) == 2 and failures[1].endswith("the same error as the config before")
     assert len(result.stderr.splitlines()) < 12
+
+
+@pytest.mark.ray
+def test_a_config_that_never_converged_fails_the_run_unless_allowed(tmp_path):
+    args = ("run", "raybench.testing:SimulatedDevice", "--input-shape", "1", "--n-models", "1", "--workers", "1",
+            "--duration", "1", "--stability", "0.000001", "--max-duration", "1.5", "--verbosity", "0")
+    result = run_cli(*args, cwd=str(tmp_path))
+    assert result.returncode == 1, result.stderr[-2000:]
+    assert "did not converge: max_duration (1.5 s) ended the config before stability was reached" in result.stderr
+    assert "(--allow-unstable accepts it)" in result.stderr
+    header, row = result.stdout.splitlines()[:2]
+    assert header.split()[-1] == "converged" and row.split()[-1] == "False"
+    allowed = run_cli(*args, "--allow-unstable", cwd=str(tmp_path))
+    assert allowed.returncode == 0, allowed.stderr[-2000:]
+    assert "did not converge" in allowed.stderr

@@ -1,4 +1,5 @@
-"""A model that fails every config the same way: one line per config, and the sweep stops."""
+"""What a sweep says when configs fail: one line per config, a stop when they all fail alike,
+and a warning for a config that never converged."""
 
 from __future__ import annotations
 
@@ -68,3 +69,12 @@ def test_configs_failing_differently_do_not_stop_the_sweep():
     reports = raybench.cpu.benchmark(FailsBySize, inputs, batch_sizes=[1, 2, 3], n_models=1, workers_per_model=1,
                                      duration=1, multiprocess=False, verbosity=0)
     assert len(reports) == 3 and reports[0]["error"] != reports[1]["error"] == reports[2]["error"]
+
+
+def test_a_config_that_never_converged_is_warned_about(raybench_log):
+    (report,) = raybench.cpu.benchmark(raybench.testing.SimulatedDevice, np.zeros(1), batch_sizes=1, n_models=1,
+                                       workers_per_model=1, duration=1, stability=1e-6, max_duration=1.5,
+                                       multiprocess=False)
+    assert report["converged"] is False
+    warnings = [r.getMessage() for r in raybench_log.records if "did not converge" in r.getMessage()]
+    assert warnings == [f"config 1 did not converge: {report['error']}"]
