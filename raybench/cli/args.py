@@ -15,6 +15,29 @@ def _items(text: str) -> list[str]:
     return [item.strip() for item in text.split(",")]
 
 
+#: The most values one range may give (copies and workers are capped at 32,767 anyway).
+_MOST_IN_RANGE = 32_767
+
+
+def _expand_ranges(text: str) -> list[str] | None:
+    """Items of a list that may hold ranges: ``1:8:2`` is 1, 3, 5, 7 and ``1:4`` is 1, 2, 3, 4
+    (START:STOP[:STEP], STOP included when a step lands on it). None for a bad range."""
+    out: list[str] = []
+    for item in _items(text):
+        if ":" not in item:
+            out.append(item)
+            continue
+        parts = item.split(":")
+        numbers = [_positive_int(part.strip()) for part in parts]
+        if len(parts) not in (2, 3) or any(n is None for n in numbers) or numbers[0] > numbers[1]:  # type: ignore[operator]
+            return None
+        start, stop, step = numbers[0], numbers[1], numbers[2] if len(parts) == 3 else 1
+        if (stop - start) // step + 1 > _MOST_IN_RANGE:  # type: ignore[operator]
+            return None  # 1:100000000 is a typo, not a sweep
+        out.extend(str(n) for n in range(start, stop + 1, step))  # type: ignore[arg-type,operator]
+    return out
+
+
 def _positive_int(item: str) -> int | None:
     try:
         value = int(item)
@@ -24,21 +47,24 @@ def _positive_int(item: str) -> int | None:
 
 
 def positive_ints(text: str) -> list[int]:
-    """``"1,2,4"`` -> ``[1, 2, 4]``; every item a positive int."""
-    values = [_positive_int(item) for item in _items(text)]
+    """``"1,2,4"`` -> ``[1, 2, 4]``, ``"1:8:2"`` -> ``[1, 3, 5, 7]``; every item a positive int."""
+    items = _expand_ranges(text)
+    values = [_positive_int(item) for item in items or [""]]
     if any(value is None for value in values):
-        msg = f"must be positive ints, comma-separated, e.g. 1,2 (got {text!r})"
+        msg = f"must be positive ints, comma-separated, or ranges START:STOP[:STEP], e.g. 1,2 or 1:8:2 (got {text!r})"
         raise argparse.ArgumentTypeError(msg)
     return [value for value in values if value is not None]
 
 
 def counts_or_max(text: str) -> list[int | str]:
-    """``"1,max"`` -> ``[1, "max"]``; every item a positive int or ``max``."""
+    """``"1,max"`` -> ``[1, "max"]``, ``"1:4,max"`` -> ``[1, 2, 3, 4, "max"]``; every item a
+    positive int, a range or ``max``."""
     out: list[int | str] = []
-    for item in _items(text):
+    for item in _expand_ranges(text) or [""]:
         value = "max" if item.lower() == "max" else _positive_int(item)
         if value is None:
-            msg = f"must be positive ints or 'max', comma-separated, e.g. 1,max (got {text!r})"
+            msg = (f"must be positive ints, ranges START:STOP[:STEP] or 'max', comma-separated, e.g. 1,max or "
+                   f"1:8:2 (got {text!r})")
             raise argparse.ArgumentTypeError(msg)
         out.append(value)
     return out

@@ -22,17 +22,26 @@ import raybench.cli.index as _cli_index
 import raybench.cli.run as _cli_run
 import raybench.compare as compare
 import raybench.plot as plot
+from raybench.cli.config_file import read_run_config
 from raybench.cli.demo import run_demo
+from raybench.cli.flags import as_flags
 from raybench.cli.format import FORMATS, check_columns, emit, read_reports, read_results_file, sort_rows
 from raybench.cli.run import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE
 from raybench.cli.signals import CommandInterrupts
 from raybench.core.errors import RaybenchError, SweepStopped
+from raybench.core.version import __version__
 
 
 def _demo(args: argparse.Namespace) -> int:
     paths = run_demo(out_dir=args.out, duration=args.duration, verbosity=args.verbosity)
     for kind, path in paths.items():
         print(f"{kind}: {path}")
+    parquet = paths.get("parquet", "results/demo.results.parquet")
+    print("\nnext:\n"
+          f"  raybench report {parquet} --format markdown     the table again, for a PR\n"
+          f"  raybench plot {parquet} --out plots/            latency CDF, over time, scaling\n"
+          "  raybench run model.pt -s 1,3,224,224 -n 1,max -d 30   your own TorchScript model\n"
+          "  raybench capacity model.pt -s 1,3,224,224 --slo latency_ms_p99=50   its capacity at an SLO")
     return EXIT_OK
 
 
@@ -154,6 +163,7 @@ def build_parser() -> argparse.ArgumentParser:
         epilog="exit status: 0 success; 1 a config did not finish or a --fail-on rule broke; "
         "2 bad usage or arguments;\n130 interrupted. 'raybench COMMAND --help' describes each command.",
     )
+    parser.add_argument("--version", action="version", version=f"raybench {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     _cli_run.add_parser(commands)
     _add_report(commands)
@@ -170,8 +180,16 @@ def main(argv: list[str] | None = None) -> int:
     Errors raybench raises on purpose (``RaybenchError``) and file errors are printed as one
     line on stderr, with status 2; anything else is a bug and keeps its traceback.
     """
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
     name = args.command if args.command != "index" else f"index {args.index_command}"
+    if getattr(args, "config", None):  # the file's options, then the command line's over them
+        try:
+            args.parser.set_defaults(**read_run_config(args.config, args.parser))
+        except RaybenchError as err:
+            print(f"raybench {name}: error: {err}", file=sys.stderr)
+            return EXIT_USAGE
+        args = parser.parse_args(argv)
     # Ctrl-C: the first interrupts, the second waits for what finished to be saved, the third quits.
     args.interrupts = CommandInterrupts(keep=argv is None)  # argv None: this process is the command
     try:
@@ -182,8 +200,9 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"raybench {name}: error: {SweepStopped(err.error, err.n_configs, how_to_go_on='--keep-going')}",
                       file=sys.stderr)
                 return EXIT_FAILED
-            except (RaybenchError, OSError) as err:
-                print(f"raybench {name}: error: {err}", file=sys.stderr)
+            except (RaybenchError, OSError) as err:  # said with the command line's flag names
+                print(f"raybench {name}: error: {as_flags(str(err)) if isinstance(err, RaybenchError) else err}",
+                      file=sys.stderr)
                 return EXIT_USAGE
     except KeyboardInterrupt:
         print(f"raybench {name}: interrupted", file=sys.stderr)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import json
 import os
 import sys
 from typing import Any
@@ -13,7 +14,7 @@ from raybench.cli.format import emit, sort_rows
 from raybench.cli.model import build_inputs, resolve_model
 from raybench.core.errors import ConfigError
 from raybench.core.schema import STATUS_FINISHED
-from raybench.report.output import write_csv, write_json
+from raybench.report.output import json_ready, write_csv, write_json
 from raybench.report.results import get_capacity_reports, get_reports, write_results
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
@@ -86,24 +87,28 @@ def add_parser(commands: Any) -> None:
 def _add_arguments(run: argparse.ArgumentParser, search: str | None) -> None:
     """The arguments of ``run``, and of ``capacity`` (the same, searching by default)."""
     run.add_argument("model", metavar="MODEL", help="what to benchmark (see above)")
+    run.add_argument("--config", metavar="FILE.toml",
+                     help="read the options from a TOML file (keys: the long options, e.g. n_models = [1, 2], "
+                     "duration = 10, input_shape = [[1, 256]]); flags given here override it")
+    run.set_defaults(parser=run)
     inputs = run.add_argument_group("inputs (give --input-shape or --input)")
-    inputs.add_argument("--input-shape", action="append", type=_cli_args.shape, metavar="SHAPE",
+    inputs.add_argument("-s", "--input-shape", action="append", type=_cli_args.shape, metavar="SHAPE",
                         help="shape of one model input, e.g. 1,3,224,224; repeat once per input. The first "
                         "dimension is the batch: --batch-sizes replaces it in every input")
     inputs.add_argument("--dtype", action="append", metavar="DTYPE",
                         help="numpy dtype of the random inputs, once for all or once per --input-shape "
                         "(default float32; bfloat16 for torch models). Floats are standard normal, ints "
                         "and bools 0 or 1")
-    inputs.add_argument("--input", action="append", metavar="FILE.npy",
+    inputs.add_argument("-i", "--input", action="append", metavar="FILE.npy",
                         help="a .npy file holding one model input; repeat once per input")
     inputs.add_argument("--seed", type=int, default=0, help="seed of the random inputs (default 0)")
     sweep = run.add_argument_group("sweep (comma-separated lists)")
-    sweep.add_argument("--batch-sizes", type=_cli_args.positive_ints, metavar="LIST",
+    sweep.add_argument("-b", "--batch-sizes", type=_cli_args.positive_ints, metavar="LIST",
                        help="samples per call (default: the first dimension of the first input); with a "
                        "model index, only its artifacts of these batch sizes run")
-    sweep.add_argument("--n-models", type=_cli_args.counts_or_max, metavar="LIST",
+    sweep.add_argument("-n", "--n-models", type=_cli_args.counts_or_max, metavar="LIST",
                        help="model copies: ints or max (default 1,max)")
-    sweep.add_argument("--workers", type=_cli_args.positive_ints, metavar="LIST",
+    sweep.add_argument("-w", "--workers", type=_cli_args.positive_ints, metavar="LIST",
                        help="concurrent callers per copy, workers_per_model (default 1,2; 1,p-1 for pipeline size p)")
     sweep.add_argument("--pipeline-sizes", type=_cli_args.positive_ints, metavar="LIST",
                        help="NeuronCores per copy (default 1)")
@@ -111,7 +116,7 @@ def _add_arguments(run: argparse.ArgumentParser, search: str | None) -> None:
                        help="compiler performance levels 0-3 to keep from a model index")
     sweep.add_argument("--cast-modes", type=_cli_args.names, metavar="LIST",
                        help="NeuronPerf cast modes to sweep, recorded as each config's cast_mode (e.g. fp32,bf16)")
-    sweep.add_argument("--duration", type=_cli_args.positive_float, metavar="SECONDS",
+    sweep.add_argument("-d", "--duration", type=_cli_args.positive_float, metavar="SECONDS",
                        help="seconds of measurement per config, after load and warmup (default 60)")
     sweep.add_argument("--warmup", type=_warmup, metavar="N|TIME",
                        help="before measuring, each worker warms up for N inferences, or for a time such "
@@ -155,7 +160,11 @@ def _add_arguments(run: argparse.ArgumentParser, search: str | None) -> None:
                      help="instance price per hour, for cost_per_1m_inf")
     out.add_argument("--verbosity", type=int, default=1, choices=(0, 1, 2),
                      help="stderr logging: 0 warnings, 1 progress (default), 2 debug and Ray's logs")
-    out.add_argument("--out", metavar="DIR", help="write <model_name>.results.csv/.json/.parquet into DIR")
+    out.add_argument("-q", "--quiet", action="store_true", help="no progress and no log lines: --verbosity 0")
+    out.add_argument("--json", action="store_true",
+                     help="print a JSON summary on stdout instead of the table: the reports (and a search's "
+                     "capacities), the files written and whether the run was interrupted")
+    out.add_argument("-o", "--out", metavar="DIR", help="write <model_name>.results.csv/.json/.parquet into DIR")
     out.add_argument("--overwrite", action="store_true", help="replace existing files in --out")
     out.add_argument("--sort-by", default="throughput_peak", metavar="COL",
                      help="sort the table on this report column (default throughput_peak; none: config order)")
@@ -271,19 +280,22 @@ def run_command(args: argparse.Namespace) -> int:
         options["max_new_tokens"] = args.max_new_tokens
     # return_timers: the Parquet file (raw timers) is what report/compare/plot read.
     results = benchmark(target.model, inputs, batch_sizes=batch_sizes, model_name=model_name,
-                        verbosity=args.verbosity, return_timers=True, **options)
+                        verbosity=0 if args.quiet else args.verbosity, return_timers=True, **options)
     interrupts = getattr(args, "interrupts", None)
     if interrupts is not None:
         interrupts.saving()  # from here on Ctrl-C no longer interrupts: what finished gets written
     reports = get_reports(results)
     sort_by = None if args.sort_by.lower() == "none" else args.sort_by
     capacity = get_capacity_reports(results) if args.search is not None else []
-    if capacity:  # every probe in the order it ran, then each config's answer
+    if args.json:
+        pass  # printed once the files are written, with their paths
+    elif capacity:  # every probe in the order it ran, then each config's answer
         emit(reports, None, "table")
         print()
         emit(sort_rows(capacity, sort_by if sort_by in capacity[0] else None, args.reverse), None, "table")
     else:
         emit(sort_rows(reports, sort_by, args.reverse), None, "table")
+    written: dict[str, str] = {}
     if paths and reports:
         written = {
             "csv": write_csv(reports, paths["csv"], overwrite=args.overwrite),
@@ -294,7 +306,12 @@ def run_command(args: argparse.Namespace) -> int:
             written["capacity csv"] = write_csv(capacity, paths["capacity csv"], overwrite=args.overwrite)
             written["capacity json"] = write_json(capacity, paths["capacity json"], overwrite=args.overwrite)
         for kind, path in written.items():
-            print(f"{kind}: {path}")
+            if not args.json:
+                print(f"{kind}: {path}")
+    if args.json:
+        summary = {"model_name": model_name, "reports": reports, "capacity": capacity or None, "files": written,
+                   "interrupted": bool(results.metadata.get("interrupted"))}
+        print(json.dumps(json_ready(summary), allow_nan=False, indent=1))
     for report in reports:
         if report.get("status") != STATUS_FINISHED:
             print(f"raybench run: config {_describe(report)} {report.get('status')}: {report.get('error')}",

@@ -247,15 +247,15 @@ def write_csv(
     return path
 
 
-def _json_ready(value: object) -> object:
+def json_ready(value: object) -> object:
     """``value`` with numpy types as Python ones and non-finite floats as None (strict JSON)."""
     value = _plain(value)
     if isinstance(value, float) and not math.isfinite(value):
         return None
     if isinstance(value, dict):
-        return {key: _json_ready(item) for key, item in value.items()}
+        return {key: json_ready(item) for key, item in value.items()}
     if isinstance(value, (list, tuple)):
-        return [_json_ready(item) for item in value]
+        return [json_ready(item) for item in value]
     return value
 
 
@@ -287,7 +287,7 @@ def write_json(
     """
     reports = check_reports(reports)
     path = os.fspath(filename) if filename is not None else _default_filename(reports, "json")
-    plain = [_json_ready(dict(report)) for report in reports]
+    plain = [json_ready(dict(report)) for report in reports]
     # Serialise before opening the file, so an unrepresentable value fails without touching disk.
     text = json.dumps(plain, indent=2, allow_nan=False)
     with atomic_write_path(path, overwrite=overwrite) as tmp, open(tmp, "w", encoding="utf-8") as f:

@@ -9,6 +9,7 @@ import os
 from typing import Any
 
 from raybench.core.errors import ConfigError
+from raybench.core.log import logger
 
 
 def check_ray_init_kwargs(kwargs: dict[str, Any] | None) -> None:
@@ -49,8 +50,10 @@ def connect_ray(address: str | None, ray_init_kwargs: dict[str, Any] | None, ver
     kwargs = dict(ray_init_kwargs or {})
     address = address or os.environ.get("RAY_ADDRESS") or None
     if address:
+        logger.info("connecting to Ray at %s...", address)
         ray.init(address=address, **kwargs)
         return True
+    logger.info("starting Ray (an embedded local cluster; a few seconds)...")  # said at once, not after
     defaults: dict[str, Any] = {
         "address": "local",
         "include_dashboard": False,

@@ -510,6 +510,9 @@ def test_demo_prints_the_default_sweep_and_writes_csv_json_parquet(demo_run):
     results = raybench.read_results(results_dir / "demo_mlp.results.parquet")
     assert raybench.get_reports(results) == reports
     assert results.timers.num_rows == sum(r["total_infs"] for r in reports)
+    next_steps = result.stdout.split("\nnext:\n")[1]  # what to try next, with the demo's own file
+    assert f"raybench report {results_dir / 'demo_mlp.results.parquet'} --format markdown" in next_steps
+    assert "raybench capacity model.pt" in next_steps
 
 
 def test_report_command_prints_the_table_of_a_results_file(demo_run):
