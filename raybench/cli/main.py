@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from importlib import metadata
 
 import raybench.cli.args as _cli_args
 import raybench.cli.index as _cli_index
@@ -29,7 +30,6 @@ from raybench.cli.format import FORMATS, check_columns, emit, read_reports, read
 from raybench.cli.run import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE
 from raybench.cli.signals import CommandInterrupts
 from raybench.core.errors import RaybenchError, SweepStopped
-from raybench.core.version import __version__
 
 
 def _demo(args: argparse.Namespace) -> int:
@@ -163,7 +163,7 @@ def build_parser() -> argparse.ArgumentParser:
         epilog="exit status: 0 success; 1 a config did not finish or a --fail-on rule broke; "
         "2 bad usage or arguments;\n130 interrupted. 'raybench COMMAND --help' describes each command.",
     )
-    parser.add_argument("--version", action="version", version=f"raybench {__version__}")
+    parser.add_argument("--version", action="version", version=f"raybench {metadata.version('raybench')}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     _cli_run.add_parser(commands)
     _add_report(commands)

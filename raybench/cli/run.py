@@ -148,6 +148,11 @@ def _add_arguments(run: argparse.ArgumentParser, search: str | None) -> None:
     load.add_argument("--warmup-timeout", type=_cli_args.positive_float, metavar="SECONDS",
                       help="fail a config whose warmup takes longer, e.g. a first call that never returns "
                       "(default 60, plus --warmup when it is a time)")
+    _add_where_and_output_arguments(run)
+    run.set_defaults(func=run_command)
+
+
+def _add_where_and_output_arguments(run: argparse.ArgumentParser) -> None:
     where = run.add_argument_group("where")
     where.add_argument("--device", choices=DEVICES,
                        help="device of each copy (default auto: neuron if the cluster has neuron_cores, "
@@ -169,7 +174,6 @@ def _add_arguments(run: argparse.ArgumentParser, search: str | None) -> None:
     out.add_argument("--sort-by", default="throughput_peak", metavar="COL",
                      help="sort the table on this report column (default throughput_peak; none: config order)")
     out.add_argument("--reverse", action="store_true", help="sort descending")
-    run.set_defaults(func=run_command)
 
 
 def _add_streaming_arguments(run: argparse.ArgumentParser) -> None:

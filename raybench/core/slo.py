@@ -15,17 +15,28 @@ from typing import Any
 
 from raybench.core.errors import ConfigError
 
-#: The percentiles reported for each streaming figure (latency keeps its own six).
+#: The percentiles reported for each streaming figure (latency keeps its own).
 STREAM_PERCENTILES: dict[str, tuple[int, ...]] = {"ttft_ms": (50, 90, 95, 99), "itl_ms": (50, 90, 95, 99),
                                                   "tpot_ms": (50, 90, 99)}
-LATENCY_PERCENTILES: tuple[int, ...] = (0, 50, 90, 95, 99, 100)
+#: The latency percentiles of every report: NeuronPerf's six, p75 and p99.9 (``latency_ms_p99_9``).
+LATENCY_PERCENTILES: tuple[float, ...] = (0, 50, 75, 90, 95, 99, 99.9, 100)
+
+
+def percentile_field(name: str, q: float) -> str:
+    """A percentile's report field: ``latency_ms_p99``, ``latency_ms_p99_9`` (no dot in a column name)."""
+    return f"{name}_p{q:g}".replace(".", "_")
+
+
+def field_quantile(field: str) -> float:
+    """The quantile, in [0, 1], a percentile field names: ``latency_ms_p99_9`` -> 0.999."""
+    return float(field.rsplit("_p", 1)[1].replace("_", ".")) / 100
 
 #: Per-request thresholds, each with the report field of its attainment.
 THRESHOLDS: dict[str, str] = {"latency_ms": "slo_latency_met_pct", "ttft_ms": "slo_ttft_met_pct",
                               "tpot_ms": "slo_tpot_met_pct"}
 #: Percentile fields a constraint may name.
 PERCENTILE_FIELDS: tuple[str, ...] = (
-    *(f"latency_ms_p{q}" for q in LATENCY_PERCENTILES),
+    *(percentile_field("latency_ms", q) for q in LATENCY_PERCENTILES),
     *(f"{name}_p{q}" for name, qs in STREAM_PERCENTILES.items() for q in qs),
 )
 

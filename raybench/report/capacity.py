@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 
 from raybench.core.schema import STATUS_FINISHED
-from raybench.core.slo import constraints_of
+from raybench.core.slo import constraints_of, field_quantile
 from raybench.core.units import NS_PER_MS
 from raybench.report.bootstrap import quantile_interval
 from raybench.report.streams import Requests
@@ -86,7 +86,7 @@ def slo_decided(requests: Requests, report: Mapping[str, Any], batch_size: int,
         samples = constraint_samples(requests, field, batch_size)
         if value is None or samples is None or samples[0].size == 0:
             return True  # no figure: the constraint is missed, whatever the noise
-        q = int(field.rsplit("_p", 1)[1]) / 100
+        q = field_quantile(field)
         interval = quantile_interval(samples[0], samples[1], q)
         low, high = (float(value) * NS_PER_MS,) * 2 if interval is None else interval
         limit_ns = limit_ms * NS_PER_MS

@@ -25,7 +25,7 @@ import pyarrow.compute as pc
 from raybench.core.errors import one_line
 from raybench.core.schema import STATUS_FINISHED, ConfigOutcome, CopyOutcome, RunConfig
 from raybench.core.units import NS_PER_MS, NS_PER_S
-from raybench.core.slo import thresholds_of
+from raybench.core.slo import LATENCY_PERCENTILES, percentile_field, thresholds_of
 from raybench.report.capacity import slo_decided
 from raybench.report.stats import linear_percentiles
 from raybench.report.streams import SLO_FIELDS, STREAM_FIELDS, Requests, ok_requests, slo_fields, stream_fields
@@ -48,7 +48,7 @@ REPORT_FIELDS: tuple[str, ...] = (
     "cpu_avg_percent", *(f"cpu_percent_p{q}" for q in PERCENTILES),
     "mem_avg_percent", *(f"mem_percent_p{q}" for q in PERCENTILES),
     # latency
-    *(f"latency_ms_p{q}" for q in PERCENTILES),
+    *(percentile_field("latency_ms", q) for q in LATENCY_PERCENTILES),
     # throughput and cost
     "throughput_avg", "throughput_peak", "cost_per_1m_inf",
     # open-loop load

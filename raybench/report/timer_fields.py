@@ -13,10 +13,12 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from raybench.core.schema import STAGE_COLUMNS, ConfigOutcome
+from raybench.core.slo import LATENCY_PERCENTILES, percentile_field
 from raybench.core.units import NS_PER_MS, NS_PER_S
 from raybench.report.stats import bucket_throughput, count_per_second, linear_percentiles
 
 #: Percentiles reported for latency, CPU and memory.
+#: The percentiles of the CPU and memory samples (latency has its own: ``LATENCY_PERCENTILES``).
 PERCENTILES: tuple[int, ...] = (0, 50, 90, 95, 99, 100)
 
 #: A send that went out more than this after its scheduled time counts in ``delayed_pct``.
@@ -30,7 +32,7 @@ def timer_fields(timers: pa.Table, outcome: ConfigOutcome, batch_size: int) -> d
         ("queue_avg_ms", "input_avg_ms", "preprocess_avg_ms", "infer_avg_ms", "postprocess_avg_ms",
          "e2e_avg_ms", "worker_avg_s", "total_s", "throughput_avg", "throughput_peak", "delayed_pct"),
     )  # fmt: skip
-    fields.update({f"latency_ms_p{q}": None for q in PERCENTILES})
+    fields.update({percentile_field("latency_ms", q): None for q in LATENCY_PERCENTILES})
     fields.update(n_errors=0, total_infs=0)
     if n_rows == 0:
         return fields
@@ -74,9 +76,9 @@ def timer_fields(timers: pa.Table, outcome: ConfigOutcome, batch_size: int) -> d
     fields["e2e_avg_ms"] = e2e_avg_ms
     if fields["infer_avg_ms"] is None:
         fields["infer_avg_ms"] = e2e_avg_ms
-    percentiles_ns = linear_percentiles(latency, PERCENTILES)
-    for q, value in zip(PERCENTILES, percentiles_ns):
-        fields[f"latency_ms_p{q}"] = value / NS_PER_MS
+    percentiles_ns = linear_percentiles(latency, LATENCY_PERCENTILES)
+    for q, value in zip(LATENCY_PERCENTILES, percentiles_ns):
+        fields[percentile_field("latency_ms", q)] = value / NS_PER_MS
     del latency
 
     origin = outcome.start_ns if outcome.start_ns is not None else first_start
@@ -84,7 +86,7 @@ def timer_fields(timers: pa.Table, outcome: ConfigOutcome, batch_size: int) -> d
     # Rows that ended before the common start (clock skew between nodes) count in the first
     # bucket. No ok row ends before first_start + the smallest latency (p0), so the clipping
     # pass is needed only when the origin lies beyond that.
-    clip = origin > first_start + percentiles_ns[PERCENTILES.index(0)]
+    clip = origin > first_start + percentiles_ns[LATENCY_PERCENTILES.index(0)]
     counts = count_per_second(ok_ends, origin, clip=clip)
     fields.update(bucket_throughput(counts, origin, measure_end, total_infs, total_s, batch_size))
     return fields

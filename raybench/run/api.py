@@ -24,7 +24,7 @@ from raybench.core.inputs import DatasetInput, dataset_batch_size, dataset_input
 from raybench.core.log import logger, set_verbosity
 from raybench.core.options import Options
 from raybench.core.search import DEFAULT_MAX_WORKERS
-from raybench.core.slo import constraints_of
+from raybench.core.slo import constraints_of, field_quantile
 from raybench.core.schema import RunConfig
 from raybench.engine.buffers import check_budget
 from raybench.engine.hotloop import Stages
@@ -106,7 +106,7 @@ def _search(configs: list[RunConfig], runner_args: tuple[Any, ...], options: Opt
     limits = ", ".join(f"{k} <= {v:g} ms" for k, v in constraints_of(options.reporting.slo).items())
     logger.info("searching each config's capacity (%s) at %s: at most %d loads, each a probe of %.1f s (and a "
                 "repeat 2-10 x longer when within noise)", rule.mode, limits, rule.max_steps, options.measure.duration_s)
-    tail = min(1 - int(field.rsplit("_p", 1)[1]) / 100 for field in constraints_of(options.reporting.slo))
+    tail = min(1 - field_quantile(field) for field in constraints_of(options.reporting.slo))
     return SweepRunner(bases, *runner_args).run(search_plan(bases, rule, max_workers=max_workers, tail=tail))
 
 

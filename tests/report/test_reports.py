@@ -133,8 +133,8 @@ EXPECTED_FIELDS = (
     "cpu_percent_p99", "cpu_percent_p100",
     "mem_avg_percent", "mem_percent_p0", "mem_percent_p50", "mem_percent_p90", "mem_percent_p95",
     "mem_percent_p99", "mem_percent_p100",
-    "latency_ms_p0", "latency_ms_p50", "latency_ms_p90", "latency_ms_p95", "latency_ms_p99",
-    "latency_ms_p100",
+    "latency_ms_p0", "latency_ms_p50", "latency_ms_p75", "latency_ms_p90", "latency_ms_p95", "latency_ms_p99",
+    "latency_ms_p99_9", "latency_ms_p100",
     "throughput_avg", "throughput_peak", "cost_per_1m_inf",
     "delayed_pct", "dropped", "queue_depth_max", "rate_met",
     "ttft_ms_p50", "ttft_ms_p90", "ttft_ms_p95", "ttft_ms_p99", "itl_ms_p50", "itl_ms_p90", "itl_ms_p95",
@@ -773,3 +773,11 @@ def test_node_copies_count_copies_that_left_rows_but_no_outcome() -> None:
 
 def test_node_reports_are_empty_without_copies_or_rows() -> None:
     assert compute_node_reports(make_config(), make_outcome(), TIMER_SCHEMA.empty_table()) == []
+
+
+def test_p75_and_p99_9_are_reported_and_an_slo_may_name_them() -> None:
+    latencies = [float(i) for i in range(1, 2001)]
+    report = report_for(from_latencies_ms(latencies), slo={"latency_ms_p99_9": 1999.0})
+    assert report["latency_ms_p75"] == pytest.approx(float(np.percentile(latencies, 75)), abs=1e-6)
+    assert report["latency_ms_p99_9"] == pytest.approx(float(np.percentile(latencies, 99.9)), abs=1e-6)
+    assert report["slo_ok"] is True  # p99.9 = 1998.0 ms

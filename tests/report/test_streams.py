@@ -135,7 +135,7 @@ def test_latency_thresholds_work_for_a_model_that_does_not_stream():
     ("slo", "message"),
     [
         ({}, "slo must be a non-empty dict"),
-        ({"latency_ms_p75": 5}, "slo keys must be among latency_ms, ttft_ms, tpot_ms, latency_ms_p0"),
+        ({"latency_ms_p80": 5}, "slo keys must be among latency_ms, ttft_ms, tpot_ms, latency_ms_p0"),
         ({"ttft_ms": 0}, "slo['ttft_ms'] must be a positive number of milliseconds (got 0)"),
         ({"ttft_ms": True}, "slo['ttft_ms'] must be a positive number of milliseconds (got True)"),
         ("latency_ms_p99=5", "slo must be a non-empty dict"),
