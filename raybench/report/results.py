@@ -21,6 +21,7 @@ import os
 from collections.abc import Sequence
 from typing import Any
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -253,8 +254,57 @@ def get_node_reports(results: Results) -> list[dict[str, Any]]:
     return rows
 
 
+#: The config fields the results file repeats beside each timer row, so any Parquet reader can
+#: group by them (``group by n_models, workers_per_model``) without raybench. Each is a
+#: dictionary column whose indices are the row's config: constant over a config's rows, which
+#: Parquet stores as a run (see ``benchmarks/bench_results_file.py`` for the bytes).
+#: ``rate`` is the config's offered open-loop rate (requests/s of all its copies; null closed).
+CONFIG_COLUMNS: tuple[str, ...] = (
+    "model_name", "batch_size", "n_models", "workers_per_model", "pipeline_size", "performance_level", "cast_mode",
+    "arrival", "rate", "search_id", "probe",
+)  # fmt: skip
+_CONFIG_COLUMN_TYPES: dict[str, pa.DataType] = {"model_name": pa.string(), "cast_mode": pa.string(),
+                                                "arrival": pa.string(), "rate": pa.float64()}
+
+
+def _config_value(config: RunConfig, name: str) -> Any:
+    if name == "arrival":
+        return config.load.arrival
+    if name == "rate":
+        return None if config.rate is None else config.rate * config.n_models
+    return getattr(config, name)
+
+
+def with_config_columns(timers: pa.Table, configs: Sequence[RunConfig]) -> pa.Table:
+    """``timers`` with :data:`CONFIG_COLUMNS` appended: each row's config's value, dictionary
+    encoded (one dictionary entry per distinct value; a config's None is a null index)."""
+    if not configs:
+        return timers
+    lookup = np.full(max(c.config_id for c in configs) + 1, 0, np.int16)
+    for position, config in enumerate(configs):
+        lookup[config.config_id] = position
+    ids = timers.column("config_id").to_numpy()
+    positions = lookup[np.minimum(ids, lookup.size - 1)] if ids.size else np.zeros(0, np.int16)
+    for name in CONFIG_COLUMNS:
+        raw = [_config_value(c, name) for c in configs]
+        distinct = list(dict.fromkeys(v for v in raw if v is not None))
+        entry = np.asarray([-1 if v is None else distinct.index(v) for v in raw], np.int16)[positions]
+        indices = pa.array(entry, mask=entry < 0) if None in raw else pa.array(entry)
+        dictionary = pa.array(distinct, _CONFIG_COLUMN_TYPES.get(name, pa.int16()))
+        timers = timers.append_column(name, pa.DictionaryArray.from_arrays(indices, dictionary))
+    return timers
+
+
+#: Rows written per Parquet row group, each with its config columns built for it alone (their
+#: indices cost 2 bytes a row in memory while it is written).
+_WRITE_ROWS = 1 << 20
+
+
 def write_results(results: Results, filename: str | os.PathLike[str], *, overwrite: bool = False) -> str:
     """Write raw timers, configs, outcomes and metadata to one Parquet file (atomically).
+
+    Beside each timer row the file holds its config's :data:`CONFIG_COLUMNS`, so the file is
+    self-describing to duckdb, pandas or polars; :func:`read_results` leaves them out again.
 
     Args:
         results: What to write.
@@ -273,10 +323,13 @@ def write_results(results: Results, filename: str | os.PathLike[str], *, overwri
         "configs": [c.to_dict() for c in results.configs],
         "outcomes": [dataclasses.asdict(o) for o in results.outcomes],
     }
-    table = results.timers.replace_schema_metadata({_META_KEY: json.dumps(payload).encode()})
+    metadata = {_META_KEY: json.dumps(payload).encode()}
+    schema = with_config_columns(results.timers.slice(0, 0), results.configs).schema.with_metadata(metadata)
     path = os.fspath(filename)
-    with atomic_write_path(path, overwrite=overwrite) as tmp:
-        parquet().write_table(table, tmp)
+    with atomic_write_path(path, overwrite=overwrite) as tmp, parquet().ParquetWriter(tmp, schema) as writer:
+        for first in range(0, max(results.timers.num_rows, 1), _WRITE_ROWS):
+            piece = with_config_columns(results.timers.slice(first, _WRITE_ROWS), results.configs)
+            writer.write_table(piece.replace_schema_metadata(metadata))
     return path
 
 
@@ -309,6 +362,7 @@ def read_results(filename: str | os.PathLike[str]) -> Results:
     try:
         payload = json.loads(raw)
         timers = table.replace_schema_metadata(None)
+        timers = timers.drop_columns([name for name in CONFIG_COLUMNS if name in timers.column_names])
         timers = timers.cast(timer_schema(stages_of(timers.schema), streams_of(timers.schema)))
         configs = [RunConfig.from_dict(c) for c in payload["configs"]]
         outcomes = [_outcome_from_dict(o) for o in payload["outcomes"]]

@@ -378,3 +378,26 @@ def test_git_state_skips_a_repository_another_user_owns(git_repo: Path) -> None:
         pytest.skip("changing a folder's owner needs root")
     os.chown(git_repo / ".git", 65534, 65534)
     assert git_state() is None
+
+
+@pytest.mark.integration  # a timed in-process run
+def test_the_readme_duckdb_recipe_gives_the_reports_percentiles(tmp_path: Path) -> None:
+    duckdb = pytest.importorskip("duckdb")
+    import numpy as np
+
+    import raybench
+    from raybench.testing import SimulatedDevice
+
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    recipe = next(block for block in readme.split("```sql\n")[1:] if "quantile_cont" in block).split("```")[0]
+    results = raybench.cpu.benchmark(SimulatedDevice, np.zeros(1), batch_sizes=1, n_models=[1, 2],
+                                     workers_per_model=[1, 2], duration=1, multiprocess=False, return_timers=True,
+                                     verbosity=0)
+    path = write_results(results, tmp_path / "model.results.parquet")
+    rows = duckdb.sql(recipe.replace("results/model.results.parquet", str(path))).fetchall()
+    reports = sorted(get_reports(results), key=lambda r: (r["n_models"], r["workers_per_model"]))
+    assert [row[:3] for row in rows] == [(r["n_models"], r["workers_per_model"], r["total_infs"]) for r in reports]
+    for row, report in zip(rows, reports):
+        assert row[3] == pytest.approx(report["latency_ms_p50"], rel=1e-9)
+        assert row[4] == pytest.approx(report["latency_ms_p99"], rel=1e-9)
+    assert read_results(path).timers.schema.names == results.timers.schema.names  # the config columns left out
