@@ -39,7 +39,8 @@ from raybench.report.bootstrap import (
     latency_errors,
     throughput_error,
 )
-from raybench.report.capacity import CAPACITY_METHOD, capacity_change, capacity_key
+from raybench.report.capacity import CAPACITY_METHOD
+from raybench.report.pairing import capacity_rows, check_match, nothing_paired_hint, run_lines, span_text
 from raybench.report.results import Results, get_capacity_reports, get_reports
 from raybench.report.streams import Requests, ok_requests
 
@@ -62,8 +63,8 @@ _REPORT_FIELD = {**{m: f"latency_ms_{m}" for m in _QUANTILES}, "throughput": "th
                  "tokens_per_s": "output_tokens_per_s", "capacity": "capacity_rate"}
 #: The ``method`` of every row.
 METHOD = (
-    f"block bootstrap (Künsch 1989): {RESAMPLES} resamples of ~1 s time blocks "
-    f"({MIN_BLOCKS}-{MAX_BLOCKS} per run), percentile interval of the change"
+    f"block bootstrap (Künsch 1989): {RESAMPLES} resamples of time blocks "
+    f"({MIN_BLOCKS}-{MAX_BLOCKS} per run, 1 s where the run allows), percentile interval of the change"
 )
 _FAIL_ON_FORMAT = "fail_on must be comma-separated metric:percent rules like 'p99:5%,throughput:-5%'"
 _RULE = re.compile(r"\s*([^:\s]+)\s*:\s*([+-]?(?:\d+\.?\d*|\.\d+))\s*%\s*")
@@ -97,7 +98,8 @@ class _Side:
     timers: pa.Table
 
 
-def compare_results(base: Results, new: Results, *, confidence: float = 0.95, seed: int = 0) -> list[dict[str, Any]]:
+def compare_results(base: Results, new: Results, *, confidence: float = 0.95, seed: int = 0,
+                    match: Sequence[str] | str | None = None) -> list[dict[str, Any]]:
     """Compare two runs config by config (see the module docstring for the statistics).
 
     Args:
@@ -105,6 +107,9 @@ def compare_results(base: Results, new: Results, *, confidence: float = 0.95, se
         new: The run to judge against it.
         confidence: Level of the confidence intervals, in (0, 1).
         seed: Seed of the bootstrap's random generator (the same inputs give the same rows).
+        match: The keys configs pair on (a subset of :data:`KEY_FIELDS`, a list or a
+            comma-separated string); default all of them. ``["batch_size", "n_models",
+            "workers_per_model", "pipeline_size"]`` compares two models config by config.
 
     Returns:
         One row per config: base's configs in order, then those only in new (configs with the
@@ -124,56 +129,32 @@ def compare_results(base: Results, new: Results, *, confidence: float = 0.95, se
         msg = f"confidence must be a number between 0 and 1, exclusive (got {confidence!r})"
         raise ConfigError(msg)
     if any(c.search is not None for c in [*base.configs, *new.configs]):
-        return _capacity_rows(base, new, confidence)
+        return capacity_rows(get_capacity_reports(base), get_capacity_reports(new), KEY_FIELDS, METRICS, confidence)
+    keys = KEY_FIELDS if match is None else check_match(match, KEY_FIELDS)
     rng = np.random.default_rng(seed)
     waiting: dict[tuple[object, ...], list[_Side]] = {}
-    for side in _sides(new):
+    for side in _sides(new, keys):
         waiting.setdefault(side.key, []).append(side)
-    pairs = [(side, (waiting.get(side.key) or [None]).pop(0)) for side in _sides(base)]
+    pairs = [(side, (waiting.get(side.key) or [None]).pop(0)) for side in _sides(base, keys)]
     pairs += [(None, side) for sides in waiting.values() for side in sides]
     return [_row(b, n, rng, confidence) for b, n in pairs]
 
 
-def _capacity_rows(base: Results, new: Results, confidence: float) -> list[dict[str, Any]]:
-    """Capacity searches compare on their answers (one per searched config): the ``capacity``
-    metric, significant when the two searches' brackets do not overlap
-    (:func:`~raybench.report.capacity.capacity_change`); their probes do not pair."""
-    waiting: dict[tuple[object, ...], list[dict[str, Any]]] = {}
-    for answer in get_capacity_reports(new):
-        waiting.setdefault(capacity_key(answer), []).append(answer)
-    pairs = [(answer, (waiting.get(capacity_key(answer)) or [None]).pop(0)) for answer in get_capacity_reports(base)]
-    pairs += [(None, answer) for answers in waiting.values() for answer in answers]
-    rows = []
-    for b, n in pairs:
-        row: dict[str, Any] = {key: (b or n).get(key) for key in KEY_FIELDS}  # type: ignore[union-attr]
-        for name, side in (("base", b), ("new", n)):
-            found = side is not None and (side.get("capacity_rate") is not None)
-            row[f"status_{name}"] = None if side is None else (side["status"] if found else "no capacity")
-            row[f"error_{name}"] = side.get("error") if side else None
-        both = row["status_base"] == row["status_new"] == STATUS_FINISHED
-        row["status"] = "only in new" if b is None else "only in base" if n is None else "compared" if both else "error"
-        for m in METRICS:
-            row.update(dict.fromkeys((f"{m}_base", f"{m}_new", f"{m}_change_pct", f"{m}_ci_low_pct", f"{m}_ci_high_pct")))
-            row[f"{m}_significant"] = False
-        if b is not None and n is not None:
-            row.update(capacity_change(b, n))
-        rows.append({**row, "method": CAPACITY_METHOD, "confidence": confidence})
-    return rows
-
-
-def _sides(results: Results) -> list[_Side]:
+def _sides(results: Results, keys: Sequence[str]) -> list[_Side]:
     outcomes = {o.config_id: o for o in results.outcomes}
     return [
-        _Side(tuple(getattr(c, f) for f in KEY_FIELDS), c.config_id, outcomes[c.config_id], report, results.timers)
+        _Side(tuple(getattr(c, f) for f in keys), c.config_id, outcomes[c.config_id], report, results.timers)
         for c, report in zip(results.configs, get_reports(results))
     ]
 
 
 def _row(base: _Side | None, new: _Side | None, rng: np.random.Generator, confidence: float) -> dict[str, Any]:
-    row: dict[str, Any] = dict(zip(KEY_FIELDS, (base or new).key))  # type: ignore[union-attr]
+    row: dict[str, Any] = {key: (base or new).report[key] for key in KEY_FIELDS}  # type: ignore[union-attr]
     for name, side in (("base", base), ("new", new)):
         row[f"status_{name}"] = side.outcome.status if side else None
         row[f"error_{name}"] = side.report["error"] if side else None
+        row[f"cpu_avg_percent_{name}"] = side.report.get("cpu_avg_percent") if side else None
+        row[f"model_name_{name}"] = side.report["model_name"] if side else None  # differ under match=
     if base is None or new is None:
         row["status"] = "only in new" if base is None else "only in base"
     else:
@@ -188,6 +169,8 @@ def _row(base: _Side | None, new: _Side | None, rng: np.random.Generator, confid
     if row["status"] != "compared":
         return row
     base_blocks, new_blocks = _blocks(base), _blocks(new)  # type: ignore[arg-type]
+    for name, blocks in (("base", base_blocks), ("new", new_blocks)):
+        row[f"block_s_{name}"] = None if blocks is None else blocks.block_ns / 1e9
     errors = {
         **latency_errors(base_blocks, new_blocks, rng, _QUANTILES),
         "throughput": throughput_error(base_blocks, new_blocks, rng),
@@ -339,17 +322,21 @@ def _violation(row: dict[str, Any], rule: FailRule) -> str | None:
     return None
 
 
-def format_comparison(rows: Sequence[dict[str, Any]]) -> str:
+def format_comparison(rows: Sequence[dict[str, Any]], base: Results | None = None, new: Results | None = None) -> str:
     """An aligned text table of the comparison, one line per config, and the method.
 
     Args:
         rows: From :func:`compare_results`.
+        base, new: The two runs, for a line of metadata each (start, host, instance, commit,
+            raybench version, host CPU load) and a warning when a host was saturated.
 
     Returns:
-        The table: key, status, and for p50/p99 (ms) and throughput (inferences/s) — and for
-        streaming runs TTFT p99, ITL p99 (ms) and tokens/s — base -> new and the change,
-        marked ``*`` when significant; then a line stating the method.
+        The runs' lines and warnings (with ``base``/``new``); the table: key, status, and for
+        p50/p99 (ms) and throughput (inferences/s) — and for streaming runs TTFT p99, ITL p99
+        (ms) and tokens/s — base -> new and the change, marked ``*`` when significant; a hint
+        when no config paired; then a line stating the method and the time blocks it used.
     """
+    head = run_lines(rows, base.metadata if base is not None else None, new.metadata if new is not None else None)
     shown = {"p50": "p50 ms", "p99": "p99 ms", "throughput": "throughput/s"}
     if any(row.get("method") == CAPACITY_METHOD for row in rows):
         shown = {"capacity": "capacity (req/s or workers)"}
@@ -360,6 +347,8 @@ def format_comparison(rows: Sequence[dict[str, Any]]) -> str:
     table = [header]
     for row in rows:
         cells = [str(row[k]) for k in KEY_FIELDS] + [row["status"]]
+        if row.get("model_name_base") and row.get("model_name_new") and row["model_name_base"] != row["model_name_new"]:
+            cells[0] = f"{row['model_name_base']} vs {row['model_name_new']}"  # paired across models by --match
         for m in shown:
             change = row[f"{m}_change_pct"]
             mark = "*" if row[f"{m}_significant"] else " "
@@ -376,11 +365,18 @@ def format_comparison(rows: Sequence[dict[str, Any]]) -> str:
             text += f"  {parts[i]}{arrow}{parts[i + 1]}  {parts[i + 2]}"
         lines.append(text.rstrip())
     confidence = rows[0]["confidence"] if rows else 0.95
+    only = {side: [r for r in rows if r["status"] == f"only in {side}"] for side in ("base", "new")}
+    hint = nothing_paired_hint(only["base"], only["new"], KEY_FIELDS) if len(rows) == len(only["base"]) + len(
+        only["new"]) else None
+    if hint is not None:
+        lines.append(hint)
     if "capacity" in shown:
         lines.append(f"* significant: {CAPACITY_METHOD}")
     else:
-        lines.append(f"* significant: the {confidence:.0%} confidence interval of the change excludes 0; {METHOD}")
-    return "\n".join(lines)
+        lengths = sorted({r[f"block_s_{side}"] for r in rows for side in ("base", "new") if r.get(f"block_s_{side}")})
+        used = "" if not lengths else f"; time blocks of {span_text(lengths)} s were used"
+        lines.append(f"* significant: the {confidence:.0%} confidence interval of the change excludes 0; {METHOD}{used}")
+    return "\n".join([*head, *lines])
 
 
 def _number(value: float | None) -> str:

@@ -11,7 +11,7 @@ _RENAMED = {"workers_per_model": "--workers", "device_type": "--device", "out_di
 _SAME = ("batch_sizes", "n_models", "pipeline_sizes", "performance_levels", "cast_modes", "duration", "warmup",
          "address", "cost_per_hour", "arrival", "rate_per", "rate", "min_infs", "stability_window", "stability",
          "max_duration", "load_timeout", "warmup_timeout", "streaming", "slo", "search_tolerance", "search",
-         "max_steps", "keep_going", "model_name", "max_new_tokens")
+         "max_steps", "keep_going", "model_name", "max_new_tokens", "match", "confidence")
 _FLAGS = {**_RENAMED, **{name: "--" + name.replace("_", "-") for name in _SAME}}
 #: An argument named as the subject of a rule (``n_models must``), given a value (``rate=3``), or
 #: indexed (``slo['x']``); names inside other words or prose are left alone.

@@ -56,12 +56,12 @@ def _report(args: argparse.Namespace) -> int:
 
 def _compare(args: argparse.Namespace) -> int:
     rules = compare.parse_fail_on(args.fail_on) if args.fail_on else []  # a bad spec fails before any work
-    rows = compare.compare_results(read_results_file(args.base, "BASE"), read_results_file(args.new, "NEW"),
-                                   confidence=args.confidence, seed=args.seed)
+    base, new = read_results_file(args.base, "BASE"), read_results_file(args.new, "NEW")
+    rows = compare.compare_results(base, new, confidence=args.confidence, seed=args.seed, match=args.match)
     if args.format == "json":
         emit(rows, None, "json")
     else:
-        print(compare.format_comparison(rows))
+        print(compare.format_comparison(rows, base, new))
     broken = compare.failed_rules(rows, rules)
     for message in broken:
         print(f"raybench compare: {message}", file=sys.stderr)
@@ -117,7 +117,8 @@ def _add_compare(commands: argparse._SubParsersAction) -> None:  # type: ignore[
         description="For every config of BASE and NEW (matched on model_name, batch_size, n_models,\n"
         "workers_per_model, pipeline_size): p50, p99 and throughput in each, their change in percent,\n"
         "and whether the change is significant: its confidence interval, from a block bootstrap of\n"
-        "the raw timers (time blocks of ~1 s), excludes 0. The table's last line states the method.\n"
+        "the raw timers (time blocks of ~1 s), excludes 0. The lines above the table say when and\n"
+        "where each run ran and warn of a saturated host; the last line states the method.\n"
         "Two capacity searches (raybench capacity) compare on each config's capacity instead.",
         epilog="exit status:\n  0  no --fail-on rule broken\n  1  a --fail-on rule broken (each on stderr)\n"
         "  2  bad usage, a bad --fail-on spec or an unreadable file\n\n"
@@ -132,6 +133,10 @@ def _add_compare(commands: argparse._SubParsersAction) -> None:  # type: ignore[
                          "e.g. 'p99:5%%,throughput:-5%%' fails when p99 rises by more than 5%% or throughput "
                          "falls by more than 5%%, and that change is significant; a config that finished in "
                          "BASE but not in NEW (or is missing there) breaks every rule")
+    compare.add_argument("--match", type=_cli_args.names, metavar="KEYS",
+                         help="pair configs on these keys only, comma-separated, among model_name, batch_size, "
+                         "n_models, workers_per_model, pipeline_size (default all): e.g. "
+                         "batch_size,n_models,workers_per_model,pipeline_size compares two models")
     compare.add_argument("--confidence", type=_cli_args.probability, default=0.95,
                          help="confidence level of the intervals (default 0.95)")
     compare.add_argument("--seed", type=int, default=0, help="seed of the resampling (default 0)")

@@ -62,6 +62,7 @@ class Blocks:
     latency_ns: np.ndarray  # latencies (an even-stride subsample)
     block: np.ndarray  # the block of each of those
     counted: float  # calls behind the report's throughput_avg
+    block_ns: int = BLOCK_NS  # the length of a block
 
 
 def cut_blocks(
@@ -113,7 +114,7 @@ def cut_blocks(
     counted = total_infs
     if middle_buckets >= 1 and throughput_avg is not None:
         counted = throughput_avg / batch_size * middle_buckets
-    return Blocks(counts, np.concatenate(latencies), np.concatenate(blocks), max(counted, 1))
+    return Blocks(counts, np.concatenate(latencies), np.concatenate(blocks), max(counted, 1), int(block_ns))
 
 
 def _draws(rng: np.random.Generator, k: int) -> np.ndarray:

@@ -309,7 +309,7 @@ def test_format_comparison_prints_key_values_change_and_method(base: Results) ->
     assert "1000 ->  500  -50.0% *" in lines[1]  # new column: as wide as "1000"
     assert lines[2].split()[:6] == ["solo", "1", "1", "1", "1", "only"]
     assert len({len(line) for line in lines[:2]}) == 1  # aligned columns
-    assert lines[-1] == f"* significant: the 95% confidence interval of the change excludes 0; {METHOD}"
+    assert lines[-1] == f"* significant: the 95% confidence interval of the change excludes 0; {METHOD}; time blocks of 1 s were used"
 
 
 def test_format_comparison_of_nothing_still_states_the_method() -> None:
@@ -345,3 +345,39 @@ def test_a_real_device_twice_as_slow_is_flagged(simulated_base: Results) -> None
     assert row["throughput_change_pct"] == pytest.approx(-50, abs=10)
     assert row["p50_significant"] and row["throughput_significant"]
     assert failed_rules([row], parse_fail_on("p50:5%,throughput:-5%")) != []
+
+
+def test_match_pairs_two_models_and_the_table_names_both() -> None:
+    base = make_run({"model_name": "cnn_small"}, seed=1)
+    new = make_run({"model_name": "cnn_big", **REGRESSION}, seed=2)
+    apart = compare_results(base, new)
+    assert [r["status"] for r in apart] == ["only in base", "only in new"]
+    text = format_comparison(apart)
+    assert ("no config paired: the runs share no model_name (model_name: base cnn_small, new cnn_big); pair on the "
+            "rest with --match batch_size,n_models,workers_per_model,pipeline_size") in text
+    (row,) = compare_results(base, new, match="batch_size,n_models,workers_per_model,pipeline_size")
+    assert row["status"] == "compared" and row["p50_significant"] is True
+    assert "cnn_small vs cnn_big" in format_comparison([row])
+    with pytest.raises(raybench.ConfigError, match="match must name keys among model_name"):
+        compare_results(base, new, match=["bogus"])
+
+
+def test_the_footer_states_the_block_length_used_and_the_runs_are_described(base: Results) -> None:
+    new = make_run({}, seed=2)
+    base.metadata.update(started_at="2026-12-01T10:00:00.000+00:00", host="box-a", instance_type="inf1.xlarge",
+                         git={"commit": "0123456789abcdef", "dirty": True}, versions={"raybench": "0.1.0"})
+    rows = compare_results(base, new)
+    assert rows[0]["block_s_base"] == pytest.approx(1.0) and rows[0]["block_s_new"] == pytest.approx(1.0)
+    text = format_comparison(rows, base, new)
+    assert text.splitlines()[0] == ("base: 2026-12-01T10:00:00.000+00:00 on box-a (inf1.xlarge), 0123456789+dirty, "
+                                    "raybench 0.1.0, host CPU unknown")
+    assert text.splitlines()[-1].endswith("; time blocks of 1 s were used")
+
+
+def test_a_saturated_host_is_warned_about() -> None:
+    from raybench.report.pairing import saturation_warning
+
+    warning = saturation_warning("new", [{"config_id": 0, "cpu_avg_percent": 40.0},
+                                         {"config_id": 3, "cpu_avg_percent": 97.0}])
+    assert warning.startswith("warning: new's host CPU averaged above 90 % during config #3 (97 %)")
+    assert saturation_warning("base", [{"config_id": 0, "cpu_avg_percent": 40.0}]) is None
