@@ -109,7 +109,8 @@ def test_help_names_what_the_modules_accept(capsys):
 def test_a_bad_sweep_option_exits_2_naming_it(tmp_path):
     result = run_cli("run", "model.pt", "--input-shape", "2,8", "--n-models", "0", cwd=str(tmp_path))
     assert result.returncode == 2
-    assert "argument --n-models: must be positive ints or 'max', comma-separated, e.g. 1,max (got '0')" in result.stderr
+    assert ("argument -n/--n-models: must be positive ints, ranges START:STOP[:STEP] or 'max', comma-separated, "
+            "e.g. 1,max or 1:8:2 (got '0')") in result.stderr
 
 
 def test_a_config_error_is_one_line_and_exits_2(tmp_path):
@@ -117,7 +118,8 @@ def test_a_config_error_is_one_line_and_exits_2(tmp_path):
                      "--device", "cpu", cwd=str(tmp_path))
     assert result.returncode == 2
     last = result.stderr.strip().splitlines()[-1]
-    assert last.startswith("raybench run: error: warmup must be a non-negative int") and last.endswith("(got -1)")
+    # Said with the flag's name, not the API argument's.
+    assert last.startswith("raybench run: error: --warmup must be a non-negative int") and last.endswith("(got -1)")
     assert "Traceback" not in result.stderr
 
 

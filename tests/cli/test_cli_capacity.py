@@ -43,7 +43,8 @@ def test_capacity_command_prints_the_probes_and_writes_the_answers(tmp_path):
     same = run_cli("compare", "out/dev.results.parquet", "out/dev.results.parquet", "--fail-on", "capacity:-5%",
                    cwd=str(tmp_path))
     assert same.returncode == 0, same.stderr[-2000:]
-    assert "capacity" in same.stdout.splitlines()[0]
+    header = next(line for line in same.stdout.splitlines() if line.startswith("model "))
+    assert "capacity" in header and same.stdout.startswith("base: ")  # each run described above the table
     fell = run_cli("compare", "out/dev.results.parquet", "slower.parquet", "--fail-on", "capacity:-5%",
                    cwd=str(tmp_path))
     assert fell.returncode == 1, fell.stdout + fell.stderr
