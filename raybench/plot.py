@@ -30,7 +30,7 @@ import numpy as np
 import pyarrow.compute as pc
 
 from raybench.core.errors import ConfigError
-from raybench.core.units import NS_PER_MS, NS_PER_S
+from raybench.core.units import NS_PER_MS
 from raybench.report.capacity_figures import capacity_curve, pareto
 from raybench.report.figures import axes as _axes
 from raybench.report.figures import binned as _binned
