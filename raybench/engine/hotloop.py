@@ -283,6 +283,11 @@ def run_fed_burst(
     next_item, take_slot = feed.next_item, feed.take_slot
     starts, ends, cap = buf.starts, buf.ends, buf.capacity
     i = buf.n
+    if take_slot is None and queue_ns is not None:
+        # Open-loop copies measuring a closed loop (a capacity search's first probe): no send
+        # waits, so the column is zeroed once here instead of tested on every call.
+        queue_ns[i:cap] = 0
+        queue_ns = None
     while i < cap:
         due = 0
         if take_slot is not None:
@@ -332,7 +337,7 @@ def run_fed_burst(
         starts[i] = due if take_slot is not None else t0
         ends[i] = t3
         if queue_ns is not None:
-            queue_ns[i] = t_in - due if take_slot is not None else 0  # closed: no send waited
+            queue_ns[i] = t_in - due
         if input_ns is not None:
             input_ns[i] = t0 - t_in
         if pre_ns is not None:

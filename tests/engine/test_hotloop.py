@@ -97,3 +97,16 @@ def test_staged_burst_passes_a_non_tuple_preprocess_result_as_one_argument():
     buf = TimerBuffer(1, with_stages=True)
     run_staged_burst(model, (3,), buf, 0, Stages(preprocess=lambda x: x * 2))
     assert model.args == [(6,)]
+
+
+def test_a_closed_loop_on_open_loop_buffers_records_no_queueing():
+    """A capacity search measures its closed loop on copies built for open-loop sends: the
+    queue column, left over from an earlier open-loop probe, must read 0, not ``t_in - 0``."""
+    from raybench.engine.hotloop import Feed, run_fed_burst
+
+    buf = TimerBuffer(8, stage_names=("queue_ns", "infer_ns"))
+    buf.stages["queue_ns"][:] = 123_456_789  # an earlier probe's waits
+    feed = Feed(next_item=None, take_slot=None, args=(1,))
+    run_fed_burst(Counter(fail_on={3}), feed, buf, time.perf_counter_ns() + 10**9, Stages())
+    assert buf.n == 8 and buf.n_errors == 1
+    assert buf.stages["queue_ns"][: buf.n].tolist() == [0] * 8
