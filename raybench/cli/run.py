@@ -10,6 +10,7 @@ import sys
 from typing import Any
 
 import raybench.cli.args as _cli_args
+from raybench.cli.flags import API_DESTS
 from raybench.cli.format import emit, sort_rows
 from raybench.cli.model import build_inputs, resolve_model
 from raybench.core.errors import ConfigError
@@ -211,17 +212,7 @@ def _warmup(text: str) -> int | str:
 
 def _options(args: argparse.Namespace) -> dict[str, Any]:
     """The benchmark keywords the user gave; the others keep the API's defaults."""
-    given = {
-        "n_models": args.n_models, "workers_per_model": args.workers, "pipeline_sizes": args.pipeline_sizes,
-        "performance_levels": args.performance_levels, "cast_modes": args.cast_modes, "duration": args.duration, "warmup": args.warmup,
-        "device_type": args.device, "address": args.address, "cost_per_hour": args.cost_per_hour,
-        "arrival": args.arrival, "rate": args.rate, "rate_per": args.rate_per, "min_infs": args.min_infs,
-        "stability": args.stability, "max_duration": args.max_duration, "stability_window": args.stability_window,
-        "load_timeout": args.load_timeout, "warmup_timeout": args.warmup_timeout,
-        "keep_going": args.keep_going or None,
-        "streaming": args.streaming, "slo": args.slo, "search": args.search,
-        "search_tolerance": args.search_tolerance, "max_steps": args.max_steps,
-    }
+    given = {name: getattr(args, dest) for name, dest in API_DESTS.items()}
     return {key: value for key, value in given.items() if value is not None}
 
 
