@@ -268,11 +268,10 @@ def run_fed_burst(
     """Dataset items and/or open-loop sends: one call per item or scheduled slot (slower per call
     than the fixed-input loops: a lock per item or slot, one ``try`` per call). Open loop: the
     row's ``start_ns`` is the *scheduled* send time, so latency counts the time a send waited for
-    a free worker (no coordinated omission), and ``queue_ns`` records that wait. A dataset item
-    goes to ``preprocess(item)``; without one, a tuple item is unpacked into the call. ``input_ns``
-    is fetching the item (outside the latency without a schedule). A stream is read to its end by
-    ``consume(stream, buf, row)`` (:func:`raybench.engine.streaming.consume_stream`).
-    """
+    a free worker (no coordinated omission), and ``queue_ns`` records that wait (0 without a
+    schedule). A dataset item goes to ``preprocess(item)``; without one, a tuple item is unpacked
+    into the call. ``input_ns`` is fetching the item (outside the latency without a schedule). A
+    stream is read to its end by ``consume(stream, buf, row)`` (``streaming.consume_stream``)."""
     pc = perf_counter_ns
     sleep = time.sleep
     columns = buf.stages
@@ -283,11 +282,8 @@ def run_fed_burst(
     next_item, take_slot = feed.next_item, feed.take_slot
     starts, ends, cap = buf.starts, buf.ends, buf.capacity
     i = buf.n
-    if take_slot is None and queue_ns is not None:
-        # Open-loop copies measuring a closed loop (a capacity search's first probe): no send
-        # waits, so the column is zeroed once here instead of tested on every call.
-        queue_ns[i:cap] = 0
-        queue_ns = None
+    if take_slot is None and queue_ns is not None:  # a closed loop on open-loop copies: no send waits
+        queue_ns[i:cap], queue_ns = 0, None  # zeroed once, not tested on every call
     while i < cap:
         due = 0
         if take_slot is not None:
