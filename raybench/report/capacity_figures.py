@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from raybench.core.slo import constraints_of
 from raybench.report.capacity import capacity_reports, final_verdict, probe_level
-from raybench.report.figures import axes, finish, legend_proxy, plain_log, title
+from raybench.report.figures import axes, finish, legend_proxy, pareto_front, plain_log, title
 from raybench.report.results import Results, get_reports
 
 if TYPE_CHECKING:
@@ -111,12 +111,7 @@ def pareto(results: Results, ax: Axes | None = None) -> Figure:
     if points:
         x, y, _ = zip(*points)
         ax.scatter(x, y, s=18, color="0.6", label="config (or probe)", zorder=2)
-        front, best_p99 = [], float("inf")
-        for throughput, p99, report in sorted(points, key=lambda p: (-p[0], p[1])):
-            if p99 < best_p99:  # nothing faster has a lower p99
-                front.append((throughput, p99, report))
-                best_p99 = p99
-        fx, fy, reports = zip(*sorted(front, key=lambda p: p[0]))
+        fx, fy, reports = zip(*pareto_front(points))
         ax.plot(fx, fy, "-o", color="C0", markersize=5, label="Pareto front", zorder=3)
         for throughput, p99, report in zip(fx, fy, reports):
             ax.annotate(f"#{report['config_id']} n={report['n_models']} w={report['workers_per_model']}",

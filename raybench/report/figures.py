@@ -12,8 +12,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pyarrow.compute as pc
 
-from raybench.core.errors import MissingDependencyError
-from raybench.core.units import NS_PER_MS, NS_PER_S
+from raybench.core.errors import ConfigError, MissingDependencyError
 from raybench.report.results import Results, get_reports
 from raybench.report.streams import Requests, ok_requests
 
@@ -23,9 +22,6 @@ if TYPE_CHECKING:
 
 FIGSIZE_IN = (10.0, 5.0)
 CONFIG_KEY = "n copies, w workers/copy, b batch, p pipeline"
-#: Most time bins per config in latency over time, and the rows a bin holds on average at least.
-MAX_BINS = 200
-ROWS_PER_BIN = 20
 
 
 def figure_class() -> type[Figure]:
@@ -55,9 +51,27 @@ def config_label(config: Any) -> str:
 
 
 def title(what: str, results: Results) -> str:
-    """A plot's title: what it shows, and the run's model names."""
+    """A plot's title: what it shows and the run's model names, then a line naming the run
+    (:func:`run_text`) when its metadata says when, where or from which commit it ran."""
     names = list(dict.fromkeys(config.model_name for config in results.configs))
-    return f"{what}: {', '.join(names)}" if names else what
+    head = f"{what}: {', '.join(names)}" if names else what
+    run = run_text(results.metadata)
+    return f"{head}\n{run}" if run else head
+
+
+def run_text(metadata: dict[str, Any]) -> str:
+    """A run in a line: ``2026-12-01 15:46 UTC · host ip-10-0-0-7 · commit 1172193293+dirty``;
+    what the metadata lacks is left out ("" for none of it: a Results built by hand)."""
+    parts = []
+    started = metadata.get("started_at")
+    if isinstance(started, str) and len(started) >= 16:  # ISO-8601 UTC: minutes are enough to tell runs apart
+        parts.append(f"{started[:10]} {started[11:16]} UTC")
+    if metadata.get("host"):
+        parts.append(f"host {metadata['host']}")
+    git = metadata.get("git") or {}
+    if git.get("commit"):
+        parts.append(f"commit {git['commit'][:10]}{'+dirty' if git.get('dirty') else ''}")
+    return " · ".join(parts)
 
 
 def plain_log(ax: Axes, which: str) -> None:
@@ -82,9 +96,14 @@ def legend_proxy(label: str, **style: Any) -> Any:
 
 
 def finish(ax: Axes, title: str, xlabel: str, ylabel: str, skipped: list[str], *, empty: bool,
-            extra: list[Any] | None = None, loc: str = "best", outside: bool = False) -> None:
-    """Title, axis labels, a "no data" note, and one legend: entries, style keys, configs left out."""
-    ax.set_title(title)
+           extra: list[Any] | None = None, loc: str = "best", outside: bool = False, below: bool = False) -> None:
+    """Title, axis labels, a "no data" note, and one legend: entries, style keys, configs left out.
+
+    The legend goes inside at ``loc``; right of the axes with ``outside``; with ``below``, under
+    the axes in up to four columns when the axes fill their own figure (else right of them), so
+    many configs cost height, not a third of the plot's width.
+    """
+    ax.set_title(title, fontsize="medium")
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
     if empty:
@@ -94,28 +113,27 @@ def finish(ax: Axes, title: str, xlabel: str, ylabel: str, skipped: list[str], *
     for artist in [*(extra or []), *(legend_proxy(note, linestyle="none") for note in skipped)]:
         handles.append(artist)
         labels.append(artist.get_label())
-    if handles:
-        place = {"loc": "upper left", "bbox_to_anchor": (1.01, 1.0)} if outside else {"loc": loc}
-        ax.legend(handles, labels, title=CONFIG_KEY, fontsize="small", title_fontsize="small", **place)
+    if not handles:
+        return
+    style = {"title": CONFIG_KEY, "fontsize": "x-small" if below else "small", "title_fontsize": "small"}
+    if below and len(ax.figure.axes) == 1 and ax.figure.get_layout_engine() is not None:
+        # "outside" asks the constrained layout to make room for the legend under the axes.
+        ax.figure.legend(handles, labels, loc="outside lower center", ncols=min(4, len(handles)), **style)
+    elif below or outside:
+        ax.legend(handles, labels, loc="upper left", bbox_to_anchor=(1.01, 1.0), **style)
+    else:
+        ax.legend(handles, labels, loc=loc, **style)
 
 
-
-def binned(offset_ns: np.ndarray, latency_ns: np.ndarray) -> tuple[np.ndarray, ...]:
-    """Bin centres (s) and per-bin p50, p99 and max latency (ms); NaN for an empty bin."""
-    n_bins = int(np.clip(latency_ns.size // ROWS_PER_BIN, 1, MAX_BINS))
-    first = min(int(offset_ns.min()), 0)  # from the config's start, or before it (clock skew)
-    width = max((int(offset_ns.max()) - first) / n_bins, 1.0)
-    index = np.minimum((offset_ns - first) / width, n_bins - 1).astype(np.uint16)
-    # A stable sort of 16-bit keys is numpy's radix sort: O(n) even for tens of millions of rows.
-    by_bin = latency_ns[np.argsort(index, kind="stable")] / NS_PER_MS
-    bounds = np.concatenate(([0], np.cumsum(np.bincount(index, minlength=n_bins))))
-    stats = np.full((3, n_bins), np.nan)
-    for b in range(n_bins):
-        chunk = by_bin[bounds[b] : bounds[b + 1]]
-        if chunk.size:
-            stats[:, b] = [*np.percentile(chunk, [50, 99]), chunk.max()]
-    return (first + (np.arange(n_bins) + 0.5) * width) / NS_PER_S, *stats
-
+def pareto_front(points: list[tuple[float, float, Any]]) -> list[tuple[float, float, Any]]:
+    """The points no other point beats on both (higher x, lower y): ``(throughput, latency,
+    anything)`` in, the front out in increasing throughput."""
+    front, best = [], float("inf")
+    for point in sorted(points, key=lambda p: (-p[0], p[1])):
+        if point[1] < best:  # nothing with more throughput has a lower latency
+            front.append(point)
+            best = point[1]
+    return front[::-1]
 
 
 def config_requests(results: Results, skipped: list[str]) -> Iterator[tuple[Any, Requests]]:
@@ -133,3 +151,42 @@ def reported(results: Results) -> list[tuple[Any, dict[str, Any]]]:
     """Each config with its report."""
     configs = {config.config_id: config for config in results.configs}
     return [(configs[report["config_id"]], report) for report in get_reports(results)]
+
+
+def ok_rows(results: Results, skipped: list[str]) -> Iterator[tuple[Any, int, np.ndarray, np.ndarray]]:
+    """Each config with ok rows: its start (ns), and its rows' start times and latencies (ns).
+
+    A config without ok rows is noted in ``skipped`` instead. One config's arrays at a time.
+    """
+    outcomes = {outcome.config_id: outcome for outcome in results.outcomes}
+    ids, ok = results.timers.column("config_id"), results.timers.column("ok")
+    measured = results.timers.select(["start_ns", "end_ns"])
+    for config in results.configs:
+        rows = measured.filter(pc.and_(pc.equal(ids, config.config_id), ok))
+        outcome = outcomes.get(config.config_id)
+        if rows.num_rows == 0:
+            skipped.append(f"{config_label(config)}: {outcome.status if outcome else 'no outcome'}, no data")
+            continue
+        start_ns = rows.column("start_ns").to_numpy()
+        origin_ns = outcome.start_ns if outcome and outcome.start_ns is not None else int(start_ns.min())
+        yield config, origin_ns, start_ns, rows.column("end_ns").to_numpy() - start_ns
+
+
+def grid(ax: Axes | None, height_in: float) -> tuple[Figure, Any]:
+    """Where a plot of several panels draws: a new figure ``height_in`` tall, or a subfigure in
+    the place of ``ax`` (which is removed), so it still fits a figure the caller laid out.
+    Returns the figure to hand back and the (sub)figure to draw in.
+
+    Raises:
+        ConfigError: ``ax`` is not a subplot (an axes placed by hand has no slot to take).
+    """
+    if ax is None:
+        figure = figure_class()(figsize=(FIGSIZE_IN[0], height_in), layout="constrained")
+        return figure, figure
+    spec = ax.get_subplotspec()
+    if spec is None:
+        raise ConfigError("ax must be a subplot (from add_subplot or subplots) for a plot of several panels "
+                          "(got axes at ({}))".format(", ".join(f"{v:.2g}" for v in ax.get_position().bounds)))
+    figure = ax.figure
+    ax.remove()
+    return figure, figure.add_subfigure(spec)

@@ -91,7 +91,13 @@ def _labelled(lines: list) -> list:
 
 
 def _legend_texts(ax) -> list[str]:
-    return [text.get_text() for text in ax.get_legend().get_texts()]
+    """The texts of the axes' legend, or of its figure's (a legend under the plot)."""
+    legend = ax.get_legend() or ax.figure.legends[0]
+    return [text.get_text() for text in legend.get_texts()]
+
+
+def _texts(figure, gid: str | None = None) -> list[str]:
+    return [text.get_text() for ax in figure.axes for text in ax.texts if gid is None or text.get_gid() == gid]
 
 
 def test_import_raybench_does_not_import_matplotlib():
@@ -106,7 +112,9 @@ def test_save_plots_writes_pngs_of_the_figure_size(run, tmp_path):
     for path, draw in zip(paths, DRAWERS):
         assert os.path.getsize(path) > 1000
         width_in, height_in = draw(run).get_size_inches()
-        assert _png_size(path) == (round(width_in * 50), round(height_in * 50)) == (500, 250)
+        assert _png_size(path) == (round(width_in * 50), round(height_in * 50))
+    # Every plot is 10 x 5 inches but latency over time, which grows a row of panels per two configs.
+    assert [_png_size(path) for path in paths] == [(500, 250), (500, 230), (500, 250), (500, 250)]
 
 
 def test_save_plots_refuses_existing_files_unless_overwrite(sweep, tmp_path):
@@ -118,7 +126,7 @@ def test_save_plots_refuses_existing_files_unless_overwrite(sweep, tmp_path):
     assert str(error.value) == f"out_dir already holds {listed} (pass overwrite=True to replace)"
     assert [_read(path) for path in paths] == before
     assert plot.save_plots(sweep, tmp_path, overwrite=True, dpi=100) == paths
-    assert all(_png_size(path) == (1000, 500) for path in paths)
+    assert [_png_size(path) for path in paths] == [(1000, 500), (1000, 630), (1000, 500), (1000, 500)]
 
 
 @pytest.mark.parametrize("draw", [*DRAWERS, plot.save_plots])
@@ -147,16 +155,43 @@ def test_missing_matplotlib_names_the_extra(sweep, monkeypatch):
     assert str(error.value) == "raybench.plot needs matplotlib, which is not installed: pip install 'raybench[plot]'"
 
 
-def test_latency_cdf_is_log_x_with_p50_and_p99_of_the_reports(run):
+def test_every_title_names_the_model_date_host_and_commit(run):
+    git = run.metadata["git"]
+    for draw in DRAWERS:
+        figure = draw(run)
+        title = (figure.get_suptitle() or figure.axes[0].get_title()).split("\n")
+        assert title[0].endswith(": SimulatedDevice")
+        assert title[1].startswith(run.metadata["started_at"][:10] + " ")
+        assert f"host {run.metadata['host']}" in title[1]
+        assert (f"commit {git['commit'][:10]}" in title[1]) if git else "commit" not in title[1]
+
+
+def test_a_title_without_run_metadata_is_one_line(sweep):
+    assert plot.latency_cdf(sweep).axes[0].get_title() == "Latency CDF: toy"
+
+
+def test_latency_cdf_has_a_percentile_axis_and_the_reports_marks(run):
     (ax,) = plot.latency_cdf(run).axes
-    assert ax.get_xscale() == "log"
-    assert ax.get_xlabel() == "latency (ms, log scale)"
-    assert ax.get_title() == "Latency CDF: SimulatedDevice"
+    assert ax.get_xscale() == "log" and ax.get_xlabel() == "latency (ms, log scale)"
+    # Each "nine" gets the same height: 50, 90, 99 and 99.9 sit one unit apart on the scale.
+    assert [label.get_text() for label in ax.get_yticklabels()] == ["0", "50", "90", "99", "99.9"]
+    heights = ax.transData.transform([(1, q) for q in (0.5, 0.9, 0.99, 0.999)])[:, 1]
+    np.testing.assert_allclose(np.diff(heights[1:]), np.diff(heights[1:])[0])
     assert len(_labelled(ax.lines)) == len(run.configs) == 2
     marks = [collection.get_offsets() for collection in ax.collections]
+    # About 100 and 200 rows: the curves stop short of 99.9, so only p50 and p99 are marked.
     expected = [[[r["latency_ms_p50"], 0.5], [r["latency_ms_p99"], 0.99]] for r in raybench.get_reports(run)]
     np.testing.assert_allclose(marks, expected)
-    assert {"p50", "p99"} <= {text.get_text() for text in ax.texts}
+
+
+def test_latency_cdf_legend_goes_under_the_plot_in_columns(sweep):
+    figure = plot.latency_cdf(sweep)
+    (ax,) = figure.axes
+    assert ax.get_legend() is None
+    (legend,) = figure.legends
+    assert legend._ncols == 4
+    figure.draw_without_rendering()
+    assert legend.get_window_extent().y1 <= ax.get_window_extent().y0  # below the axes, not over them
 
 
 def test_latency_cdf_counts_only_ok_rows_and_notes_a_config_without_data(sweep):
@@ -168,93 +203,194 @@ def test_latency_cdf_counts_only_ok_rows_and_notes_a_config_without_data(sweep):
     assert "#2 n=4 w=1 b=1: error, no data" in _legend_texts(ax)
 
 
-def test_latency_over_time_bins_per_config_from_its_start(run):
-    (ax,) = plot.latency_over_time(run).axes
-    assert ax.get_yscale() == "log"
-    assert ax.get_xlabel() == "time since the config's start (s)"
-    assert ax.get_ylabel() == "latency (ms, log scale)"
-    lines = _labelled(ax.lines)
-    assert [line.get_label() for line in lines] == ["#0 n=1 w=1 b=1", "#1 n=2 w=1 b=1"]
-    assert len(ax.lines) == 3 * len(lines)  # p50, p99 and max of each config
-    for line in lines:
-        assert 0 <= np.nanmin(line.get_xdata()) and np.nanmax(line.get_xdata()) < 1.5
-        assert 9 < np.nanmin(line.get_ydata()) < 20  # SimulatedDevice sleeps 10 ms
-    assert {"p50 per bin", "p99 per bin", "max per bin"} <= set(_legend_texts(ax))
-
-
-def test_large_configs_are_downsampled():
+def test_large_configs_draw_a_sampled_body_and_an_exact_tail():
     rows = _rows(0, 100_000, seconds=3)
+    latency_ms = np.sort(rows["end_ns"] - rows["start_ns"]) / MS
     results = _results([_config(0, 1)], [rows])
     (cdf,) = plot.latency_cdf(results).axes
-    assert len(cdf.lines[0].get_xdata()) == 20_000
-    (over_time,) = plot.latency_over_time(results).axes
-    p50, _, peak = over_time.lines
-    assert len(p50.get_xdata()) == 200
-    assert np.nanmax(peak.get_ydata()) == pytest.approx(19.9)  # the max per bin is exact, not sampled
+    (line,) = cdf.lines
+    assert len(line.get_xdata()) <= 20_000
+    np.testing.assert_array_equal(line.get_xdata()[-10_000:], latency_ms[-10_000:])  # every slowest row
+    assert line.get_ydata().max() < 1 and "99.99" in [t.get_text() for t in cdf.get_yticklabels()]
+    np.testing.assert_allclose([offset[1] for offset in cdf.collections[0].get_offsets()], [0.5, 0.99, 0.999])
 
 
-def test_latency_over_time_shows_a_stall_as_a_gap_and_a_tall_max():
+def test_latency_over_time_has_a_panel_per_config_on_shared_axes_and_a_throughput_panel(sweep):
+    figure = plot.latency_over_time(sweep)
+    *panels, rate = figure.axes
+    assert [panel.get_title() for panel in panels] == [_label for _label in
+                                                      ("#0 n=1 w=1 b=1", "#1 n=2 w=1 b=1", "#2 n=4 w=1 b=1",
+                                                       "#3 n=1 w=2 b=1", "#4 n=2 w=2 b=1")]
+    assert all(panel.get_shared_y_axes().joined(panels[0], panel) for panel in panels)
+    assert all(panel.get_shared_x_axes().joined(rate, panel) for panel in panels)
+    assert panels[0].get_yscale() == "log" and panels[0].get_ylabel() == "latency (ms)"
+    assert "error, no data" in [text.get_text() for text in panels[2].texts]
+    assert rate.get_xlabel() == "time since the config's start (s)" and rate.get_ylabel() == "samples/s"
+    # _rows spreads 100 (150, 180, 360) calls a second evenly: the throughput of every full bin.
+    expected = [100, 150, 180, 360]
+    for line, per_s in zip(rate.lines, expected):
+        np.testing.assert_allclose(np.median(line.get_ydata()), per_s, rtol=0.05)
+    assert [line.get_color() for line in rate.lines] == [panels[i].lines[0].get_color() for i in (0, 1, 3, 4)]
+
+
+def test_latency_over_time_bins_are_sized_to_the_run():
+    short, long = _rows(0, 100_000, seconds=2), _rows(0, 10_000, seconds=20)
+    for rows, seconds in ((short, 2), (long, 20)):
+        panel, _ = plot.latency_over_time(_results([_config(0, 1)], [rows])).axes
+        p50, _, peak = panel.lines
+        centres = p50.get_xdata()
+        assert len(centres) == 80
+        assert np.diff(centres)[0] == pytest.approx(seconds / 80, rel=0.01)
+    few = _rows(0, 100, seconds=2)  # 200 rows: 10 bins of 20, not 80 bins of 2 rows
+    panel, _ = plot.latency_over_time(_results([_config(0, 1)], [few])).axes
+    assert len(panel.lines[0].get_xdata()) == 10
+
+
+def test_latency_over_time_max_per_bin_is_exact():
+    results = _results([_config(0, 1)], [_rows(0, 100_000, seconds=3)])
+    panel, _ = plot.latency_over_time(results).axes
+    assert np.nanmax(panel.lines[2].get_ydata()) == pytest.approx(19.9)
+
+
+def test_latency_over_time_shows_a_stall_as_a_gap_a_tall_max_and_no_throughput():
     before, after = _rows(0, 100, seconds=2), _rows(0, 100, seconds=2)
     after["start_ns"] += 3 * 10**9
     after["end_ns"] += 3 * 10**9
     after["end_ns"][0] += 900 * MS  # the first call after the stall took 900 ms longer
     results = _results([_config(0, 1)], [before, after])
-    p50, _, peak = plot.latency_over_time(results).axes[0].lines
+    panel, rate = plot.latency_over_time(results).axes
+    p50, _, peak = panel.lines
     assert np.isnan(p50.get_ydata()).any()
     assert np.nanmax(peak.get_ydata()) == pytest.approx(910.0)
+    assert rate.lines[0].get_ydata().min() == 0
+
+
+def test_latency_over_time_counts_samples_not_calls():
+    config = RunConfig.from_dict({**_config(0, 1).to_dict(), "batch_size": 4})
+    _, rate = plot.latency_over_time(_results([config], [_rows(0, 100)])).axes
+    np.testing.assert_allclose(np.median(rate.lines[0].get_ydata()), 400, rtol=0.05)
 
 
 def test_scaling_draws_ideal_lines_and_efficiencies(sweep):
     (ax,) = plot.scaling(sweep).axes
     assert ax.get_xlabel() == "n_models (model copies)"
-    assert ax.get_ylabel() == "throughput (inferences/s)"
+    assert ax.get_ylabel() == "throughput (samples/s = inferences/s × batch size)"
     groups = _labelled(ax.lines)
     assert [line.get_label() for line in groups] == ["w=1 b=1", "w=2 b=1"]
     np.testing.assert_allclose(groups[0].get_ydata(), [100, 150])
     ideal = [line for line in ax.lines if line.get_gid() == "ideal"]
     np.testing.assert_allclose([line.get_ydata() for line in ideal], [[100, 200], [180, 360]])
-    efficiencies = [text.get_text() for text in ax.texts if text.get_gid() == "efficiency"]
-    assert efficiencies == ["100%", "75%", "100%", "100%"]
+    assert _texts(ax.figure, "efficiency") == ["75%", "100%"]  # n=1 is 100 % by definition: not labelled
     assert "#2 n=4 w=1 b=1: error, no throughput" in _legend_texts(ax)
 
 
-def test_scaling_of_a_real_run(run):
-    (ax,) = plot.scaling(run).axes
-    assert len(_labelled(ax.lines)) == 1
-    assert [line.get_gid() for line in ax.lines].count("ideal") == 1
-    assert len([text for text in ax.texts if text.get_gid() == "efficiency"]) == 2
+def test_scaling_spans_the_n_models_run_and_ticks_each(sweep):
+    (ax,) = plot.scaling(sweep).axes
+    left, right = ax.get_xlim()
+    assert 0.5 < left < 1 and 2 < right < 2.5  # n=1 and n=2 ran (n=4 errored): no empty third
+    assert list(ax.get_xticks()) == [1, 2]
 
 
-def test_latency_vs_throughput_puts_each_config_at_its_report(run):
-    (ax,) = plot.latency_vs_throughput(run).axes
-    assert ax.get_xlabel() == "throughput (inferences/s)"
-    assert ax.get_ylabel() == "latency (ms)"
-    reports = raybench.get_reports(run)
-    p50 = next(c for c in ax.collections if c.get_label() == "p50")
-    p99 = next(c for c in ax.collections if c.get_label() == "p99")
-    np.testing.assert_allclose(p50.get_offsets(), [[r["throughput_avg"], r["latency_ms_p50"]] for r in reports])
-    np.testing.assert_allclose(p99.get_offsets(), [[r["throughput_avg"], r["latency_ms_p99"]] for r in reports])
-    assert [text.get_text() for text in ax.texts] == ["#0 n=1 w=1 b=1", "#1 n=2 w=1 b=1"]
+def test_scaling_says_a_two_point_sweep_shows_only_the_ends(sweep):
+    (hint,) = _texts(plot.scaling(sweep), "hint")
+    assert hint.startswith("2 points per line (n_models 1 and 2): a sweep like n_models=[1, MAX] shows only the ends")
 
 
-def test_latency_vs_throughput_notes_a_config_without_data(sweep):
+def test_scaling_of_three_points_gives_no_hint():
+    results = _results([_config(0, 1), _config(1, 2), _config(2, 4)], [_rows(0, 100), _rows(1, 190), _rows(2, 350)])
+    figure = plot.scaling(results)
+    assert _texts(figure, "hint") == []
+    assert list(figure.axes[0].get_xticks()) == [1, 2, 4]
+
+
+def test_scaling_labels_at_one_n_do_not_overlap():
+    # Four groups whose n=2 points lie within 1 % of each other: their labels must be spread apart.
+    configs = [_config(2 * g + i, n, workers=g + 1) for g in range(4) for i, n in enumerate((1, 2))]
+    parts = [_rows(2 * g + i, rate) for g in range(4) for i, rate in enumerate((100, 180 + g))]
+    figure = plot.scaling(_results(configs, parts))
+    (ax,) = figure.axes
+    figure.draw_without_rendering()
+    boxes = [text.get_window_extent() for text in ax.texts if text.get_gid() == "efficiency"]
+    assert len(boxes) == 4
+    assert not any(a.overlaps(b) for i, a in enumerate(boxes) for b in boxes[i + 1:])
+    assert all(ax.get_window_extent().contains(box.x0, box.y0) for box in boxes)
+
+
+def test_latency_vs_throughput_joins_configs_by_concurrency_on_a_log_axis(sweep):
     (ax,) = plot.latency_vs_throughput(sweep).axes
-    assert len(ax.texts) == 4
+    assert ax.get_yscale() == "log"
+    assert ax.get_xlabel() == "throughput (samples/s = inferences/s × batch size)"
+    reports = {r["config_id"]: r for r in raybench.get_reports(sweep)}
+    p99 = [line for line in ax.lines if line.get_gid() == "p99"]
+    # One line per n_models, along workers_per_model: n=1 joins #0 (w=1) and #3 (w=2), n=2 #1 and #4.
+    assert [line.get_label() for line in p99] == ["n=1 b=1", "n=2 b=1"]
+    for line, ids in zip(p99, ([0, 3], [1, 4])):
+        np.testing.assert_allclose(line.get_xdata(), [reports[i]["throughput_avg"] for i in ids])
+        np.testing.assert_allclose(line.get_ydata(), [reports[i]["latency_ms_p99"] for i in ids])
+    p50 = [line for line in ax.lines if line.get_gid() == "p50"]
+    np.testing.assert_allclose(p50[0].get_ydata(), [reports[i]["latency_ms_p50"] for i in (0, 3)])
+    assert [text.get_text() for text in ax.texts] == ["w=1", "w=2", "w=1", "w=2"]
     assert "#2 n=4 w=1 b=1: error, no data" in _legend_texts(ax)
+
+
+def test_latency_vs_throughput_joins_along_n_models_when_workers_were_not_swept(run):
+    (ax,) = plot.latency_vs_throughput(run).axes
+    (line,) = [line for line in ax.lines if line.get_gid() == "p99"]
+    assert line.get_label() == "w=1 b=1"
+    np.testing.assert_allclose(line.get_xdata(), [r["throughput_avg"] for r in raybench.get_reports(run)])
+    assert [text.get_text() for text in ax.texts] == ["n=1", "n=2"]
+
+
+def test_latency_vs_throughput_marks_the_pareto_front():
+    # #1 beats #0 on both; #2 has the most samples/s at a higher p99: the front is #1, #2.
+    configs = [_config(0, 1), _config(1, 2), _config(2, 4)]
+    parts = [_rows(0, 100, latency_ns=30 * MS), _rows(1, 200, latency_ns=20 * MS), _rows(2, 300, latency_ns=40 * MS)]
+    results = _results(configs, parts)
+    (ax,) = plot.latency_vs_throughput(results).axes
+    (front,) = [line for line in ax.lines if line.get_gid() == "pareto"]
+    reports = raybench.get_reports(results)
+    np.testing.assert_allclose(front.get_xdata(), [reports[1]["throughput_avg"], reports[2]["throughput_avg"]])
+    np.testing.assert_allclose(front.get_ydata(), [reports[1]["latency_ms_p99"], reports[2]["latency_ms_p99"]])
+
+
+def test_latency_vs_throughput_draws_an_slo_line(sweep):
+    (ax,) = plot.latency_vs_throughput(sweep, slo_ms=15).axes
+    (slo,) = [line for line in ax.lines if line.get_gid() == "slo"]
+    assert list(slo.get_ydata()) == [15, 15] and "SLO p99 ≤ 15 ms" in _legend_texts(ax)
+    assert ax.get_ylim()[1] > 15
+    assert not [line for line in plot.latency_vs_throughput(sweep).axes[0].lines if line.get_gid() == "slo"]
+
+
+def test_latency_vs_throughput_draws_the_runs_own_p99_slo():
+    results = _results([_config(0, 1)], [_rows(0, 100)])
+    results.metadata["slo"] = {"latency_ms_p99": 25.0}
+    (ax,) = plot.latency_vs_throughput(results).axes
+    assert [list(line.get_ydata()) for line in ax.lines if line.get_gid() == "slo"] == [[25.0, 25.0]]
+
+
+@pytest.mark.parametrize("slo_ms", [0, -5, float("nan"), float("inf"), True, "20"])
+def test_latency_vs_throughput_refuses_a_bad_slo(sweep, slo_ms):
+    with pytest.raises(raybench.ConfigError) as error:
+        plot.latency_vs_throughput(sweep, slo_ms=slo_ms)
+    assert str(error.value) == f"slo_ms must be a positive number of milliseconds (got {slo_ms!r})"
 
 
 @pytest.mark.parametrize("draw", DRAWERS)
 def test_results_without_data_say_so(draw):
     results = _results([_config(0, 1)], [], {0: "error"})
-    (ax,) = draw(results).axes
-    assert "no data: no successful inferences" in [text.get_text() for text in ax.texts]
-    assert _legend_texts(ax)[-1] == "#0 n=1 w=1 b=1: error, no data" or draw is plot.scaling
+    figure = draw(results)
+    texts = _texts(figure)
+    assert "no data: no successful inferences" in texts
+    if draw is plot.latency_over_time:
+        assert len(figure.axes) == 2 and "error, no data" in texts  # the config keeps its panel
+    elif draw is not plot.scaling:
+        assert _legend_texts(figure.axes[0])[-1] == "#0 n=1 w=1 b=1: error, no data"
 
 
 def test_results_without_data_still_save(tmp_path):
     results = _results([_config(0, 1)], [_rows(0, 5, ok=False)], {0: "error"})
-    for path in plot.save_plots(results, tmp_path):
-        assert _png_size(path) == (1000, 500)
+    sizes = [_png_size(path) for path in plot.save_plots(results, tmp_path)]
+    assert sizes == [(1000, 500), (1000, 460), (1000, 500), (1000, 500)]
 
 
 @pytest.mark.parametrize("draw", DRAWERS)
@@ -264,11 +400,27 @@ def test_draws_on_the_given_axes(sweep, draw):
     figure = Figure()
     left, right = figure.subplots(1, 2)
     assert draw(sweep, ax=right) is figure
-    assert not left.has_data() and right.has_data()
+    assert not left.has_data()
+    if draw is plot.latency_over_time:  # its panels take the place of the axes, in a subfigure
+        assert right not in figure.axes
+        (panels,) = figure.subfigs
+        assert len(panels.axes) == len(sweep.configs) + 1
+    else:
+        assert right.has_data()
+
+
+def test_latency_over_time_refuses_axes_that_are_not_a_subplot(sweep):
+    from matplotlib.figure import Figure
+
+    ax = Figure().add_axes((0.1, 0.1, 0.5, 0.5))
+    with pytest.raises(raybench.ConfigError) as error:
+        plot.latency_over_time(sweep, ax=ax)
+    assert str(error.value) == ("ax must be a subplot (from add_subplot or subplots) for a plot of several panels "
+                                "(got axes at (0.1, 0.1, 0.5, 0.5))")
 
 
 def test_plots_a_results_file_read_back(run, tmp_path):
     path = raybench.write_results(run, tmp_path / "run.parquet")
     paths = plot.save_plots(raybench.read_results(path), tmp_path / "plots")
     assert [os.path.basename(p) for p in paths] == NAMES
-    assert all(_png_size(p) == (1000, 500) for p in paths)
+    assert [_png_size(p) for p in paths] == [(1000, 500), (1000, 460), (1000, 500), (1000, 500)]
