@@ -27,7 +27,7 @@ from raybench.core.log import logger
 from raybench.core.schema import STATUS_FINISHED
 from raybench.core.version import __version__
 from raybench.report.html_detail import breakdown_section
-from raybench.report.html_parts import Column, esc, image, key_values, page, table
+from raybench.report.html_parts import Column, esc, image, key_values, page, table, with_values
 from raybench.report.pairing import saturation_warning
 from raybench.report.reports import iso_utc
 from raybench.report.results import Results, get_capacity_reports, get_reports
@@ -157,7 +157,8 @@ def _best_first(reports: Sequence[Mapping[str, Any]]) -> list[Mapping[str, Any]]
         value = report.get("throughput_avg")
         return value if isinstance(value, (int, float)) and not math.isnan(value) else None
 
-    measured = sorted((r for r in reports if throughput(r) is not None), key=throughput, reverse=True)  # type: ignore[arg-type,return-value]
+    measured = [r for r in reports if throughput(r) is not None]
+    measured.sort(key=lambda r: float(r["throughput_avg"]), reverse=True)  # stable: ties keep run order
     return measured + [r for r in reports if throughput(r) is None]
 
 
@@ -173,9 +174,7 @@ def _reports_section(reports: Sequence[Mapping[str, Any]], capacity: Sequence[Ma
     if any(r.get("converged") is not None for r in reports):
         columns.append(Column("converged", "converged", numeric=False))
     columns += TAIL_COLUMNS
-    # An added column nobody has a value in (goodput of a search judged by percentiles only)
-    # would only push the others off the screen.
-    columns = [c for c in columns if c in REPORT_COLUMNS or any(_has(r.get(c.key)) for r in reports)]
+    columns = with_values(columns, reports, keep=REPORT_COLUMNS)  # no goodput column of a search without one
     parts = []
     if capacity:
         parts.append("<h3>Capacity</h3>")
@@ -186,10 +185,6 @@ def _reports_section(reports: Sequence[Mapping[str, Any]], capacity: Sequence[Ma
     parts.append(table(rows, columns, table_id="reports", bad=[r.get("status") != STATUS_FINISHED for r in rows],
                        caption="One row per config, highest throughput first; latency over every ok inference."))
     return "".join(parts)
-
-
-def _has(value: object) -> bool:
-    return value is not None and not (isinstance(value, float) and math.isnan(value))
 
 
 def _metadata_table(results: Results, reports: Sequence[Mapping[str, Any]]) -> str:
@@ -242,7 +237,8 @@ def warnings_of(results: Results, reports: Sequence[Mapping[str, Any]]) -> list[
             out.append(f"Config {_label(r)} did not converge ({why}): its figures may still have been moving.")
     saturated = saturation_warning("this run", reports)
     if saturated is not None:
-        out.append(saturated.removeprefix("warning: "))
+        text = saturated.removeprefix("warning: ")  # the box already says these are warnings
+        out.append(text[:1].upper() + text[1:])
     return out
 
 

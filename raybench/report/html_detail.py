@@ -12,7 +12,7 @@ import pyarrow.compute as pc
 
 from raybench.core.errors import one_line
 from raybench.core.units import NS_PER_MS, NS_PER_S
-from raybench.report.html_parts import Column, table
+from raybench.report.html_parts import Column, table, with_values
 from raybench.report.results import Results, get_node_reports
 from raybench.report.stats import linear_percentiles
 
@@ -38,9 +38,10 @@ def breakdown_section(results: Results) -> str:
     """The per-node table, then the per-copy table, each folded when long."""
     nodes = get_node_reports(results)
     copies = copy_rows(results)
+    copy_table = table(copies, with_values(COPY_COLUMNS, copies, keep=COPY_COLUMNS[:3]), table_id="copies",
+                       bad=[bool(r["error"]) or bool(r["n_errors"]) for r in copies])
     return (_folded("Per node", table(nodes, NODE_COLUMNS, table_id="nodes"), len(nodes))
-            + _folded("Per copy", table(copies, COPY_COLUMNS, table_id="copies",
-                                        bad=[bool(r["error"]) or bool(r["n_errors"]) for r in copies]), len(copies)))
+            + _folded("Per copy", copy_table, len(copies)))
 
 
 def _folded(what: str, html: str, n_rows: int) -> str:

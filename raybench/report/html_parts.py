@@ -81,6 +81,13 @@ def _missing(value: object) -> bool:
     return value is None or (isinstance(value, float) and math.isnan(value))
 
 
+def with_values(columns: Sequence[Column], rows: Sequence[Mapping[str, Any]],
+                keep: Sequence[Column] = ()) -> list[Column]:
+    """``columns`` without those no row has a value in (a NeuronCores column of a CPU run only
+    pushes the others off the screen), except the ones in ``keep``."""
+    return [c for c in columns if c in keep or any(not _missing(row.get(c.key)) for row in rows)]
+
+
 @dataclass(frozen=True)
 class Column:
     """One table column: the row key, its header (units included), and whether it holds numbers
