@@ -129,8 +129,10 @@ def spread_labels(ax: Axes, labels: Sequence[tuple[float, float, str, str]], *, 
             y_pt = ax.transData.transform((x, y))[1] * to_pt
             at = max(y_pt, placed + LABEL_GAP_PT)
             placed = at
-            ax.annotate(text, (x, y), xytext=(6, at - y_pt), textcoords="offset points", ha="left", va="center",
-                        fontsize="small", color=color, gid=gid)
+            # A light backing keeps a label readable where it sits on a line running on to the right.
+            ax.annotate(text, (x, y), xytext=(8, at - y_pt), textcoords="offset points", ha="left", va="center",
+                        fontsize="small", color=color, gid=gid,
+                        bbox={"boxstyle": "round,pad=0.1", "facecolor": "white", "edgecolor": "none", "alpha": 0.8})
 
 
 def latency_vs_throughput(results: Results, ax: Axes | None = None, *, slo_ms: float | None = None) -> Figure:

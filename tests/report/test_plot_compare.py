@@ -46,7 +46,8 @@ def test_paired_configs_get_a_dashed_base_and_a_solid_new_line_of_one_colour(bas
     assert len({line.get_color() for line in fresh}) == 3
     for line, report in zip(fresh, raybench.get_reports(base)):
         p99 = f"{report['latency_ms_p99']:.3g}"
-        assert line.get_label() == f"#{report['config_id']} n={report['n_models']} w=1 b=1: p99 {p99} → {p99} ms (+0 %)"
+        config = f"#{report['config_id']} n={report['n_models']} w=1 b=1"
+        assert line.get_label() == f"{config}: p99 {p99} → {p99} ms (+0 %)"
     assert [label.get_text() for label in ax.get_yticklabels()] == ["0", "50", "90", "99", "99.9"]
     assert {"base (dashed)", "new (solid)"} <= set(_legend_texts(figure))
 
