@@ -153,19 +153,22 @@ def compare_cdf(base: Results, new: Results, keys: Sequence[str], ax: Axes | Non
     ax = axes(ax)
     runs = {"base": base, "new": new}
     pairs, unpaired = pair_configs(base, new, keys)
-    rows = {name: {c.config_id: latency for c, _, _, latency in ok_rows(run, [])} for name, run in runs.items()}
-    reports = {name: {r["config_id"]: r for r in get_reports(run)} for name, run in runs.items()}
     rng = np.random.default_rng(0)
+    # Each config's curve as its rows are read: one config's latencies in memory at a time.
+    curves = {name: {c.config_id: cdf_points(latency, rng) for c, _, _, latency in ok_rows(run, [])}
+              for name, run in runs.items()}
+    reports = {name: {r["config_id"]: r for r in get_reports(run)} for name, run in runs.items()}
     skipped, top_q = list(unpaired), 0.0
     for index, (b, n) in enumerate(pairs):
-        if b.config_id not in rows["base"] or n.config_id not in rows["new"]:
-            skipped.append(f"{config_label(b)}: no data in {'base' if b.config_id not in rows['base'] else 'new'}")
+        if b.config_id not in curves["base"] or n.config_id not in curves["new"]:
+            skipped.append(f"{config_label(b)}: no data in {'base' if b.config_id not in curves['base'] else 'new'}")
             continue
         color = f"C{index % 10}"
         p99 = reports["base"][b.config_id]["latency_ms_p99"], reports["new"][n.config_id]["latency_ms_p99"]
-        label = f"{config_label(b)}: p99 {p99[0]:.3g} → {p99[1]:.3g} ms ({100 * (p99[1] / p99[0] - 1):+.0f} %)"
+        change = f" ({100 * (p99[1] / p99[0] - 1):+.0f} %)" if p99[0] > 0 else ""
+        label = f"{config_label(b)}: p99 {p99[0]:.3g} → {p99[1]:.3g} ms{change}"
         for name, config, style in (("base", b, "--"), ("new", n, "-")):
-            values, q = cdf_points(rows[name][config.config_id], rng)
+            values, q = curves[name][config.config_id]
             ax.plot(values, q, style, color=color, drawstyle="steps-post", linewidth=1.3,
                     label=label if name == "new" else None, gid=name)
             _mark(ax, reports[name][config.config_id], color, q[-1])

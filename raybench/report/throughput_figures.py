@@ -77,7 +77,7 @@ def scaling(results: Results, ax: Axes | None = None) -> Figure:
     run = sorted({n for points in groups.values() for n, _ in points})
     if run:
         _n_models_axis(ax, run)
-        ax.set_ylim(0, 1.1 * max(max(line.get_ydata()) for line in ax.lines))  # room for the top label
+        ax.set_ylim(0, 1.1 * max(max(line.get_ydata()) for line in ax.lines) or 1.0)  # room for the top label
         spread_labels(ax, labels, gid="efficiency")
         _sweep_hint(ax, max(len(points) for points in groups.values()), run)
     styles = [legend_proxy("ideal: linear from the first n_models", linestyle="--"),

@@ -424,3 +424,9 @@ def test_plots_a_results_file_read_back(run, tmp_path):
     paths = plot.save_plots(raybench.read_results(path), tmp_path / "plots")
     assert [os.path.basename(p) for p in paths] == NAMES
     assert [_png_size(p) for p in paths] == [(1000, 500), (1000, 460), (1000, 500), (1000, 500)]
+
+
+def test_compare_cdf_notes_a_pair_without_data(sweep):
+    figure = plot.compare_cdf(sweep, sweep)
+    assert len([line for line in figure.axes[0].lines if line.get_gid() in ("base", "new")]) == 2 * 4
+    assert "#2 n=4 w=1 b=1: no data in base" in _legend_texts(figure.axes[0])
