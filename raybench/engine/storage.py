@@ -16,7 +16,7 @@ import numpy as np
 import pyarrow as pa
 
 from raybench.core.options import DEFAULT_MAX_TIMER_ROWS
-from raybench.core.schema import STAGE_COLUMNS, STREAM_COLUMNS, TIMER_SCHEMA, timer_schema
+from raybench.core.schema import STAGE_COLUMNS, STREAM_COLUMNS, TIMER_SCHEMA, stages_of, streams_of, timer_schema
 
 #: One stored batch: ``(copy_id, worker_id, node_id, rows)``.
 Piece = tuple[int, int, str, pa.RecordBatch]
@@ -115,5 +115,8 @@ def combine_timers(kept: list[tuple[int, pa.Table]]) -> pa.Table:
         table.add_column(0, TIMER_SCHEMA.field("config_id"), pa.array(np.full(table.num_rows, config_id, np.int16)))
         for config_id, table in kept
     ]
-    # Configs may differ in their stage columns; missing ones become nulls.
-    return pa.concat_tables(tables, promote_options="default")
+    # Configs may differ in their stage columns; missing ones become nulls. Promotion appends a
+    # column the first table lacks at the end, so put them back in the schema's order: a file
+    # written in another order would not read back (read_results casts to timer_schema).
+    combined = pa.concat_tables(tables, promote_options="default")
+    return combined.select(timer_schema(stages_of(combined.schema), streams_of(combined.schema)).names)

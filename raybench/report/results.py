@@ -363,7 +363,10 @@ def read_results(filename: str | os.PathLike[str]) -> Results:
         payload = json.loads(raw)
         timers = table.replace_schema_metadata(None)
         timers = timers.drop_columns([name for name in CONFIG_COLUMNS if name in timers.column_names])
-        timers = timers.cast(timer_schema(stages_of(timers.schema), streams_of(timers.schema)))
+        expected = timer_schema(stages_of(timers.schema), streams_of(timers.schema))
+        # By name, then cast: files written before the combined timers were put back in schema
+        # order (a failed config first, a config with stages after) hold ``ok`` elsewhere.
+        timers = timers.select(expected.names).cast(expected)
         configs = [RunConfig.from_dict(c) for c in payload["configs"]]
         outcomes = [_outcome_from_dict(o) for o in payload["outcomes"]]
         metadata = payload["metadata"]

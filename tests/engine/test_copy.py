@@ -8,15 +8,16 @@ import time
 import pyarrow as pa
 import pytest
 
+import raybench
 from raybench.backends.base import ModelSpec
 from raybench.core.errors import ModelLoadError
 from raybench.core.options import Hooks
-from raybench.core.schema import ConfigOutcome, RunConfig, timer_schema
+from raybench.core.schema import ConfigOutcome, RunConfig, stages_of, timer_schema
 from raybench.engine.binding import wall_anchor_ns
 from raybench.engine.collector import Collector
 from raybench.engine.copy import CopySetup, ModelCopy
 from raybench.engine.hotloop import TimerBuffer
-from raybench.engine.storage import combine_timers
+from raybench.engine.storage import combine_timers, empty_config_table
 from raybench.engine.wire import GO_ON, STOP_BUDGET, BatchEncoder
 from raybench.testing import BrokenConstructorModel, FailingModel, NoopModel, make_simulated_device
 
@@ -195,3 +196,28 @@ def test_budget_frees_with_each_report_when_timers_are_not_kept():
         assert collector.add(BatchEncoder((), 0).encode(buf, ids)) == STOP_BUDGET
         report, _, _ = collector.finish("run", config(config_id=int(config_id)), ConfigOutcome(int(config_id), "finished"))
         assert report["total_infs"] == 4
+
+
+def test_a_config_without_stages_before_a_failed_one_keeps_the_schema_order(tmp_path):
+    # A config measured without stage columns, then one that failed in warmup (its empty table has
+    # every stage column). Concatenating them used to put the stages after ok, and such a file did
+    # not read back ("Target schema's field names are not matching").
+    buf = TimerBuffer(4, with_stages=False)
+    buf.starts[:2], buf.ends[:2], buf.n = [10, 20], [15, 26], 2
+    collector = Collector()
+    collector.start_run("run", keep_timers=True)
+    collector.add(BatchEncoder((), 1000).encode(buf, {"run_id": "run", "config_id": "1", "copy_id": "0",
+                                                       "worker_id": "0", "node_id": "n1"}))
+    _, _, kept = collector.finish("run", config(config_id=1), ConfigOutcome(1, "finished"))
+    table = combine_timers([(1, kept), (2, empty_config_table())])
+    assert table.schema == timer_schema(stages_of(table.schema))
+    results = raybench.Results([config(config_id=1), config(config_id=2)],
+                               [ConfigOutcome(1, "finished"), ConfigOutcome(2, "error", error="boom")], table, {})
+    path = raybench.write_results(results, tmp_path / "r.parquet")
+    assert raybench.read_results(path).timers.column("end_ns").to_pylist() == [1015, 1026]
+    # A file written by the code before (ok before the stage columns) reads back too.
+    stages = list(stages_of(table.schema))
+    old_order = table.select([n for n in table.column_names if n not in stages] + stages)
+    old = raybench.write_results(raybench.Results(results.configs, results.outcomes, old_order, {}),
+                                 tmp_path / "old.parquet")
+    assert raybench.read_results(old).timers.schema == table.schema
