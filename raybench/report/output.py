@@ -73,7 +73,7 @@ CAPACITY_CSV_COLS: list[str] = ["search", "search_id", *CAPACITY_FIELDS]
 MISSING = "N/A"
 
 
-def _plain(value: object) -> object:
+def plain_value(value: object) -> object:
     """Numpy scalars and arrays as Python numbers and lists; NaN as None."""
     if isinstance(value, (np.generic, np.ndarray)):
         value = value.tolist()
@@ -99,7 +99,7 @@ def check_reports(reports: object, name: str = "reports") -> list[Mapping[str, A
 
 def _cell(value: object) -> str:
     """One table cell: floats to 3 decimals without trailing zeros, missing values as N/A."""
-    value = _plain(value)
+    value = plain_value(value)
     if value is None:
         return MISSING
     if isinstance(value, float) and math.isfinite(value):
@@ -127,10 +127,10 @@ def sort_reports(reports: Sequence[Mapping[str, Any]], sort_by: str | None, reve
         close = difflib.get_close_matches(sort_by, keys, n=1)
         hint = f"; did you mean {close[0]!r}?" if close else ""
         raise ConfigError(f"{name} must be a key of the reports or None (got {sort_by!r}{hint})")
-    present = [report for report in rows if _plain(report.get(sort_by)) is not None]
-    missing = [report for report in rows if _plain(report.get(sort_by)) is None]
+    present = [report for report in rows if plain_value(report.get(sort_by)) is not None]
+    missing = [report for report in rows if plain_value(report.get(sort_by)) is None]
     try:
-        present.sort(key=lambda report: _plain(report[sort_by]), reverse=reverse)  # type: ignore[arg-type,return-value]
+        present.sort(key=lambda report: plain_value(report[sort_by]), reverse=reverse)  # type: ignore[arg-type,return-value]
     except TypeError as err:
         raise ConfigError(f"{name} must name a column whose values compare with each other "
                           f"(got {sort_by!r}: {err})") from err
@@ -148,9 +148,9 @@ def default_columns(reports: Sequence[Mapping[str, Any]], base: Sequence[str], s
     if replace and (capacity or probes):
         return list(CAPACITY_PRINT_COLS if capacity else PROBE_PRINT_COLS)
     cols = list(base)
-    if any(_plain(r.get("ttft_ms_p50")) is not None for r in reports):
+    if any(plain_value(r.get("ttft_ms_p50")) is not None for r in reports):
         cols = list(streamed) if replace else cols + [c for c in streamed if c not in cols]
-    if any(_plain(r.get("slo_met_pct")) is not None or _plain(r.get("slo_ok")) is not None for r in reports):
+    if any(plain_value(r.get("slo_met_pct")) is not None or plain_value(r.get("slo_ok")) is not None for r in reports):
         cols += [c for c in SLO_COLS if c not in cols]
     if any(r.get("converged") is not None for r in reports) and "converged" not in cols:
         cols.append("converged")  # stability= was asked for: say which configs reached it
@@ -242,14 +242,14 @@ def write_csv(
         writer = csv.writer(f)
         writer.writerow(cols)
         for report in reports:
-            values = [_plain(report.get(col)) for col in cols]
+            values = [plain_value(report.get(col)) for col in cols]
             writer.writerow([MISSING if value is None else value for value in values])
     return path
 
 
 def json_ready(value: object) -> object:
     """``value`` with numpy types as Python ones and non-finite floats as None (strict JSON)."""
-    value = _plain(value)
+    value = plain_value(value)
     if isinstance(value, float) and not math.isfinite(value):
         return None
     if isinstance(value, dict):

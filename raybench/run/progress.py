@@ -107,7 +107,7 @@ class SweepProgress:
                 return
             figures = f"{elapsed_s:.1f} s"
             if throughput is not None:
-                figures += f"  {_fig(throughput, 'inf/s')}"
+                figures += f"  {_fig(throughput, 'samples/s')}"
             elif infs:  # batches arrived, but too few for a rate yet
                 figures += f"  {infs:,} inf"
             if p50_ms is not None:
@@ -136,8 +136,11 @@ class SweepProgress:
             self._done += 1
             self._planned_done_s += run.planned_s
             self._actual_done_s += now - run.started_s
-            summary = (f"{self._unit} {run.index + 1}{self._of} {status}: {run.label}  {_fig(throughput, 'inf/s')}  "
-                       f"p50 {_fig(p50_ms, 'ms')}  p99 {_fig(p99_ms, 'ms')}  took {now - run.started_s:.1f} s")
+            head = f"{self._unit} {run.index + 1}{self._of} {status}: {run.label}"
+            figures = (f"  {_fig(throughput, 'samples/s')}  p50 {_fig(p50_ms, 'ms')}  "
+                       f"p99 {_fig(p99_ms, 'ms')}  took {now - run.started_s:.1f} s")
+            # A line that would not fit keeps every word: the figures go on a line of their own.
+            summary = head + figures if len(head + figures) <= _width() else f"{head}\n{figures}"
             self._draw(now, above=f"{_REDRAW}{summary}\n")
 
     def note(self, text: str) -> None:
@@ -165,16 +168,10 @@ class SweepProgress:
         self._last_draw_s = now
         filled = BAR_WIDTH * min(self._done, self._n) // self._n if self._n else BAR_WIDTH
         head = f"[{'#' * filled}{'.' * (BAR_WIDTH - filled)}] {self._done}{self._of} {self._unit}s  {self._eta(now)}"
-        # One column short of the width: writing the last column makes some terminals wrap.
-        width = max(shutil.get_terminal_size(fallback=(100, 20)).columns - 1, 1)
+        width = _width()
         run = self._current
         if run is not None:
-            # Shorten the label first: the live figures at the end matter more.
-            head, tail, label = f"{head} | {self._unit} {run.index + 1}: ", f"  {run.figures}".rstrip(), run.label
-            room = width - len(head) - len(tail)
-            if len(label) > room:
-                label = label[: room - 3] + "..." if room > 3 else ""
-            head += label + tail
+            head = _fit_label(f"{head} | {self._unit} {run.index + 1}: ", run.label, f"  {run.figures}".rstrip(), width)
         self._write(above + _REDRAW + head[:width])
 
     def _eta(self, now: float) -> str:
@@ -197,6 +194,21 @@ class SweepProgress:
         except (OSError, ValueError):
             # A closed stream or a broken pipe must not fail the benchmark: stop drawing.
             self._enabled = False
+
+
+def _width() -> int:
+    """Columns to draw in: one short of the terminal's, since writing the last column makes some
+    terminals wrap; 80 when the size is unknown."""
+    return max(shutil.get_terminal_size(fallback=(80, 24)).columns - 1, 1)
+
+
+def _fit_label(head: str, label: str, tail: str, width: int) -> str:
+    """``head + label + tail`` in ``width`` columns, shortening the label first: the figures after
+    it matter more. What is still too long is cut at the end."""
+    room = width - len(head) - len(tail)
+    if len(label) > room:
+        label = label[: room - 3] + "..." if room > 3 else ""
+    return (head + label + tail)[:width]
 
 
 def _fig(value: float | None, unit: str) -> str:

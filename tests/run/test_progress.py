@@ -79,7 +79,7 @@ def test_a_started_config_gives_the_eta_from_the_planned_seconds() -> None:
     clock.now = 10.0
     progress.update(elapsed_s=9.0, infs=3700, throughput=12345.0, p50_ms=0.81)
     # 20 s left of this config + 2 more configs of (assumed) 30 s each, ratio 1 until one finished.
-    assert screen(out) == f"[..........] 0/3 configs  ETA 1:20 | config 1: {LABEL}  9.0 s  12,345 inf/s  p50 0.81 ms"
+    assert screen(out) == f"[..........] 0/3 configs  ETA 1:20 | config 1: {LABEL}  9.0 s  12,345 samples/s  p50 0.81 ms"
 
 
 def test_finished_configs_fill_the_bar_and_correct_the_eta_by_actual_over_planned() -> None:
@@ -132,7 +132,7 @@ def test_updates_redraw_at_most_every_min_redraw_s() -> None:
         progress.update(elapsed_s=now, infs=1, throughput=10.0, p50_ms=1.0)
     # Drawn at 0.1 and 0.2 only: each is at least MIN_REDRAW_S after the draw before it.
     assert out.getvalue().count(REDRAW) - draws == 2
-    assert screen(out).endswith("  0.2 s  10 inf/s  p50 1 ms")
+    assert screen(out).endswith("  0.2 s  10 samples/s  p50 1 ms")
 
 
 def test_started_and_finished_redraw_even_right_after_an_update() -> None:
@@ -159,8 +159,8 @@ def test_each_finished_config_leaves_a_summary_line_above_the_bar() -> None:
     clock.now = 14.0
     progress.config_finished("error", None, None, None)
     assert permanent_lines(out) == [
-        f"config 1/3 finished: {LABEL}  12,346 inf/s  p50 0.81 ms  p99 1.23 ms  took 12.5 s",
-        "config 2/3 error: second  N/A inf/s  p50 N/A ms  p99 N/A ms  took 1.5 s",
+        f"config 1/3 finished: {LABEL}  12,346 samples/s  p50 0.81 ms  p99 1.23 ms  took 12.5 s",
+        "config 2/3 error: second  N/A samples/s  p50 N/A ms  p99 N/A ms  took 1.5 s",
     ]
     # 14 s for 20 planned (the error ended early): the last config is expected to take 10 s * 0.7.
     assert screen(out) == "[######....] 2/3 configs  ETA 0:07"
@@ -169,7 +169,7 @@ def test_each_finished_config_leaves_a_summary_line_above_the_bar() -> None:
 def test_a_config_finished_without_being_started_still_counts() -> None:
     progress, out, _ = make(2)
     progress.config_finished("error", None, None, None)
-    assert permanent_lines(out) == ["config 1/2 error:   N/A inf/s  p50 N/A ms  p99 N/A ms  took 0.0 s"]
+    assert permanent_lines(out) == ["config 1/2 error:   N/A samples/s  p50 N/A ms  p99 N/A ms  took 0.0 s"]
     assert screen(out) == "[#####.....] 1/2 configs  ETA --"
 
 
@@ -185,9 +185,19 @@ def test_a_long_label_is_shortened_so_the_figures_stay_visible(monkeypatch: pyte
     # 6.5 s left of 10 + 7 configs of 10 s = 76.5 s, shown as 1:17. One column short of the terminal's width,
     # so the terminal never wraps the line.
     assert screen(out) == (
-        "[..........] 0/8 configs  ETA 1:17 | config 4: n_models=2 work...  3.1 s  12,345 inf/s  p50 0.81 ms"
+        "[..........] 0/8 configs  ETA 1:17 | config 4: n_models=2 ...  3.1 s  12,345 samples/s  p50 0.81 ms"
     )
     assert len(screen(out)) == 99
+
+
+def test_a_finished_config_line_fits_80_columns_with_its_figures(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("COLUMNS", "80")
+    progress, out, clock = make(8)
+    progress.config_started(3, LABEL, 10.0)
+    clock.now = 12.5
+    progress.config_finished("finished", 12345.6, 0.81, 1.234)
+    assert permanent_lines(out) == [f"config 4/8 finished: {LABEL}",
+                                    "  12,346 samples/s  p50 0.81 ms  p99 1.23 ms  took 12.5 s"]
 
 
 def test_a_terminal_narrower_than_the_figures_cuts_the_line(monkeypatch: pytest.MonkeyPatch) -> None:
