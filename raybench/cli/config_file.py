@@ -3,7 +3,7 @@
 The file's keys are the command's long options, with dashes or underscores (``n-models`` or
 ``n_models``; ``workers``, ``input-shape``...), and its values what the flag takes, typed:
 ``n_models = [1, 2]`` or ``"1:8:2"``, ``duration = 10``, ``slo = "latency_ms_p99=50"``,
-``input_shape = [[1, 3, 224, 224]]`` (one shape per model input), ``overwrite = true``. Each value
+``input_shape = [[1, 3, 224, 224]]`` (one shape per model input), ``plots = true``. Each value
 goes through the flag's own check, so a bad one is refused as the flag would be, naming the
 file and the key.
 """

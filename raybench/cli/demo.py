@@ -7,7 +7,9 @@ from typing import Any
 
 import raybench.torch
 from raybench.core.errors import MissingDependencyError
-from raybench.report.output import print_reports, write_csv, write_json
+from raybench.cli.history import make_run_folder, point_latest
+from raybench.cli.table import print_table, sort_best_first
+from raybench.report.output import write_csv, write_json
 from raybench.report.results import get_reports, write_results
 
 
@@ -41,23 +43,24 @@ def build_demo_model(path: str) -> tuple[str, Any]:
 
 
 def run_demo(out_dir: str = "results", duration: float = 5.0, verbosity: int = 1) -> dict[str, str]:
-    """Benchmark the demo model with the default sweep; print the table; write the results.
+    """Benchmark the demo model with the default sweep; print the table; keep the run (and the
+    model file) in its own folder ``out_dir/demo_mlp-<UTC time>/``, pointed at by ``out_dir/latest``.
 
     Returns:
-        The paths written: ``{"model", "csv", "json", "parquet"}``.
+        The paths written: ``{"model", "csv", "json", "parquet", "latest"}``.
     """
-    model_path, example = build_demo_model(os.path.join(out_dir, "demo_mlp.pt"))
+    folder = make_run_folder(out_dir, "demo_mlp")
+    model_path, example = build_demo_model(os.path.join(folder, "demo_mlp.pt"))
     results = raybench.torch.benchmark(
         model_path, example, batch_sizes=[8], duration=duration, device_type="cpu",
         model_name="demo_mlp", return_timers=True, verbosity=verbosity,
     )
     reports = get_reports(results)
-    print_reports(reports)
-    # The demo's file names are fixed, so each run replaces the previous run's files.
+    print_table(sort_best_first(reports, "best"))
     return {
         "model": model_path,
-        "csv": write_csv(reports, os.path.join(out_dir, "demo_mlp.results.csv"), overwrite=True),
-        "json": write_json(reports, os.path.join(out_dir, "demo_mlp.results.json"), overwrite=True),
-        "parquet": write_results(results, os.path.join(out_dir, "demo_mlp.results.parquet"),
-                                          overwrite=True),
+        "csv": write_csv(reports, os.path.join(folder, "demo_mlp.results.csv")),
+        "json": write_json(reports, os.path.join(folder, "demo_mlp.results.json")),
+        "parquet": write_results(results, os.path.join(folder, "demo_mlp.results.parquet")),
+        "latest": point_latest(folder),
     }

@@ -17,18 +17,20 @@ from typing import Any
 
 from raybench.core.errors import ConfigError
 from raybench.report.output import (
-    MISSING,
     PRINT_COLS,
     STREAM_PRINT_COLS,
     default_columns,
-    print_reports,
-    sort_reports,
     write_csv,
     write_json,
 )
+from raybench.cli.history import results_file
+from raybench.cli.table import cell, print_table, sort_best_first
 from raybench.report.results import get_reports, read_results
 
 FORMATS: tuple[str, ...] = ("table", "csv", "json", "markdown")
+#: ``--sort-by``'s help, the same for run and report.
+SORT_HELP = ("sort rows best first on this report column, missing values last (default best: the table's "
+             "first column, throughput or capacity; none: config order)")
 
 
 def _config_error(msg: str) -> Exception:
@@ -52,20 +54,16 @@ def check_columns(option: str, wanted: Sequence[str], rows: Sequence[Mapping[str
             raise _config_error(f"{option} must name columns of the rows (got {name!r}{_hint(name, known)})")
 
 
-def sort_rows(rows: Sequence[Mapping[str, Any]], sort_by: str | None, reverse: bool) -> list[Mapping[str, Any]]:
-    """Rows sorted as ``print_reports`` sorts them, errors naming ``--sort-by``."""
-    return sort_reports(rows, sort_by, reverse, name="--sort-by")
+def sort_rows(rows: Sequence[Mapping[str, Any]], sort_by: str, reverse: bool,
+              cols: Sequence[str] | None = None) -> list[Mapping[str, Any]]:
+    """Rows for ``--sort-by``/``--reverse``: best first on the column (``best``: the first one
+    shown, ``none``: the given order), the worst first with ``--reverse``; errors name ``--sort-by``."""
+    return sort_best_first(rows, None if sort_by.lower() == "none" else sort_by, reverse, cols=cols)
 
 
-def _cell(value: object) -> str:
-    """A Markdown cell: the table's number format (3 decimals at most), N/A when missing."""
-    if hasattr(value, "item"):  # numpy scalar
-        value = value.item()  # type: ignore[union-attr]
-    if _missing(value):
-        return MISSING
-    if isinstance(value, float) and math.isfinite(value):
-        value = round(value, 3)
-    return str(value).replace("|", "\\|").replace("\n", " ")
+def _cell(col: str, value: object) -> str:
+    """A Markdown cell: the table's number format (significant digits), N/A when missing."""
+    return cell(col, value).replace("|", "\\|").replace("\n", " ")
 
 
 def markdown(rows: Sequence[Mapping[str, Any]], cols: Sequence[str]) -> str:
@@ -76,7 +74,7 @@ def markdown(rows: Sequence[Mapping[str, Any]], cols: Sequence[str]) -> str:
 
     lines = ["| " + " | ".join(cols) + " |",
              "|" + "|".join("---:" if numeric(col) else "---" for col in cols) + "|"]
-    lines += ["| " + " | ".join(_cell(row.get(col)) for col in cols) + " |" for row in rows]
+    lines += ["| " + " | ".join(_cell(col, row.get(col)) for col in cols) + " |" for row in rows]
     return "\n".join(lines) + "\n"
 
 
@@ -92,13 +90,14 @@ def emit(rows: Sequence[Mapping[str, Any]], cols: Sequence[str] | None, fmt: str
 
     Args:
         rows: Dicts, already sorted.
-        cols: The columns, in order. None: the table's and Markdown's default is
+        cols: The columns, in order. None: the table's (:func:`raybench.cli.table.print_table`)
+            and Markdown's default is
             ``raybench.PRINT_COLS`` (the token columns for a streaming run), CSV's
             ``raybench.CSV_COLS`` (plus them), and JSON writes every key.
         fmt: "table", "csv", "json" or "markdown".
     """
     if fmt == "table":
-        print_reports(rows, cols=list(cols) if cols else None, sort_by=None)
+        print_table(rows, list(cols) if cols else None)
     elif fmt == "markdown":
         sys.stdout.write(markdown(rows, list(cols or default_columns(rows, PRINT_COLS, STREAM_PRINT_COLS, replace=True))))
     elif fmt == "csv":
@@ -109,11 +108,15 @@ def emit(rows: Sequence[Mapping[str, Any]], cols: Sequence[str] | None, fmt: str
 
 
 def read_results_file(path: str, label: str) -> Any:
-    """Read a Parquet results file (``raybench.write_results``); ``label`` names the argument.
+    """Read a Parquet results file (``raybench.write_results``), or the one in a run folder or in
+    a history folder's latest run (:func:`raybench.cli.history.results_file`); ``label`` names
+    the argument.
 
     Raises:
         ConfigError: the file is missing or is not a raybench results file.
     """
+    if os.path.isdir(path):
+        path = results_file(path, label)
     if not os.path.isfile(path):
         raise _config_error(f"{label} must name an existing results file (got {path!r})")
     return read_results(path)  # a damaged or foreign file is its ConfigError, naming the file

@@ -23,40 +23,60 @@ import raybench.cli.index as _cli_index
 import raybench.cli.run as _cli_run
 import raybench.compare as compare
 import raybench.plot as plot
+from raybench.report.html import write_html
 from raybench.cli.config_file import read_run_config
 from raybench.cli.demo import run_demo
 from raybench.cli.flags import as_flags
-from raybench.cli.format import FORMATS, check_columns, emit, read_reports, read_results_file, sort_rows
+from raybench.cli.format import FORMATS, SORT_HELP, check_columns, emit, read_reports, read_results_file, sort_rows
 from raybench.cli.run import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE
 from raybench.cli.signals import CommandInterrupts
-from raybench.core.errors import RaybenchError, SweepStopped
+from raybench.cli.history import previous_run
+from raybench.core.errors import ConfigError, RaybenchError, SweepStopped
 
 
 def _demo(args: argparse.Namespace) -> int:
     paths = run_demo(out_dir=args.out, duration=args.duration, verbosity=args.verbosity)
     for kind, path in paths.items():
         print(f"{kind}: {path}")
-    parquet = paths.get("parquet", "results/demo.results.parquet")
-    print("\nnext:\n"
-          f"  raybench report {parquet} --format markdown     the table again, for a PR\n"
-          f"  raybench plot {parquet} --out plots/            latency CDF, over time, scaling\n"
-          "  raybench run model.pt -s 1,3,224,224 -n 1,max -d 30   your own TorchScript model\n"
-          "  raybench capacity model.pt -s 1,3,224,224 --slo latency_ms_p99=50   its capacity at an SLO")
+    latest = paths["latest"]
+    steps = (  # each command on a line of its own, what it is for below it: fits 80 columns
+        (f"raybench report {latest} --format markdown", "the table again, for a PR"),
+        (f"raybench report {latest} --format html -o report.html", "one page: table, plots, per-copy figures"),
+        (f"raybench compare {args.out} --against latest", "after a second demo: what changed"),
+        ("raybench run model.pt -s 1,3,224,224 -n 1,max -d 30 -o results", "your own TorchScript model"),
+        ("raybench capacity model.pt -s 1,3,224,224 --slo latency_ms_p99=50", "its capacity at an SLO"),
+    )
+    print("\nnext:")
+    for command, what in steps:
+        print(f"  {command}\n      {what}")
     return EXIT_OK
 
 
 def _report(args: argparse.Namespace) -> int:
+    if args.format == "html":  # one page from the raw timers: plots and breakdowns need them
+        if not args.out:
+            raise ConfigError("--format html writes a file: name it with --out FILE")
+        results = read_results_file(args.results, "RESULTS")
+        print(write_html(results, args.out, overwrite=args.overwrite, plots=plot))
+        return EXIT_OK
+    if args.out:
+        raise ConfigError("--out applies to --format html (the other formats print to stdout)")
     reports = read_reports(args.results, "RESULTS")
     if args.cols:
         check_columns("--cols", args.cols, reports)
-    sort_by = None if args.sort_by.lower() == "none" else args.sort_by
-    emit(sort_rows(reports, sort_by, args.reverse), args.cols, args.format)
+    emit(sort_rows(reports, args.sort_by, args.reverse, args.cols), args.cols, args.format)
     return EXIT_OK
 
 
 def _compare(args: argparse.Namespace) -> int:
     rules = compare.parse_fail_on(args.fail_on) if args.fail_on else []  # a bad spec fails before any work
-    base, new = read_results_file(args.base, "BASE"), read_results_file(args.new, "NEW")
+    if len(args.runs) != (1 if args.against else 2):
+        raise ConfigError("compare takes BASE and NEW, or NEW and --against (got "
+                          f"{len(args.runs)} runs{' and --against' if args.against else ''})")
+    base_path = previous_run(args.runs[0], args.against) if args.against else args.runs[0]
+    if args.against:  # say which run was picked: stdout stays the table or the JSON
+        print(f"raybench compare: against {base_path}", file=sys.stderr)
+    base, new = read_results_file(base_path, "BASE"), read_results_file(args.runs[-1], "NEW")
     rows = compare.compare_results(base, new, confidence=args.confidence, seed=args.seed, match=args.match)
     if args.format == "json":
         emit(rows, None, "json")
@@ -98,15 +118,17 @@ def _add_report(commands: argparse._SubParsersAction) -> None:  # type: ignore[t
         "CSV and JSON are exactly what write_csv and write_json write.",
     )
     report.add_argument("results", metavar="RESULTS", help="a .parquet results file or a reports .json file")
-    report.add_argument("--format", choices=FORMATS, default="table",
-                        help="table (default), csv, json or markdown (a GitHub table)")
+    report.add_argument("--format", choices=(*FORMATS, "html"), default="table",
+                        help="table (default), csv, json, markdown (a GitHub table) or html (one self-contained "
+                        "page with the plots, written to --out)")
+    report.add_argument("-o", "--out", metavar="FILE", help="the .html file --format html writes")
+    report.add_argument("--overwrite", action="store_true", help="replace the --out file if it exists")
     report.add_argument("--cols", type=_cli_args.names, metavar="COLS",
                         help="comma-separated columns (default: PRINT_COLS for table and markdown, CSV_COLS "
                         "for csv, every key for json)")
-    report.add_argument("--sort-by", default="throughput_peak", metavar="COL",
-                        help="sort rows on this column, missing values last (default throughput_peak; "
-                        "none: config order)")
-    report.add_argument("--reverse", action="store_true", help="sort descending")
+    report.add_argument("--sort-by", default="best", metavar="COL",
+                        help=SORT_HELP)
+    report.add_argument("--reverse", action="store_true", help="worst first")
     report.set_defaults(func=_report)
 
 
@@ -122,10 +144,16 @@ def _add_compare(commands: argparse._SubParsersAction) -> None:  # type: ignore[
         "Two capacity searches (raybench capacity) compare on each config's capacity instead.",
         epilog="exit status:\n  0  no --fail-on rule broken\n  1  a --fail-on rule broken (each on stderr)\n"
         "  2  bad usage, a bad --fail-on spec or an unreadable file\n\n"
-        "example (CI):\n  raybench compare base.results.parquet new.results.parquet --fail-on 'p99:5%,throughput:-5%'",
+        "example (CI):\n  raybench compare base.results.parquet new.results.parquet --fail-on 'p99:5%,throughput:-5%'\n"
+        "  raybench run model.pt -s 1,128 --out history && raybench compare history --against latest",
     )
-    compare.add_argument("base", metavar="BASE", help="the baseline .parquet results file")
-    compare.add_argument("new", metavar="NEW", help="the .parquet results file to judge")
+    compare.add_argument("runs", nargs="+", metavar="RUN",
+                         help="BASE NEW, or NEW alone with --against: each a .parquet results file, a run "
+                         "folder (run --out) or a history folder (its latest run)")
+    compare.add_argument("--against", metavar="RUN",
+                         help="the baseline for NEW: latest (the run before NEW in its history folder, as "
+                         "pytest-benchmark's autosave), a history folder (its newest other run of the same model), "
+                         "a run folder or a results file")
     compare.add_argument("--fail-on", metavar="SPEC",
                          help="comma-separated metric:N%% rules, metric one of p50, p90, p95, p99, throughput "
                          "(and, for streaming runs, ttft_p50, ttft_p99, itl_p50, itl_p99, tokens_per_s; for "

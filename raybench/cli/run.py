@@ -10,11 +10,14 @@ import sys
 from typing import Any
 
 import raybench.cli.args as _cli_args
+import raybench.plot as plot  # matplotlib itself is imported on the first plot only
 from raybench.cli.flags import API_DESTS
-from raybench.cli.format import emit, sort_rows
+from raybench.cli.format import SORT_HELP, emit, sort_rows
+from raybench.cli.history import make_run_folder, point_latest
 from raybench.cli.model import build_inputs, resolve_model
 from raybench.core.errors import ConfigError
 from raybench.core.schema import STATUS_FINISHED
+from raybench.report.html import write_html
 from raybench.report.output import json_ready, write_csv, write_json
 from raybench.report.results import get_capacity_reports, get_reports, write_results
 
@@ -24,8 +27,10 @@ DEVICES: tuple[str, ...] = ("auto", "neuron", "gpu", "cpu")
 OUT_SUFFIXES: dict[str, str] = {"csv": ".csv", "json": ".json", "parquet": ".parquet"}
 
 _DESCRIPTION = """\
-Benchmark MODEL with raybench's sweep, print the report table, and with --out write
-<model_name>.results.csv, .json (the reports) and .parquet (raw timers, for report/compare/plot).
+Benchmark MODEL with raybench's sweep and print the report table. With --out DIR, each run gets
+its own folder DIR/<model_name>-<UTC time>/ holding <model_name>.results.csv, .json (the reports)
+and .parquet (raw timers, for report/compare/plot), with --plots its plots, and DIR/latest points
+at the newest run: "raybench compare DIR --against latest" compares it with the run before.
 
 MODEL is one of:
   model.pt              a TorchScript file (.pt, .pth, .ts, .torchscript)      -> raybench.torch
@@ -170,11 +175,14 @@ def _add_where_and_output_arguments(run: argparse.ArgumentParser) -> None:
     out.add_argument("--json", action="store_true",
                      help="print a JSON summary on stdout instead of the table: the reports (and a search's "
                      "capacities), the files written and whether the run was interrupted")
-    out.add_argument("-o", "--out", metavar="DIR", help="write <model_name>.results.csv/.json/.parquet into DIR")
-    out.add_argument("--overwrite", action="store_true", help="replace existing files in --out")
-    out.add_argument("--sort-by", default="throughput_peak", metavar="COL",
-                     help="sort the table on this report column (default throughput_peak; none: config order)")
-    out.add_argument("--reverse", action="store_true", help="sort descending")
+    out.add_argument("-o", "--out", metavar="DIR", help="keep this run in its own folder DIR/<model_name>-<UTC time>/ "
+                     "(<model_name>.results.csv, .json, .parquet) and point DIR/latest at it")
+    out.add_argument("--plots", action="store_true", help="also draw the plots into the run folder's plots/ "
+                     "(needs --out and matplotlib)")
+    out.add_argument("--html", action="store_true", help="also write <model_name>.report.html into the run folder: "
+                     "one self-contained page with the table, metadata, warnings, plots and per-copy figures")
+    out.add_argument("--sort-by", default="best", metavar="COL", help=SORT_HELP)
+    out.add_argument("--reverse", action="store_true", help="worst first")
 
 
 def _add_streaming_arguments(run: argparse.ArgumentParser) -> None:
@@ -216,42 +224,43 @@ def _options(args: argparse.Namespace) -> dict[str, Any]:
     return {key: value for key, value in given.items() if value is not None}
 
 
-def out_paths(out_dir: str, model_name: str, overwrite: bool, *, search: bool = False) -> dict[str, str]:
-    """The files ``--out`` writes; refused up front when one exists, so a run is never wasted.
+def out_paths(run_folder: str, model_name: str, *, search: bool = False) -> dict[str, str]:
+    """The files a run writes into its run folder (:func:`raybench.cli.history.make_run_folder`).
 
     Raises:
-        ConfigError: ``model_name`` holds a path separator, a file exists without ``overwrite``,
-            or ``out_dir`` cannot be written to.
+        ConfigError: ``model_name`` holds a path separator.
     """
     if os.sep in model_name or (os.altsep and os.altsep in model_name):
         raise ConfigError(f"--model-name must not contain a path separator (got {model_name!r})")
-    paths = {kind: os.path.join(out_dir, f"{model_name}.results{suffix}") for kind, suffix in OUT_SUFFIXES.items()}
+    paths = {kind: os.path.join(run_folder, f"{model_name}.results{suffix}") for kind, suffix in OUT_SUFFIXES.items()}
+    paths["html"] = os.path.join(run_folder, f"{model_name}.report.html")
     if search:  # a capacity search's answers, one row per config, beside its probes
-        paths.update({f"capacity {kind}": os.path.join(out_dir, f"{model_name}.capacity.{kind}") for kind in ("csv", "json")})
-    existing = [path for path in paths.values() if os.path.lexists(path)]
-    if existing and not overwrite:
-        raise ConfigError(f"--out would replace {existing[0]!r}; pass --overwrite to replace it")
-    _check_writable(out_dir)
+        paths.update({f"capacity {kind}": os.path.join(run_folder, f"{model_name}.capacity.{kind}")
+                      for kind in ("csv", "json")})
     return paths
 
 
-def _check_writable(out_dir: str) -> None:
-    """Create ``out_dir`` if needed and write a file into it, so a run whose results could not be
-    written is refused before it starts (a permission check would pass for root on a read-only
-    mount; only a write tells).
-
-    Raises:
-        ConfigError: the directory cannot be created or written to.
-    """
-    import tempfile
-
-    try:
-        os.makedirs(out_dir, exist_ok=True)
-        with tempfile.NamedTemporaryFile(dir=out_dir, prefix=".raybench-write-check-"):
-            pass
-    except OSError as err:
-        reason = err.strerror or type(err).__name__
-        raise ConfigError(f"--out must be a directory raybench can write to (got {out_dir!r}: {reason})") from None
+def _write_run(args: argparse.Namespace, paths: dict[str, str], results: Any, reports: list[dict[str, Any]],
+               capacity: list[dict[str, Any]]) -> dict[str, str]:
+    """Write the run's files into its folder and point ``latest`` at it; return what was written."""
+    folder = os.path.dirname(paths["parquet"])
+    if not reports:  # nothing finished: no empty folder left behind, latest stays on the last real run
+        os.rmdir(folder)
+        return {}
+    written = {
+        "csv": write_csv(reports, paths["csv"]),
+        "json": write_json(reports, paths["json"]),
+        "parquet": write_results(results, paths["parquet"]),
+    }
+    if capacity:
+        written["capacity csv"] = write_csv(capacity, paths["capacity csv"])
+        written["capacity json"] = write_json(capacity, paths["capacity json"])
+    if args.html:
+        written["html"] = write_html(results, paths["html"], plots=plot)
+    if args.plots:
+        written["plots"] = os.path.dirname(plot.save_plots(results, os.path.join(folder, "plots"))[0])
+    written["latest"] = point_latest(folder)
+    return written
 
 
 def _describe(report: dict[str, Any]) -> str:
@@ -261,10 +270,11 @@ def _describe(report: dict[str, Any]) -> str:
 
 def run_command(args: argparse.Namespace) -> int:
     """Run the sweep; print the table; write --out; return the exit status."""
-
     target = resolve_model(args.model)
     model_name = args.model_name or target.name
-    paths = out_paths(args.out, model_name, args.overwrite, search=args.search is not None) if args.out else {}
+    for flag, wanted in (("--plots", args.plots), ("--html", args.html)):
+        if wanted and not args.out:
+            raise ConfigError(f"{flag} needs --out (the run folder it writes into)")
     inputs, batch_sizes = build_inputs(target.entry, args.input_shape, args.dtype, args.input,
                                        args.batch_sizes, args.seed)
     benchmark = importlib.import_module(f"raybench.{target.entry}").benchmark
@@ -273,36 +283,38 @@ def run_command(args: argparse.Namespace) -> int:
         if target.entry != "llm":
             raise ConfigError("--max-new-tokens applies to a transformers model directory")
         options["max_new_tokens"] = args.max_new_tokens
-    # return_timers: the Parquet file (raw timers) is what report/compare/plot read.
-    results = benchmark(target.model, inputs, batch_sizes=batch_sizes, model_name=model_name,
-                        verbosity=0 if args.quiet else args.verbosity, return_timers=True, **options)
+    out_paths("", model_name)  # a bad --model-name fails before a folder is made
+    paths = out_paths(make_run_folder(args.out, model_name), model_name,
+                      search=args.search is not None) if args.out else {}
+    try:  # return_timers: the Parquet file (raw timers) is what report/compare/plot read.
+        results = benchmark(target.model, inputs, batch_sizes=batch_sizes, model_name=model_name,
+                            verbosity=0 if args.quiet else args.verbosity, return_timers=True, **options)
+    except BaseException:
+        if paths and not os.listdir(os.path.dirname(paths["parquet"])):
+            os.rmdir(os.path.dirname(paths["parquet"]))  # a run that wrote nothing leaves no folder
+        raise
+    return _report_run(args, model_name, results, paths)
+
+
+def _report_run(args: argparse.Namespace, model_name: str, results: Any, paths: dict[str, str]) -> int:
+    """Print the table, write the run folder, say what failed; return the exit status."""
     interrupts = getattr(args, "interrupts", None)
     if interrupts is not None:
         interrupts.saving()  # from here on Ctrl-C no longer interrupts: what finished gets written
     reports = get_reports(results)
-    sort_by = None if args.sort_by.lower() == "none" else args.sort_by
     capacity = get_capacity_reports(results) if args.search is not None else []
     if args.json:
         pass  # printed once the files are written, with their paths
     elif capacity:  # every probe in the order it ran, then each config's answer
         emit(reports, None, "table")
         print()
-        emit(sort_rows(capacity, sort_by if sort_by in capacity[0] else None, args.reverse), None, "table")
+        emit(sort_rows(capacity, args.sort_by if args.sort_by in capacity[0] else "best", args.reverse), None, "table")
     else:
-        emit(sort_rows(reports, sort_by, args.reverse), None, "table")
-    written: dict[str, str] = {}
-    if paths and reports:
-        written = {
-            "csv": write_csv(reports, paths["csv"], overwrite=args.overwrite),
-            "json": write_json(reports, paths["json"], overwrite=args.overwrite),
-            "parquet": write_results(results, paths["parquet"], overwrite=args.overwrite),
-        }
-        if capacity:
-            written["capacity csv"] = write_csv(capacity, paths["capacity csv"], overwrite=args.overwrite)
-            written["capacity json"] = write_json(capacity, paths["capacity json"], overwrite=args.overwrite)
+        emit(sort_rows(reports, args.sort_by, args.reverse), None, "table")
+    written = _write_run(args, paths, results, reports, capacity) if paths else {}
+    if not args.json:
         for kind, path in written.items():
-            if not args.json:
-                print(f"{kind}: {path}")
+            print(f"{kind}: {path}")
     if args.json:
         summary = {"model_name": model_name, "reports": reports, "capacity": capacity or None, "files": written,
                    "interrupted": bool(results.metadata.get("interrupted"))}
@@ -319,7 +331,7 @@ def run_command(args: argparse.Namespace) -> int:
         if answer.get("capacity_rate") is None:
             print(f"raybench run: config {_describe(answer)}: no capacity found: {answer.get('error')}", file=sys.stderr)
     if results.metadata.get("interrupted"):
-        where = f"written to {args.out}" if paths and reports else "nothing written"
+        where = f"written to {os.path.dirname(paths['parquet'])}" if written else "nothing written"
         print(f"raybench run: interrupted; {len(reports)} configs finished ({where})", file=sys.stderr)
         return EXIT_INTERRUPTED
     failed = any(r.get("status") != STATUS_FINISHED for r in reports) or any(a.get("capacity_rate") is None

@@ -36,7 +36,7 @@ __all__ = ["render_html", "write_html"]
 
 #: The table of reports: what a reader compares first.
 REPORT_COLUMNS: tuple[Column, ...] = (
-    Column("config_id", "#"), Column("throughput_avg", "throughput (inf/s)"),
+    Column("config_id", "#"), Column("throughput_avg", "throughput (samples/s)"),
     Column("latency_ms_p50", "p50 (ms)"), Column("latency_ms_p90", "p90 (ms)"), Column("latency_ms_p99", "p99 (ms)"),
     Column("latency_ms_p99_9", "p99.9 (ms)"), Column("n_models", "n_models"),
     Column("workers_per_model", "workers per model"), Column("batch_size", "batch size"),
@@ -45,7 +45,7 @@ REPORT_COLUMNS: tuple[Column, ...] = (
 #: Added for a model that streamed, a run judged by an SLO, a search's probes, and at the end.
 STREAM_COLUMNS = (Column("output_tokens_per_s", "tokens/s"), Column("ttft_ms_p50", "TTFT p50 (ms)"),
                   Column("ttft_ms_p99", "TTFT p99 (ms)"), Column("itl_ms_p50", "ITL p50 (ms)"))
-SLO_COLUMNS = (Column("goodput", "goodput (inf/s)"), Column("slo_met_pct", "SLO met (%)"),
+SLO_COLUMNS = (Column("goodput", "goodput (samples/s)"), Column("slo_met_pct", "SLO met (%)"),
                Column("slo_ok", "SLO ok", numeric=False))
 PROBE_COLUMNS = (Column("search_id", "search"), Column("probe", "probe"),
                  Column("target_rate", "offered (req/s)"), Column("rate_met", "rate met", numeric=False))
@@ -53,7 +53,7 @@ TAIL_COLUMNS = (Column("cpu_avg_percent", "host CPU (%)"), Column("status", "sta
 #: The answers of a capacity search, one row per searched config.
 CAPACITY_COLUMNS: tuple[Column, ...] = (
     Column("search_id", "search"), Column("capacity_rate", "capacity (req/s)"),
-    Column("capacity_throughput", "throughput at capacity (inf/s)"), Column("capacity_workers", "workers at capacity"),
+    Column("capacity_throughput", "throughput at capacity (samples/s)"), Column("capacity_workers", "workers at capacity"),
     Column("latency_ms_p50", "p50 (ms)"), Column("latency_ms_p99", "p99 (ms)"),
     Column("capacity_missed_at", "missed at (req/s)"), Column("capacity_steps", "steps"),
     Column("capacity_probes", "probes"), Column("n_models", "n_models"), Column("batch_size", "batch size"),

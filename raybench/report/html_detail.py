@@ -18,14 +18,14 @@ from raybench.report.stats import linear_percentiles
 
 NODE_COLUMNS: tuple[Column, ...] = (
     Column("config_id", "#"), Column("node_id", "node", numeric=False), Column("n_copies", "copies"),
-    Column("total_infs", "inferences"), Column("n_errors", "errors"), Column("throughput_avg", "throughput (inf/s)"),
-    Column("throughput_peak", "peak (inf/s)"), Column("latency_ms_p50", "p50 (ms)"),
+    Column("total_infs", "inferences"), Column("n_errors", "errors"), Column("throughput_avg", "throughput (samples/s)"),
+    Column("throughput_peak", "peak (samples/s)"), Column("latency_ms_p50", "p50 (ms)"),
     Column("latency_ms_p99", "p99 (ms)"), Column("e2e_avg_ms", "e2e avg (ms)"),
 )  # fmt: skip
 COPY_COLUMNS: tuple[Column, ...] = (
     Column("config_id", "#"), Column("copy_id", "copy"), Column("node_id", "node", numeric=False),
     Column("visible_cores", "NeuronCores", numeric=False), Column("n_infs", "inferences"),
-    Column("n_errors", "errors"), Column("infs_per_s", "inf/s"), Column("latency_ms_p50", "p50 (ms)"),
+    Column("n_errors", "errors"), Column("infs_per_s", "inferences/s"), Column("latency_ms_p50", "p50 (ms)"),
     Column("latency_ms_p99", "p99 (ms)"), Column("load_ms", "load (ms)"), Column("warmup_infs", "warmup infs"),
     Column("warmup_avg_ms", "warmup avg (ms)"), Column("cpu_avg_percent", "CPU avg (%)"),
     Column("mem_avg_percent", "mem avg (%)"), Column("error", "error", numeric=False),

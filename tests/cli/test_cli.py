@@ -11,6 +11,7 @@ import csv
 import json
 import os
 import pickle
+import re
 import signal
 import subprocess
 import sys
@@ -25,6 +26,7 @@ from raybench.cli import model as _cli_model
 from raybench.cli import run as _cli_run
 from raybench import model_index
 from raybench.cli import build_parser, main
+from raybench.cli.table import header
 from raybench.testing import make_simulated_device
 
 pytestmark = pytest.mark.integration  # the command line through real subprocesses
@@ -38,7 +40,17 @@ COMMANDS: list[tuple[str, ...]] = [
 def cli_env() -> dict[str, str]:
     env = {**os.environ, "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0"}
     env.pop("RAY_ADDRESS", None)
+    env.pop("COLUMNS", None)  # a pipe then gets the whole table, whatever terminal the tests run in
     return env
+
+
+#: The CLI table's headers for the default columns (raybench.PRINT_COLS), units on the line below.
+TABLE_HEADER = ["throughput", "latency p50", "latency p99", "copies", "pipeline", "workers", "batch", "model"]
+
+
+def table_header(line: str) -> list[str]:
+    """The headers of a CLI table's first line (separated by two spaces or more)."""
+    return re.split(r"\s{2,}", line.strip())
 
 
 def run_cli(*args: str, cwd: str) -> subprocess.CompletedProcess:
@@ -130,12 +142,13 @@ def test_an_unknown_model_kind_is_refused_naming_the_kinds(tmp_path):
     assert f"MODEL must be {_cli_model.KINDS} (got 'model.onnx')" in result.stderr
 
 
-def test_out_refuses_existing_files_before_running(tmp_path):
-    (tmp_path / "out").mkdir()
-    (tmp_path / "out" / "DummyModel.results.json").write_text("[]")
-    result = run_cli("run", "raybench.testing:DummyModel", "--input-shape", "1", "--out", "out", cwd=str(tmp_path))
-    assert result.returncode == 2
-    assert "--out would replace 'out/DummyModel.results.json'; pass --overwrite to replace it" in result.stderr
+def test_a_run_refused_before_it_starts_leaves_no_run_folder(tmp_path):
+    result = run_cli("run", "raybench.testing:DummyModel", "--input-shape", "1", "--out", "out", "--n-models", "0",
+                     cwd=str(tmp_path))
+    assert result.returncode == 2, result.stderr[-2000:]
+    assert not [p for p in (tmp_path / "out").iterdir()] if (tmp_path / "out").exists() else True
+    bad = run_cli("run", "raybench.testing:DummyModel", "--input-shape", "1", "--plots", cwd=str(tmp_path))
+    assert bad.returncode == 2 and "--plots needs --out" in bad.stderr
 
 
 # -- run: MODEL and inputs, in process ----------------------------------------------------------
@@ -241,15 +254,18 @@ def torch_run(tmp_path_factory):
     torch.jit.save(torch.jit.trace(torch.nn.Linear(8, 4).eval(), torch.randn(2, 8)), str(folder / "tiny.pt"))
     result = run_cli("run", "tiny.pt", "--input-shape", "2,8", "--dtype", "float32", "--n-models", "1",
                      "--workers", "1", "--duration", "1", "--out", "out", "--verbosity", "0", cwd=str(folder))
-    return folder / "out", result
+    return folder / "out" / "latest", result
 
 
 def test_run_a_torchscript_file_prints_the_table_and_writes_csv_json_parquet(torch_run):
     out, result = torch_run
     assert result.returncode == 0, result.stderr[-3000:]
     lines = result.stdout.splitlines()
-    assert lines[0].split() == list(raybench.PRINT_COLS)
-    assert lines[2:] == [f"{kind}: {os.path.join('out', 'tiny.results.' + kind)}" for kind in ("csv", "json", "parquet")]
+    assert table_header(lines[0]) == TABLE_HEADER
+    (run_folder,) = [p for p in out.parent.iterdir() if p.name != "latest"]
+    assert re.fullmatch(r"tiny-\d{8}T\d{6}Z", run_folder.name)
+    assert lines[3:] == [f"{kind}: {os.path.join('out', run_folder.name, 'tiny.results.' + kind)}"
+                         for kind in ("csv", "json", "parquet")] + [f"latest: {os.path.join('out', 'latest')}"]
     with open(out / "tiny.results.csv", newline="") as f:
         (row,) = list(csv.DictReader(f))
     assert (row["model_name"], row["batch_size"], row["n_models"], row["workers_per_model"]) == ("tiny", "2", "1", "1")
@@ -257,6 +273,31 @@ def test_run_a_torchscript_file_prints_the_table_and_writes_csv_json_parquet(tor
         reports = json.load(f)
     assert reports[0]["status"] == "finished"
     assert raybench.get_reports(raybench.read_results(out / "tiny.results.parquet")) == reports
+
+
+def test_a_second_run_keeps_the_first_and_compares_against_it(torch_run):
+    out, first = torch_run
+    assert first.returncode == 0, first.stderr[-3000:]
+    folder = out.parent.parent
+    first_run = os.path.realpath(out)
+    again = run_cli("run", "tiny.pt", "--input-shape", "2,8", "--dtype", "float32", "--n-models", "1",
+                    "--workers", "1", "--duration", "1", "--out", "out", "--verbosity", "0", "--html", "--plots",
+                    cwd=str(folder))
+    assert again.returncode == 0, again.stderr[-3000:]
+    runs = sorted(p.name for p in out.parent.iterdir() if p.name != "latest")
+    assert len(runs) == 2 and os.path.realpath(out) != first_run and os.path.isdir(first_run)
+    # Every artifact in the run folder: the page and the plots too.
+    assert (out / "tiny.report.html").read_text().startswith("<!DOCTYPE html>")
+    assert {"latency_cdf.png", "scaling.png"} <= {p.name for p in (out / "plots").iterdir()}
+    page = run_cli("report", "out", "--format", "html", "--out", "page.html", cwd=str(folder))
+    assert page.returncode == 0 and page.stdout.strip() == "page.html", page.stderr[-2000:]
+    assert "<img" in (folder / "page.html").read_text()
+    refused = run_cli("report", "out", "--format", "html", cwd=str(folder))
+    assert refused.returncode == 2 and "--format html writes a file: name it with --out FILE" in refused.stderr
+    compared = run_cli("compare", "out", "--against", "latest", cwd=str(folder))
+    assert compared.returncode == 0, compared.stderr[-3000:]
+    assert compared.stdout.startswith("base: ")
+    assert f"raybench compare: against {os.path.join('out', os.path.basename(first_run))}" in compared.stderr
 
 
 SLEEPY = """
@@ -286,7 +327,7 @@ def interrupted_class_run(tmp_path_factory):
             proc.send_signal(signal.SIGINT)  # what Ctrl-C sends; the second config is running
             break
     stdout, stderr = proc.communicate(timeout=300)
-    return folder / "out", proc.returncode, stdout, "".join(seen) + stderr
+    return folder / "out" / "latest", proc.returncode, stdout, "".join(seen) + stderr
 
 
 def test_run_a_class_from_a_local_file_on_ray_copies(interrupted_class_run):
@@ -302,8 +343,8 @@ def test_run_a_class_from_a_local_file_on_ray_copies(interrupted_class_run):
 def test_ctrl_c_writes_the_finished_configs_and_exits_130(interrupted_class_run):
     out, returncode, stdout, stderr = interrupted_class_run
     assert returncode == 130, stderr[-3000:]
-    assert "raybench run: interrupted; 1 configs finished (written to out)" in stderr
-    assert stdout.splitlines()[0].split() == list(raybench.PRINT_COLS)
+    assert f"raybench run: interrupted; 1 configs finished (written to out{os.sep}Sleepy-" in stderr
+    assert table_header(stdout.splitlines()[0]) == TABLE_HEADER
     results = raybench.read_results(out / "Sleepy.results.parquet")
     assert results.metadata["interrupted"] is True
     assert [r["workers_per_model"] for r in raybench.get_reports(results)] == [1]
@@ -314,7 +355,7 @@ def test_run_exits_1_when_a_config_fails(tmp_path):
     result = run_cli("run", "raybench.testing:FailingModel", "--input-shape", "1", "--device", "cpu",
                      "--n-models", "1", "--workers", "1", "--duration", "1", "--verbosity", "0", cwd=str(tmp_path))
     assert result.returncode == 1, result.stderr[-3000:]
-    assert result.stdout.splitlines()[0].split() == list(raybench.PRINT_COLS)
+    assert table_header(result.stdout.splitlines()[0]) == TABLE_HEADER
     assert "raybench run: config n_models=1 workers_per_model=1 batch_size=1 pipeline_size=1 error:" in result.stderr
     assert "FailingModel always fails" in result.stderr
 
@@ -439,8 +480,9 @@ def test_index_list_prints_every_entry(index_dir):
     result = run_cli("index", "list", "net.json", cwd=str(index_dir))
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
-    assert lines[0].split() == list(model_index.CONFIG_KEYS)
-    assert [line.split()[:2] for line in lines[1:]] == [
+    assert table_header(lines[0]) == [header(key)[0] for key in model_index.CONFIG_KEYS]
+    body = [line for line in lines[1:] if line.startswith("models/")]  # after the units line
+    assert [line.split()[:2] for line in body] == [
         ["models/net_b1.pt", "1"], ["models/net_b8.pt", "8"], ["models/net_b4.pt", "4"]]
 
 
@@ -494,13 +536,12 @@ def demo_run(tmp_path_factory):
     out = tmp_path_factory.mktemp("demo")
     result = run_cli("demo", "--out", str(out / "results"), "--duration", "1", "--verbosity", "0", cwd=str(out))
     assert result.returncode == 0, result.stderr[-3000:]
-    return out / "results", result
+    return out / "results" / "latest", result
 
 
 def test_demo_prints_the_default_sweep_and_writes_csv_json_parquet(demo_run):
     results_dir, result = demo_run
-    header = result.stdout.splitlines()[0].split()
-    assert header == list(raybench.PRINT_COLS)
+    assert table_header(result.stdout.splitlines()[0]) == TABLE_HEADER
     with open(results_dir / "demo_mlp.results.csv", newline="") as f:
         rows = list(csv.DictReader(f))
     # Default sweep on the embedded Ray: n_models [1, MAX] x workers [1, 2].
@@ -513,7 +554,7 @@ def test_demo_prints_the_default_sweep_and_writes_csv_json_parquet(demo_run):
     assert raybench.get_reports(results) == reports
     assert results.timers.num_rows == sum(r["total_infs"] for r in reports)
     next_steps = result.stdout.split("\nnext:\n")[1]  # what to try next, with the demo's own file
-    assert f"raybench report {results_dir / 'demo_mlp.results.parquet'} --format markdown" in next_steps
+    assert f"raybench report {results_dir} --format markdown" in next_steps
     assert "raybench capacity model.pt" in next_steps
 
 
@@ -522,7 +563,7 @@ def test_report_command_prints_the_table_of_a_results_file(demo_run):
     result = run_cli("report", str(results_dir / "demo_mlp.results.parquet"), cwd=str(results_dir))
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
-    assert lines[0].split() == list(raybench.PRINT_COLS)
+    assert table_header(lines[0]) == TABLE_HEADER
     assert len(lines) >= 3
 
 

@@ -11,7 +11,7 @@ import pytest
 import raybench
 from raybench import compare
 from raybench.testing import make_simulated_device
-from test_cli import run_cli  # the same subprocess helpers (tests/cli is on sys.path)
+from test_cli import run_cli, table_header  # the same subprocess helpers (tests/cli is on sys.path)
 
 pytestmark = pytest.mark.integration  # the command line through real subprocesses
 
@@ -24,15 +24,15 @@ def test_capacity_command_prints_the_probes_and_writes_the_answers(tmp_path):
                      "--model-name", "dev", "--verbosity", "0", "--out", "out", cwd=str(tmp_path))
     assert result.returncode == 0, result.stderr[-2000:]
     probes, answers = result.stdout.split("\n\n")[:2]
-    assert probes.splitlines()[0].split()[:4] == ["search_id", "probe", "arrival", "target_rate"]
-    assert probes.splitlines()[1].split()[2] == "closed" and probes.splitlines()[2].split()[2] == "constant"
-    assert answers.splitlines()[0].split()[0] == "capacity_rate"
-    (answer,) = json.loads((tmp_path / "out" / "dev.capacity.json").read_text())
+    assert table_header(probes.splitlines()[0])[:4] == ["search_id", "probe", "arrival", "target"]
+    assert probes.splitlines()[2].split()[2] == "closed" and probes.splitlines()[3].split()[2] == "constant"
+    assert table_header(answers.splitlines()[0])[0] == "capacity"
+    (answer,) = json.loads((tmp_path / "out" / "latest" / "dev.capacity.json").read_text())
     assert 85 <= answer["capacity_rate"] <= 110 and answer["capacity_steps"] <= 8
-    with open(tmp_path / "out" / "dev.capacity.csv", newline="") as f:
+    with open(tmp_path / "out" / "latest" / "dev.capacity.csv", newline="") as f:
         (row,) = list(csv.DictReader(f))
     assert float(row["capacity_rate"]) == pytest.approx(answer["capacity_rate"])
-    probe_rows = json.loads((tmp_path / "out" / "dev.results.json").read_text())
+    probe_rows = json.loads((tmp_path / "out" / "latest" / "dev.results.json").read_text())
     assert len(probe_rows) == answer["capacity_probes"]
     # A rerun twice as slow: compare --fail-on capacity:-5% fails, a rerun of the same passes.
     slower = raybench.cpu.benchmark(make_simulated_device(0.020), np.zeros(1, np.float32), batch_sizes=1,
@@ -40,16 +40,16 @@ def test_capacity_command_prints_the_probes_and_writes_the_answers(tmp_path):
                                     slo={"latency_ms_p50": 30}, model_name="dev", multiprocess=False,
                                     return_timers=True, verbosity=0)
     raybench.write_results(slower, tmp_path / "slower.parquet")
-    same = run_cli("compare", "out/dev.results.parquet", "out/dev.results.parquet", "--fail-on", "capacity:-5%",
+    same = run_cli("compare", "out/latest/dev.results.parquet", "out/latest/dev.results.parquet", "--fail-on", "capacity:-5%",
                    cwd=str(tmp_path))
     assert same.returncode == 0, same.stderr[-2000:]
     header = next(line for line in same.stdout.splitlines() if line.startswith("model "))
     assert "capacity" in header and same.stdout.startswith("base: ")  # each run described above the table
-    fell = run_cli("compare", "out/dev.results.parquet", "slower.parquet", "--fail-on", "capacity:-5%",
+    fell = run_cli("compare", "out/latest/dev.results.parquet", "slower.parquet", "--fail-on", "capacity:-5%",
                    cwd=str(tmp_path))
     assert fell.returncode == 1, fell.stdout + fell.stderr
     assert "capacity fell" in fell.stderr
-    plotted = run_cli("plot", "out/dev.results.parquet", "--out", "plots", cwd=str(tmp_path))
+    plotted = run_cli("plot", "out/latest/dev.results.parquet", "--out", "plots", cwd=str(tmp_path))
     assert plotted.returncode == 0, plotted.stderr[-2000:]
     assert {"capacity_curve.png", "pareto.png"} <= {p.name for p in (tmp_path / "plots").iterdir()}
 

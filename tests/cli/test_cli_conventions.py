@@ -50,20 +50,20 @@ def test_errors_name_the_flags_not_the_api_arguments():
 
 def test_a_config_file_gives_defaults_that_flags_override(tmp_path):
     (tmp_path / "run.toml").write_text('input_shape = [[1, 3]]\nn-models = [1, 2]\nworkers = "1:3"\n'
-                                       'duration = 2\narrival = "poisson"\nrate = 50\noverwrite = true\n')
+                                       'duration = 2\narrival = "poisson"\nrate = 50\nplots = true\n')
     parser, run = run_parser()
     run.set_defaults(**read_run_config(str(tmp_path / "run.toml"), run))
     args = parser.parse_args(["run", "m.pt", "-w", "4"])
     assert args.input_shape == [(1, 3)] and args.n_models == [1, 2] and args.duration == 2.0
     assert args.workers == [4]  # the flag wins
-    assert (args.arrival, args.rate, args.overwrite) == ("poisson", 50.0, True)
+    assert (args.arrival, args.rate, args.plots) == ("poisson", 50.0, True)
 
 
 @pytest.mark.parametrize(("text", "message"), [
     ("n_modles = [1]", "'n_modles' is not an option of 'raybench run'; did you mean 'n-models'?"),
     ("duration = -1", "run.toml: duration must be a finite number > 0 (got '-1')"),
     ('arrival = "sometimes"', "run.toml: arrival must be one of 'closed', 'constant', 'poisson'"),
-    ("overwrite = 1", "run.toml: overwrite must be true or false (got 1)"),
+    ("plots = 1", "run.toml: plots must be true or false (got 1)"),
     ("duration =", "is not valid TOML"),
 ])
 def test_a_bad_config_file_is_refused_naming_the_key(tmp_path, text, message):

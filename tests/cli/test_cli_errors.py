@@ -34,7 +34,7 @@ def test_a_config_that_never_converged_fails_the_run_unless_allowed(tmp_path):
     assert result.returncode == 1, result.stderr[-2000:]
     assert "did not converge: max_duration (1.5 s) ended the config before stability was reached" in result.stderr
     assert "(--allow-unstable accepts it)" in result.stderr
-    header, row = result.stdout.splitlines()[:2]
+    header, _units, row = result.stdout.splitlines()[:3]
     assert header.split()[-1] == "converged" and row.split()[-1] == "False"
     allowed = run_cli(*args, "--allow-unstable", cwd=str(tmp_path))
     assert allowed.returncode == 0, allowed.stderr[-2000:]

@@ -7,7 +7,7 @@ import json
 import pytest
 
 from raybench.cli import model as _cli_model
-from test_cli import run_cli, write_module  # the same subprocess helpers (tests/cli is on sys.path)
+from test_cli import run_cli, table_header, write_module  # the same subprocess helpers (tests/cli is on sys.path)
 
 pytestmark = pytest.mark.integration  # the command line through real subprocesses
 
@@ -29,14 +29,15 @@ def test_run_a_streaming_class_with_an_slo(tmp_path):
                      "--workers", "1", "--slo", "ttft_ms=1000,itl_ms_p99=1000", "--verbosity", "0", "--out", "out",
                      cwd=str(tmp_path))
     assert result.returncode == 0, result.stderr[-2000:]
-    header = result.stdout.splitlines()[0].split()
-    assert header[:2] == ["output_tokens_per_s", "ttft_ms_p50"] and header[-1] == "slo_ok"
-    (report,) = json.loads((tmp_path / "out" / "Tokens.results.json").read_text())
+    header = table_header(result.stdout.splitlines()[0])
+    assert header[:2] == ["output", "ttft p50"] and header[-1] == "slo ok"
+    assert result.stdout.splitlines()[1].split()[:2] == ["tokens/s", "ms"]
+    (report,) = json.loads((tmp_path / "out" / "latest" / "Tokens.results.json").read_text())
     assert report["output_tokens_avg"] == 5 and report["slo_ok"] is True
-    assert "ttft_ms_p99" in (tmp_path / "out" / "Tokens.results.csv").read_text().splitlines()[0]
-    shown = run_cli("report", "out/Tokens.results.parquet", cwd=str(tmp_path))
+    assert "ttft_ms_p99" in (tmp_path / "out" / "latest" / "Tokens.results.csv").read_text().splitlines()[0]
+    shown = run_cli("report", "out", cwd=str(tmp_path))
     assert shown.returncode == 0, shown.stderr[-2000:]
-    assert "ttft_ms_p50" in shown.stdout.splitlines()[0]
+    assert "ttft p50" in shown.stdout.splitlines()[0]
 
 
 def test_a_transformers_directory_goes_to_raybench_llm(tmp_path):

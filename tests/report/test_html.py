@@ -125,7 +125,7 @@ def test_the_page_holds_reports_metadata_and_the_breakdown(page, sweep):
     assert {"reports", "metadata", "nodes", "copies"} <= set(page.tables)
     rows = page.rows("reports")
     assert len(rows) == 4
-    assert {"throughput (inf/s)", "p50 (ms)", "p90 (ms)", "p99 (ms)", "p99.9 (ms)", "n_models", "workers per model",
+    assert {"throughput (samples/s)", "p50 (ms)", "p90 (ms)", "p99 (ms)", "p99.9 (ms)", "n_models", "workers per model",
             "batch size", "pipeline size", "model"} <= set(rows[0])
     assert len(page.rows("copies")) == sum(len(outcome.copies) for outcome in sweep.outcomes) >= 3
     metadata = {row[0]: row[1] for row in page.tables["metadata"]}
@@ -135,14 +135,14 @@ def test_the_page_holds_reports_metadata_and_the_breakdown(page, sweep):
 
 def test_reports_run_best_first_by_throughput_and_failed_configs_last(page, sweep):
     rows = page.rows("reports")
-    throughputs = [float(row["throughput (inf/s)"].replace(",", "")) for row in rows[:2]]
+    throughputs = [float(row["throughput (samples/s)"].replace(",", "")) for row in rows[:2]]
     assert throughputs == sorted(throughputs, reverse=True)
     assert [row["status"] for row in rows] == ["finished", "finished", "error", "error"]
     assert [row["n_models"] for row in rows[:2]] == ["2", "1"]  # two copies of a 5 ms device serve more
 
 
 def test_numbers_are_right_aligned(text):
-    assert re.search(r'<th class="num" scope="col">throughput \(inf/s\)</th>', text)
+    assert re.search(r'<th class="num" scope="col">throughput \(samples/s\)</th>', text)
     assert "th.num, td.num { text-align: right;" in text
 
 
