@@ -40,7 +40,7 @@ from raybench.report.bootstrap import (
     throughput_error,
 )
 from raybench.report.capacity import CAPACITY_METHOD
-from raybench.report.pairing import capacity_rows, check_match, nothing_paired_hint, run_lines, span_text
+from raybench.report.pairing import capacity_rows, check_match, nothing_paired_hint, pair_by_key, run_lines, span_text
 from raybench.report.results import Results, get_capacity_reports, get_reports
 from raybench.report.streams import Requests, ok_requests
 
@@ -132,11 +132,7 @@ def compare_results(base: Results, new: Results, *, confidence: float = 0.95, se
         return capacity_rows(get_capacity_reports(base), get_capacity_reports(new), KEY_FIELDS, METRICS, confidence)
     keys = KEY_FIELDS if match is None else check_match(match, KEY_FIELDS)
     rng = np.random.default_rng(seed)
-    waiting: dict[tuple[object, ...], list[_Side]] = {}
-    for side in _sides(new, keys):
-        waiting.setdefault(side.key, []).append(side)
-    pairs = [(side, (waiting.get(side.key) or [None]).pop(0)) for side in _sides(base, keys)]
-    pairs += [(None, side) for sides in waiting.values() for side in sides]
+    pairs = pair_by_key(_sides(base, keys), _sides(new, keys), key=lambda side: side.key)
     return [_row(b, n, rng, confidence) for b, n in pairs]
 
 

@@ -51,7 +51,7 @@ if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
 __all__ = ["capacity_curve", "compare_cdf", "latency_cdf", "latency_over_time", "latency_vs_throughput", "pareto",
-           "save_plots", "scaling", "token_latency_cdf", "tokens_vs_concurrency"]
+           "plots_for", "save_plots", "scaling", "token_latency_cdf", "tokens_vs_concurrency"]
 
 
 def compare_cdf(base: Results, new: Results, *, match: Sequence[str] | str | None = None,
@@ -101,6 +101,14 @@ _SEARCH_PLOTS: tuple[tuple[str, Callable[..., Figure]], ...] = (
 )
 
 
+def plots_for(results: Results) -> list[tuple[str, Callable[..., Figure]]]:
+    """The plots that apply to a run, as (file name, function): the four always, the token ones
+    when its model streamed, the capacity ones for a search (what :func:`save_plots` writes and
+    the HTML report embeds)."""
+    plots = _PLOTS + (_STREAM_PLOTS if "chunk_ns" in results.timers.column_names else ())
+    return list(plots + (_SEARCH_PLOTS if any(config.search is not None for config in results.configs) else ()))
+
+
 def save_plots(results: Results, out_dir: str | os.PathLike[str], *, overwrite: bool = False,
                dpi: float = 100) -> list[str]:
     """Write the four plots as PNG files into ``out_dir`` (created if missing), for a run whose
@@ -127,8 +135,7 @@ def save_plots(results: Results, out_dir: str | os.PathLike[str], *, overwrite: 
     results = Results.check(results)
     if isinstance(dpi, bool) or not isinstance(dpi, (int, float)) or not (math.isfinite(dpi) and dpi > 0):
         raise ConfigError(f"dpi must be a positive number of dots per inch (got {dpi!r})")
-    plots = _PLOTS + (_STREAM_PLOTS if "chunk_ns" in results.timers.column_names else ())
-    plots += _SEARCH_PLOTS if any(config.search is not None for config in results.configs) else ()
+    plots = plots_for(results)
     paths = [os.path.join(os.fspath(out_dir), name) for name, _ in plots]
     existing = [path for path in paths if os.path.lexists(path)]
     if existing and not overwrite:

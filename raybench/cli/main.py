@@ -184,7 +184,7 @@ def _add_plot(commands: argparse._SubParsersAction) -> None:  # type: ignore[typ
     plot.add_argument("--out", metavar="DIR", required=True, help="directory for the PNG files")
     plot.add_argument("--overwrite", action="store_true", help="replace PNG files that exist")
     plot.add_argument("--dpi", type=_cli_args.positive_float, default=100.0,
-                      help="dots per inch; each chart is 10 x 5 inches (default 100)")
+                      help="dots per inch; a chart is 10 x 5 inches, latency_over_time taller with more configs (default 100)")
     plot.set_defaults(func=_plot)
 
 

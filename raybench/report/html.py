@@ -60,13 +60,14 @@ CAPACITY_COLUMNS: tuple[Column, ...] = (
     Column("model_name", "model", numeric=False), Column("error", "note", numeric=False),
 )  # fmt: skip
 
-#: raybench.plot's figures by function name, with a caption; the same choice as ``save_plots``:
-#: the four always, the stream ones when the timers hold chunks, the capacity ones for a search.
-BASE_PLOTS = (("latency_cdf", "Latency CDF of each config"), ("latency_over_time", "Latency over time, binned"),
-              ("scaling", "Throughput against model copies"), ("latency_vs_throughput", "Latency against throughput"))
-STREAM_PLOTS = (("token_latency_cdf", "Time to first token and inter-token latency CDFs"),
-                ("tokens_vs_concurrency", "Tokens/s and TTFT against concurrency"))
-SEARCH_PLOTS = (("capacity_curve", "Latency against offered load"), ("pareto", "Pareto front"))
+#: A caption for each of raybench.plot's figures (which apply is ``plots.plots_for``'s choice).
+CAPTIONS = {
+    "latency_cdf": "Latency CDF of each config", "latency_over_time": "Latency over time, binned",
+    "scaling": "Throughput against model copies", "latency_vs_throughput": "Latency against throughput",
+    "token_latency_cdf": "Time to first token and inter-token latency CDFs",
+    "tokens_vs_concurrency": "Tokens/s and TTFT against concurrency",
+    "capacity_curve": "Latency against offered load", "pareto": "Pareto front",
+}
 #: What the page says in place of the plots when matplotlib is missing.
 NO_MATPLOTLIB = "Plots need matplotlib, which is not installed: pip install 'raybench[plot]' (the plot extra)."
 
@@ -255,12 +256,12 @@ def _plots_section(results: Results, plots: object | None, dpi: float) -> str:
     """Each figure that applies to this run, drawn by ``plots`` and embedded as a PNG."""
     if plots is None:
         return '<p class="note">Plots were not drawn (no plot module given: raybench.write_html draws them).</p>'
-    chosen = BASE_PLOTS + (STREAM_PLOTS if "chunk_ns" in results.timers.column_names else ())
-    chosen += SEARCH_PLOTS if any(config.search is not None for config in results.configs) else ()
     parts = []
-    for name, caption in chosen:
+    for _, draw in plots.plots_for(results):  # type: ignore[attr-defined]
+        name = draw.__name__
+        caption = CAPTIONS.get(name, name.replace("_", " "))
         try:
-            figure = getattr(plots, name)(results)
+            figure = draw(results)
             buffer = io.BytesIO()
             figure.savefig(buffer, format="png", dpi=dpi)
         except MissingDependencyError:

@@ -17,7 +17,7 @@ import numpy as np
 
 from raybench.core.units import NS_PER_MS
 from raybench.report.figures import axes, config_label, finish, legend_proxy, ok_rows, plain_log, run_text, title
-from raybench.report.pairing import nothing_paired_hint
+from raybench.report.pairing import nothing_paired_hint, pair_by_key
 from raybench.report.results import Results, get_reports
 
 if TYPE_CHECKING:
@@ -129,17 +129,10 @@ def pair_configs(base: Results, new: Results, keys: Sequence[str]) -> tuple[list
     """Pair the configs of two runs as ``raybench.compare.compare_results`` does: same values of
     ``keys``, several of one key paired in order. Returns the pairs (base config, new config) and
     a note per config left unpaired."""
-    waiting: dict[tuple[object, ...], list[Any]] = {}
-    for config in new.configs:
-        waiting.setdefault(tuple(getattr(config, k) for k in keys), []).append(config)
-    pairs, unpaired = [], []
-    for config in base.configs:
-        match = waiting.get(tuple(getattr(config, k) for k in keys)) or [None]
-        if match[0] is None:
-            unpaired.append(f"{config_label(config)}: only in base")
-        else:
-            pairs.append((config, match.pop(0)))
-    unpaired += [f"{config_label(c)}: only in new" for configs in waiting.values() for c in configs]
+    paired = pair_by_key(base.configs, new.configs, key=lambda config: tuple(getattr(config, k) for k in keys))
+    pairs = [(b, n) for b, n in paired if b is not None and n is not None]
+    unpaired = [f"{config_label(b or n)}: only in {'base' if n is None else 'new'}" for b, n in paired
+                if b is None or n is None]
     return pairs, unpaired
 
 

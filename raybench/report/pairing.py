@@ -6,16 +6,29 @@ Pure functions of report dicts and run metadata, for :mod:`raybench.compare`.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from typing import Any
+from collections.abc import Callable, Hashable, Mapping, Sequence
+from typing import Any, TypeVar
 
 from raybench.core.errors import ConfigError
 from raybench.core.schema import STATUS_FINISHED
 from raybench.report.capacity import CAPACITY_METHOD, capacity_change, capacity_key
 
+T = TypeVar("T")
+
 #: A run whose host CPU averaged more than this during a config was saturated there: another
 #: process (or the run itself) competed for the CPU, and its numbers moved with it.
 SATURATED_CPU_PERCENT = 90.0
+
+
+def pair_by_key(base: Sequence[T], new: Sequence[T], key: Callable[[T], Hashable]) -> list[tuple[T | None, T | None]]:
+    """Pair two runs' items on ``key``: the same key pairs, several of one key in order. Base's
+    items first, in order (None beside those new lacks), then new's unpaired ones (None beside).
+    ``compare`` pairs its configs this way, and so does the comparison plot."""
+    waiting: dict[Hashable, list[T]] = {}
+    for item in new:
+        waiting.setdefault(key(item), []).append(item)
+    pairs: list[tuple[T | None, T | None]] = [(item, (waiting.get(key(item)) or [None]).pop(0)) for item in base]
+    return pairs + [(None, item) for items in waiting.values() for item in items]
 
 
 def check_match(match: object, known: Sequence[str]) -> tuple[str, ...]:
