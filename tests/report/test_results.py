@@ -394,7 +394,7 @@ def test_the_readme_duckdb_recipe_gives_the_reports_percentiles(tmp_path: Path) 
                                      workers_per_model=[1, 2], duration=1, multiprocess=False, return_timers=True,
                                      verbosity=0)
     path = write_results(results, tmp_path / "model.results.parquet")
-    rows = duckdb.sql(recipe.replace("results/model.results.parquet", str(path))).fetchall()
+    rows = duckdb.sql(recipe.replace("results/latest/model.results.parquet", str(path))).fetchall()
     reports = sorted(get_reports(results), key=lambda r: (r["n_models"], r["workers_per_model"]))
     assert [row[:3] for row in rows] == [(r["n_models"], r["workers_per_model"], r["total_infs"]) for r in reports]
     for row, report in zip(rows, reports):
