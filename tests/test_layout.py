@@ -25,14 +25,15 @@ from pathlib import Path
 import pytest
 
 PACKAGE = Path(__file__).resolve().parent.parent / "raybench"
-ROOMS = ("core", "backends", "report", "engine", "run", "cli")
+ROOMS = ("core", "telemetry", "backends", "report", "engine", "run", "cli")
 ALLOWED: dict[str, set[str]] = {
     "core": set(),
+    "telemetry": {"core"},
     "backends": {"core"},
-    "report": {"core"},
-    "engine": {"core", "backends", "report"},
-    "run": {"core", "backends", "report", "engine"},
-    "root": {"core", "backends", "report", "engine", "run", "root"},
+    "report": {"core", "telemetry"},
+    "engine": {"core", "backends", "report", "telemetry"},
+    "run": {"core", "backends", "report", "engine", "telemetry"},
+    "root": {"core", "backends", "report", "engine", "run", "root", "telemetry"},
     "cli": {"cli", "root", "public"},
 }
 PUBLIC_MODULES = ("cpu", "torch", "tensorflow", "mxnet", "model_index", "compare", "plot", "testing")

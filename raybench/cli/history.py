@@ -15,7 +15,6 @@ import os
 import re
 
 from raybench.core.errors import ConfigError
-from raybench.core.files import safe_file_stem
 
 #: The UTC time in a run folder's name: sorts as text in time order, and holds no ``:`` (Windows).
 STAMP_FORMAT = "%Y%m%dT%H%M%SZ"
@@ -29,10 +28,13 @@ def make_run_folder(out_dir: str, model_name: str, now: datetime.datetime | None
     is refused before any work.
 
     Raises:
-        ConfigError: ``out_dir`` cannot be created or written to.
+        ConfigError: ``model_name`` could leave ``out_dir``, or ``out_dir`` cannot be created
+            or written to.
     """
+    if not model_name or model_name.startswith(".") or any(sep and sep in model_name for sep in (os.sep, os.altsep)):
+        raise ConfigError(f"--model-name must not hold a path separator or start with '.' (got {model_name!r})")
     stamp = (now or datetime.datetime.now(datetime.timezone.utc)).strftime(STAMP_FORMAT)
-    base = os.path.join(out_dir, f"{safe_file_stem(model_name)}-{stamp}")
+    base = os.path.join(out_dir, f"{model_name}-{stamp}")
     try:
         os.makedirs(out_dir, exist_ok=True)
         for n in range(1, 1000):

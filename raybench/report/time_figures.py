@@ -15,12 +15,12 @@ import numpy as np
 
 from raybench.core.units import NS_PER_MS, NS_PER_S
 from raybench.report.figures import config_label, grid, legend_proxy, ok_rows, plain_log, title
+from raybench.report.results import Results
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
     from matplotlib.figure import Figure
 
-    from raybench.report.results import Results
 
 #: Time bins per config over its span, and the rows a bin holds on average at least.
 TARGET_BINS = 80
@@ -70,8 +70,6 @@ def latency_over_time(results: Results, ax: Axes | None = None) -> Figure:
         ConfigError: ``results`` is not a :class:`raybench.Results`, or ``ax`` is not a subplot.
         MissingDependencyError: matplotlib is not installed.
     """
-    from raybench.report.results import Results
-
     results = Results.check(results)
     n = max(len(results.configs), 1)
     n_cols = 1 if n == 1 else 2 if n <= 4 else 3 if n <= 9 else 4

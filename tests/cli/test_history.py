@@ -27,7 +27,9 @@ def test_each_run_gets_its_own_utc_named_folder_even_in_the_same_second(tmp_path
     second = make_run_folder(str(tmp_path / "h"), "resnet", T0)
     assert os.path.basename(first) == "resnet-20261202T150000Z"
     assert os.path.basename(second) == "resnet-20261202T150000Z-2"
-    assert make_run_folder(str(tmp_path / "h"), "../evil/name", T0).endswith(os.path.join("h", "_evil_name-20261202T150000Z"))
+    for bad in ("../evil/name", ".hidden", ""):
+        with pytest.raises(raybench.ConfigError, match="--model-name must not hold a path separator"):
+            make_run_folder(str(tmp_path / "h"), bad, T0)
 
 
 def test_latest_points_at_the_newest_run_and_is_replaced(tmp_path) -> None:
