@@ -204,6 +204,14 @@ class CopyOutcome:
         streaming: The model's calls returned streams of chunks (their stamps are in the
             timers' ``chunk_ns``); None in files written before streams were measured.
         input_tokens: ``count_input_tokens(*inputs)`` of the config's input, if given.
+        copy_cpu_avg_percent: The copy's own process CPU during the measurement, in percent of
+            one core (its threads summed), from its telemetry.
+        copy_rss_max_mb: The copy process's largest resident memory sampled, in MB (10^6 B).
+        host_cpus: CPUs of the copy's node (what 100 % of ``cpu_percent`` means).
+        device_info: The node's Neuron hardware as neuron-monitor reported it, from the copy that
+            ran the node's monitor (None elsewhere).
+        telemetry: The copy's raw telemetry samples (``raybench.telemetry.Sample``), moved into
+            the run's telemetry table (``Results.telemetry``) and then dropped from here.
     """
 
     copy_id: int
@@ -228,6 +236,11 @@ class CopyOutcome:
     output_dropped: int = 0
     streaming: bool | None = None
     input_tokens: int | None = None
+    copy_cpu_avg_percent: float | None = None
+    copy_rss_max_mb: float | None = None
+    host_cpus: int | None = None
+    device_info: dict[str, Any] | None = None
+    telemetry: tuple[Any, ...] = field(default=(), repr=False, compare=False)
 
 
 @dataclass(frozen=True)

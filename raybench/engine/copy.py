@@ -34,10 +34,12 @@ from raybench.engine.hotloop import Feed, Stages
 from raybench.engine.loops import LoopPlan
 from raybench.engine.output_cap import cap_output
 from raybench.engine.streaming import StreamKind, declared_stream, probe_stream
-from raybench.engine.sysmon import sample_every
 from raybench.engine.threads import WorkerThreads
 from raybench.engine.wire import BatchEncoder
 from raybench.engine.worker import Workers
+from raybench.telemetry import Sample
+from raybench.telemetry.node import NodeMonitor, tag_process
+from raybench.telemetry.sampler import TelemetryThread, copy_sources, mean, peak
 
 ASYNC_FED_MESSAGE = "an async model cannot be fed a dataset or open-loop sends; give a synchronous model"
 
@@ -141,6 +143,8 @@ class ModelCopy:
         self._output = cap_output(copy_id) if self._node_id != "local" else None
         # Before the model (and with it the Neuron runtime) is loaded.
         self._visible_cores = bind_neuron_cores(setup.spec.device_type)
+        if self._node_id != "local":  # a copy's own process: its runtime's tag names the copy
+            tag_process(copy_id)
         # Ray starts its workers at niceness 15: a copy runs at 0, as a forked process would.
         self._niceness = normal_priority()
         self._model: Callable[..., Any] | None = None
@@ -320,16 +324,18 @@ class ModelCopy:
                     args=args, prepare=self._prepare if dataset is not None else None, exhausted=DatasetExhausted)
         ids = {"run_id": self._setup.run_id, "config_id": str(config.config_id), "copy_id": str(self.copy_id),
                "node_id": self._node_id}
-        cpu: list[float] = []
-        mem: list[float] = []
-        sampler = asyncio.ensure_future(sample_every(self._setup.stats_interval_s, cpu, mem))
-        delay_s = (start_pc - perf_counter_ns()) / 1e9
-        if delay_s > 0:
-            await asyncio.sleep(delay_s)
-        with self._threads(config) as threads:
-            results = await self._workers.measure(config, self._plan.build(model, feed), end_pc, ids, threads)
-        stopped_pc = perf_counter_ns()
-        sampler.cancel()
+        telemetry = TelemetryThread(self._setup.stats_interval_s, copy_sources(self.copy_id),
+                                    name=f"raybench-copy{self.copy_id}-telemetry").start()
+        monitor = NodeMonitor(f"{self._setup.run_id}-{config.config_id}", self._setup.stats_interval_s).start()
+        try:
+            delay_s = (start_pc - perf_counter_ns()) / 1e9
+            if delay_s > 0:
+                await asyncio.sleep(delay_s)
+            with self._threads(config) as threads:
+                results = await self._workers.measure(config, self._plan.build(model, feed), end_pc, ids, threads)
+            stopped_pc = perf_counter_ns()
+        finally:
+            samples = telemetry.stop() + monitor.stop()  # also when measuring raised: none outlives its config
         errors = [e for _, _, e, _ in results if e]
         open_loop: dict[str, Any] = {}
         if schedule is not None:
@@ -341,7 +347,7 @@ class ModelCopy:
             niceness=os.getpriority(os.PRIO_PROCESS, 0),  # this thread's, which its workers inherit
             env_setup_ns=self._times["env_setup_ns"], load_ns=self._times["load_ns"], setup_ns=self._times["setup_ns"],
             n_infs=sum(r[0] for r in results), n_errors=sum(r[1] for r in results),
-            error=errors[0] if errors else None, cpu_percent=tuple(cpu), mem_percent=tuple(mem),
+            error=errors[0] if errors else None, **_telemetry_fields(samples), device_info=monitor.hardware_info,
             dataset_exhausted=dataset.exhausted if dataset is not None else None,
             streaming=bool(self._stream_kind and self._stream_kind.streams),
             input_tokens=self._input_tokens(args) if dataset is None else None,
@@ -369,3 +375,17 @@ class ModelCopy:
             self.load()
         assert self._model is not None  # an internal invariant: load() sets it or raises
         return self._model, self._inputs[config.input_index]
+
+
+def _telemetry_fields(samples: list[Sample]) -> dict[str, Any]:
+    """A copy's outcome fields from its telemetry: the host series the reports have always had,
+    the copy's own CPU and memory, and the raw samples for the run's telemetry table."""
+    host = [s for s in samples if s.source == "host"]
+    return {
+        "cpu_percent": tuple(s.value for s in host if s.metric == "cpu_percent"),
+        "mem_percent": tuple(s.value for s in host if s.metric == "mem_percent"),
+        "copy_cpu_avg_percent": mean(samples, "process", "cpu_percent"),
+        "copy_rss_max_mb": peak(samples, "process", "rss_mb"),
+        "host_cpus": os.cpu_count(),
+        "telemetry": tuple(samples),
+    }

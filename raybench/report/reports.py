@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from datetime import datetime, timezone
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
@@ -30,6 +31,7 @@ from raybench.report.capacity import slo_decided
 from raybench.report.stats import linear_percentiles
 from raybench.report.streams import SLO_FIELDS, STREAM_FIELDS, Requests, ok_requests, slo_fields, stream_fields
 from raybench.report.timer_fields import PERCENTILES, timer_fields
+from raybench.telemetry.summary import DEVICE_FIELDS, device_fields
 
 #: Report keys, in the order they are declared (and printed / written).
 REPORT_FIELDS: tuple[str, ...] = (
@@ -47,6 +49,9 @@ REPORT_FIELDS: tuple[str, ...] = (
     # system
     "cpu_avg_percent", *(f"cpu_percent_p{q}" for q in PERCENTILES),
     "mem_avg_percent", *(f"mem_percent_p{q}" for q in PERCENTILES),
+    "copy_cpu_avg_percent", "copy_rss_max_mb", "host_saturated",
+    # device telemetry (neuron-monitor, NVML), beside raybench's own client-side latency
+    *DEVICE_FIELDS,
     # latency
     *(percentile_field("latency_ms", q) for q in LATENCY_PERCENTILES),
     # throughput and cost
@@ -126,6 +131,8 @@ def compute_report(
     report.update(timer_fields(timers, outcome, config.batch_size))
     report.update(_sample_fields("cpu", [x for c in copies for x in c.cpu_percent]))
     report.update(_sample_fields("mem", [x for c in copies for x in c.mem_percent]))
+    report.update(copy_fields(copies))
+    report.update(device_fields(copies, report["total_infs"]))
     throughput = report["throughput_avg"]
     report["cost_per_1m_inf"] = (
         cost_per_hour * 1e6 / (3600 * throughput)
@@ -299,6 +306,30 @@ def _sample_fields(prefix: str, samples: list[float]) -> dict[str, float | None]
         for q, value in zip(PERCENTILES, linear_percentiles(values, PERCENTILES)):
             fields[f"{prefix}_percent_p{q}"] = value
     return fields
+
+
+#: Host CPU above this (percent of all its CPUs) while its copies use less of it: saturated.
+SATURATED_PERCENT = 90.0
+
+
+def copy_fields(copies: Sequence[CopyOutcome]) -> dict[str, Any]:
+    """The copies' own figures from their telemetry: ``copy_cpu_avg_percent`` (mean over copies,
+    percent of one core), ``copy_rss_max_mb`` (the largest copy), and ``host_saturated``: on some
+    node the host CPU averaged above 90 % of its CPUs while the copies there used less than 90 %
+    of them (something else competed). None where nothing was sampled."""
+    cpu = [c.copy_cpu_avg_percent for c in copies if c.copy_cpu_avg_percent is not None]
+    rss = [c.copy_rss_max_mb for c in copies if c.copy_rss_max_mb is not None]
+    saturated: bool | None = None
+    for node in {c.node_id for c in copies}:
+        here = [c for c in copies if c.node_id == node]
+        host = [x for c in here for x in c.cpu_percent]
+        own = [c.copy_cpu_avg_percent for c in here if c.copy_cpu_avg_percent is not None]
+        cpus = next((c.host_cpus for c in here if c.host_cpus), None)
+        if host and own and cpus:
+            hot = float(np.mean(host)) > SATURATED_PERCENT and sum(own) / cpus < SATURATED_PERCENT
+            saturated = bool(saturated) or hot
+    return {"copy_cpu_avg_percent": float(np.mean(cpu)) if cpu else None,
+            "copy_rss_max_mb": max(rss) if rss else None, "host_saturated": saturated}
 
 
 def _mean_ms(values_ns: Iterable[int | None]) -> float | None:

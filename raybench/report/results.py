@@ -31,6 +31,7 @@ from raybench.core.schema import ConfigOutcome, CopyOutcome, RunConfig, stages_o
 from raybench.core.slo import check_slo
 from raybench.report.capacity import capacity_reports
 from raybench.report.reports import REPORT_FIELDS, compute_node_reports, compute_reports
+from raybench.report.telemetry_table import attach_samples, empty_telemetry, read_telemetry, telemetry_path, without_samples, write_telemetry
 
 _META_KEY = b"raybench"
 
@@ -50,6 +51,8 @@ class Results(list):  # type: ignore[type-arg]
         configs: The configs that ran, in order.
         outcomes: How each config ended (status, per-copy load/warmup/system samples).
         timers: Raw timers, one row per measured inference (``pyarrow.Table``: TIMER_SCHEMA without absent stages).
+        telemetry: Host, per-copy process (and, where present, NeuronCore and GPU) samples, one
+            row per sample (``pyarrow.Table``, :data:`raybench.telemetry.TELEMETRY_SCHEMA`).
         metadata: Run metadata (versions, host, cost_per_hour, ...).
 
     As a list it holds NeuronPerf-style ``(config_dict, results_dict)`` pairs; each
@@ -65,11 +68,13 @@ class Results(list):  # type: ignore[type-arg]
         outcomes: list[ConfigOutcome],
         timers: pa.Table,
         metadata: dict[str, Any] | None = None,
+        telemetry: pa.Table | None = None,
     ) -> None:
         self.configs = list(configs)
         self.outcomes = list(outcomes)
         self.timers = timers
         self.metadata = dict(metadata or {})
+        self.telemetry = empty_telemetry() if telemetry is None else telemetry
         super().__init__(_pairs(self.configs, self.outcomes, timers))
 
     @staticmethod
@@ -318,15 +323,17 @@ def write_results(results: Results, filename: str | os.PathLike[str], *, overwri
         ConfigError: ``filename`` exists and ``overwrite`` is False; nothing is written.
     """
     Results.check(results)
+    path = os.fspath(filename)
     payload = {
         "metadata": results.metadata,
         "configs": [c.to_dict() for c in results.configs],
-        "outcomes": [dataclasses.asdict(o) for o in results.outcomes],
+        "outcomes": [dataclasses.asdict(o) for o in without_samples(results.outcomes)],
+        "telemetry_file": os.path.basename(telemetry_path(path)) if results.telemetry.num_rows else None,
     }
     metadata = {_META_KEY: json.dumps(payload).encode()}
     schema = with_config_columns(results.timers.slice(0, 0), results.configs).schema.with_metadata(metadata)
-    path = os.fspath(filename)
     with atomic_write_path(path, overwrite=overwrite) as tmp, parquet().ParquetWriter(tmp, schema) as writer:
+        write_telemetry(results.telemetry, path, overwrite=overwrite)  # first: the results file names it
         for first in range(0, max(results.timers.num_rows, 1), _WRITE_ROWS):
             piece = with_config_columns(results.timers.slice(first, _WRITE_ROWS), results.configs)
             writer.write_table(piece.replace_schema_metadata(metadata))
@@ -376,7 +383,8 @@ def read_results(filename: str | os.PathLike[str]) -> Results:
         msg = f"{path!r} is not a readable raybench results file: its {_META_KEY.decode()} metadata or timers " \
               f"are damaged ({type(exc).__name__}: {exc})"
         raise ConfigError(msg) from None
-    return Results(configs, outcomes, timers, metadata)
+    telemetry = read_telemetry(path, payload.get("telemetry_file"))
+    return Results(configs, attach_samples(outcomes, telemetry), timers, metadata, telemetry)
 
 
 def _outcome_from_dict(data: dict[str, Any]) -> ConfigOutcome:

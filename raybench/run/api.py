@@ -32,6 +32,7 @@ from raybench.engine.loops import LoopPlan
 from raybench.report.capacity import capacity_reports
 from raybench.report.metadata import run_metadata
 from raybench.report.results import Results
+from raybench.report.telemetry_table import telemetry_table
 from raybench.run import cluster
 from raybench.run.connect import check_ray_init_kwargs, connect_ray
 from raybench.run.instance import instance_type
@@ -166,7 +167,10 @@ def _results(sweep: SweepResult, options: Options, device: str, nodes: list[clus
         n_nodes=len(nodes), cluster=[{"node_id": n.node_id, "resources": n.resources} for n in nodes],
         interrupted=sweep.interrupted,
     )
-    return Results(sweep.configs, sweep.outcomes, sweep.timers, metadata)
+    hardware = next((c.device_info for o in sweep.outcomes for c in o.copies if c.device_info), None)
+    if hardware is not None:
+        metadata["neuron_hardware"] = hardware  # neuron-monitor's neuron_hardware_info
+    return Results(sweep.configs, sweep.outcomes, sweep.timers, metadata, telemetry_table(sweep.outcomes))
 
 
 def _check_model(framework: str, model: Any, model_filename: str | None) -> str | None:

@@ -36,7 +36,7 @@ from collections.abc import Callable
 import psutil
 
 from raybench.core.units import NS_PER_S
-from raybench.engine.sysmon import SystemSampler
+from raybench.telemetry.sysmon import SystemSampler
 from raybench.telemetry import Sample
 
 __all__ = ["BYTES_PER_MB", "HostSampler", "ProcessSampler"]
@@ -140,7 +140,7 @@ class ProcessSampler:
 class HostSampler:
     """Samples node-wide CPU, memory and load: source ``host``, ``copy_id`` None.
 
-    The CPU share reuses :class:`raybench.engine.sysmon.SystemSampler`, which keeps its own previous
+    The CPU share reuses :class:`raybench.telemetry.sysmon.SystemSampler`, which keeps its own previous
     ``cpu_times`` (not psutil's module state), so this sampler and a copy's own system sampler
     never shorten each other's interval. Its first call only primes the CPU delta, so the first
     rows are ``load_1m`` alone; ``cpu_percent`` and ``mem_percent`` follow from the second call.

@@ -7,7 +7,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from raybench.engine.sysmon import SystemSampler
+from raybench.telemetry.sysmon import SystemSampler
 
 # The Linux shape of psutil.cpu_times(); guest and guest_nice are already inside user and nice.
 LinuxTimes = namedtuple(

@@ -9,13 +9,12 @@ the span since its own previous call.
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable
 from typing import Any
 
 import psutil
 
-__all__ = ["SystemSampler", "sample_every"]
+__all__ = ["SystemSampler"]
 
 # On Linux the guest times are already counted inside user and nice; adding them again would
 # inflate the total (psutil.cpu_percent subtracts them for the same reason).
@@ -76,16 +75,3 @@ class SystemSampler:
         # Counters can step backwards slightly (CPU hot-unplug, VM steal accounting); clamp like
         # psutil does rather than report an impossible share.
         return min(max(busy_percent, 0.0), 100.0), memory_percent
-
-
-async def sample_every(interval_s: float, cpu: list[float], mem: list[float]) -> None:
-    """Append system CPU and memory samples every ``interval_s`` until cancelled (a task on the
-    copy's event loop, off the hot path)."""
-    sampler = SystemSampler()
-    sampler.sample()
-    while True:
-        await asyncio.sleep(interval_s)
-        sample = sampler.sample()
-        if sample is not None:
-            cpu.append(sample[0])
-            mem.append(sample[1])
