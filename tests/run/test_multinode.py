@@ -171,6 +171,16 @@ def test_four_copy_timers_hold_two_node_ids(sweeps: dict[str, raybench.Results])
     assert set(nodes) == {copy["node_id"] for copy in result["copies"]}
 
 
+def test_telemetry_from_both_nodes_lands_in_one_table(sweeps: dict[str, raybench.Results]) -> None:
+    results = sweeps["explicit"]
+    (config,) = [c for c in results.configs if c.n_models == 4]
+    rows = [r for r in results.telemetry.to_pylist() if r["config_id"] == config.config_id]
+    host_nodes = {r["node_id"] for r in rows if r["source"] == "host" and r["metric"] == "cpu_percent"}
+    copy_nodes = {(r["node_id"], r["copy_id"]) for r in rows if r["source"] == "process" and r["metric"] == "rss_mb"}
+    assert len(host_nodes) == 2  # one host series per node
+    assert len(copy_nodes) == 4 and {node for node, _ in copy_nodes} == host_nodes
+
+
 def test_report_counts_two_nodes(sweeps: dict[str, raybench.Results]) -> None:
     reports = raybench.get_reports(sweeps["explicit"])
 
