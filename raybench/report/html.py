@@ -26,7 +26,7 @@ from raybench.core.files import atomic_write_path
 from raybench.core.log import logger
 from raybench.core.schema import STATUS_FINISHED
 from raybench.core.version import __version__
-from raybench.report.html_detail import breakdown_section
+from raybench.report.html_detail import breakdown_section, telemetry_section
 from raybench.report.html_parts import Column, esc, image, key_values, page, table, with_values
 from raybench.report.pairing import saturation_warning
 from raybench.report.reports import iso_utc
@@ -119,6 +119,7 @@ def render_html(results: Results, *, plots: object | None = None, dpi: float = 1
     sections.append(("run", "Run", _metadata_table(results, reports)))
     sections.append(("plots", "Plots", _plots_section(results, plots, dpi)))
     sections.append(("breakdown", "Per node and per copy", breakdown_section(results)))
+    sections.append(("telemetry", "Telemetry", telemetry_section(results)))
     nav = "".join(f'<a href="#{ident}">{esc(heading)}</a>' for ident, heading, _ in sections)
     body = [f"<h1>{esc(title)}</h1>", f'<p class="lead">{esc(_lead(results, reports))}</p>',
             f'<nav><a href="#warnings">Warnings</a>{nav}</nav>', _warnings_box(results, reports)]
@@ -213,6 +214,7 @@ def _metadata_table(results: Results, reports: Sequence[Mapping[str, Any]]) -> s
         ("host CPU load", cpu), ("configs", len(results.configs)), ("inferences measured", f"{total:,}"),
         ("cost per hour", meta.get("cost_per_hour")), ("SLO", _json(meta.get("slo"))),
         ("capacity search", _json(meta.get("search"))), ("interrupted", "yes" if meta.get("interrupted") else None),
+        ("Neuron hardware", _json(meta.get("neuron_hardware"))),
     ]  # fmt: skip
     return key_values(pairs, table_id="metadata")
 

@@ -21,14 +21,22 @@ NODE_COLUMNS: tuple[Column, ...] = (
     Column("total_infs", "inferences"), Column("n_errors", "errors"), Column("throughput_avg", "throughput (samples/s)"),
     Column("throughput_peak", "peak (samples/s)"), Column("latency_ms_p50", "p50 (ms)"),
     Column("latency_ms_p99", "p99 (ms)"), Column("e2e_avg_ms", "e2e avg (ms)"),
+    Column("cpu_avg_percent", "host CPU (%)"), Column("copy_cpu_avg_percent", "copy CPU (% of a core)"),
+    Column("copy_rss_max_mb", "copy RSS max (MB)"), Column("host_saturated", "host saturated"),
+    Column("neuroncore_util_avg", "NeuronCore util (%)"), Column("gpu_util_avg", "GPU util (%)"),
 )  # fmt: skip
 COPY_COLUMNS: tuple[Column, ...] = (
     Column("config_id", "#"), Column("copy_id", "copy"), Column("node_id", "node", numeric=False),
     Column("visible_cores", "NeuronCores", numeric=False), Column("n_infs", "inferences"),
     Column("n_errors", "errors"), Column("infs_per_s", "inferences/s"), Column("latency_ms_p50", "p50 (ms)"),
     Column("latency_ms_p99", "p99 (ms)"), Column("load_ms", "load (ms)"), Column("warmup_infs", "warmup infs"),
-    Column("warmup_avg_ms", "warmup avg (ms)"), Column("cpu_avg_percent", "CPU avg (%)"),
-    Column("mem_avg_percent", "mem avg (%)"), Column("error", "error", numeric=False),
+    Column("warmup_avg_ms", "warmup avg (ms)"), Column("cpu_avg_percent", "host CPU (%)"),
+    Column("mem_avg_percent", "mem avg (%)"), Column("copy_cpu_avg_percent", "copy CPU (% of a core)"),
+    Column("copy_rss_max_mb", "RSS max (MB)"), Column("error", "error", numeric=False),
+)  # fmt: skip
+TELEMETRY_COLUMNS: tuple[Column, ...] = (
+    Column("config_id", "#"), Column("source", "source", numeric=False), Column("metric", "metric", numeric=False),
+    Column("series", "series"), Column("samples", "samples"), Column("mean", "mean"), Column("max", "max"),
 )  # fmt: skip
 #: Up to this many rows a breakdown table shows at once; a longer one starts folded.
 OPEN_ROWS = 40
@@ -40,8 +48,25 @@ def breakdown_section(results: Results) -> str:
     copies = copy_rows(results)
     copy_table = table(copies, with_values(COPY_COLUMNS, copies, keep=COPY_COLUMNS[:3]), table_id="copies",
                        bad=[bool(r["error"]) or bool(r["n_errors"]) for r in copies])
-    return (_folded("Per node", table(nodes, NODE_COLUMNS, table_id="nodes"), len(nodes))
+    return (_folded("Per node", table(nodes, with_values(NODE_COLUMNS, nodes, keep=NODE_COLUMNS[:3]),
+                                      table_id="nodes"), len(nodes))
             + _folded("Per copy", copy_table, len(copies)))
+
+
+def telemetry_section(results: Results) -> str:
+    """Each config's telemetry series summarised: per source and metric, how many series (a copy
+    or a node each), samples, mean and max. The raw table is ``results.telemetry``."""
+    summary: dict[tuple[int, str, str], dict[str, Any]] = {}
+    for row in results.telemetry.to_pylist():
+        entry = summary.setdefault((row["config_id"], row["source"], row["metric"]), {"keys": set(), "values": []})
+        entry["keys"].add((row["node_id"], row["copy_id"]))
+        entry["values"].append(row["value"])
+    rows = [{"config_id": c, "source": s, "metric": m, "series": len(e["keys"]), "samples": len(e["values"]),
+             "mean": float(np.mean(e["values"])), "max": float(np.max(e["values"]))}
+            for (c, s, m), e in sorted(summary.items())]
+    if not rows:
+        return '<p class="note">No telemetry was recorded (a run from before telemetry, or its file is missing).</p>'
+    return _folded("Telemetry", table(rows, TELEMETRY_COLUMNS, table_id="telemetry"), len(rows))
 
 
 def _folded(what: str, html: str, n_rows: int) -> str:
@@ -77,6 +102,7 @@ def copy_rows(results: Results) -> list[dict[str, Any]]:
                 "warmup_infs": copy.warmup_infs,
                 "warmup_avg_ms": copy.warmup_sum_ns / copy.warmup_infs / NS_PER_MS if copy.warmup_infs else None,
                 "cpu_avg_percent": _mean(copy.cpu_percent), "mem_avg_percent": _mean(copy.mem_percent),
+                "copy_cpu_avg_percent": copy.copy_cpu_avg_percent, "copy_rss_max_mb": copy.copy_rss_max_mb,
                 "error": one_line(copy.error),
             })  # fmt: skip
     return rows

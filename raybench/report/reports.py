@@ -200,6 +200,9 @@ def compute_reports(
 NODE_REPORT_FIELDS: tuple[str, ...] = (
     "config_id", "node_id", "n_copies", "total_infs", "n_errors", "throughput_avg",
     "throughput_peak", "latency_ms_p50", "latency_ms_p99", "e2e_avg_ms",
+    # the node's utilisation: its host CPU, its copies' own CPU and memory, its devices
+    "cpu_avg_percent", "copy_cpu_avg_percent", "copy_rss_max_mb", "host_saturated", "neuroncore_util_avg",
+    "gpu_util_avg",
 )  # fmt: skip
 
 
@@ -233,7 +236,10 @@ def compute_node_reports(
         copy_ids = copies_by_node.get(node_id, set()) | set(pc.unique(node_timers.column("copy_id")).to_pylist())
         # The outcome matters only for its start and stop, which the nodes share.
         fields = timer_fields(node_timers, outcome, config.batch_size)
-        row = {"config_id": config.config_id, "node_id": node_id, "n_copies": len(copy_ids), **fields}
+        here = [c for c in outcome.copies if c.node_id == node_id]
+        row = {"config_id": config.config_id, "node_id": node_id, "n_copies": len(copy_ids), **fields,
+               **_sample_fields("cpu", [x for c in here for x in c.cpu_percent]), **copy_fields(here),
+               **device_fields(here, fields["total_infs"])}
         rows.append({name: row[name] for name in NODE_REPORT_FIELDS})
     return rows
 

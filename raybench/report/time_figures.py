@@ -96,6 +96,8 @@ def latency_over_time(results: Results, ax: Axes | None = None) -> Figure:
         panel.plot(seconds, p99, "--", color=color, linewidth=0.9)
         panel.plot(seconds, peak, linestyle="none", marker="x", markersize=3, color=color, alpha=0.5)
         rate.plot(seconds, per_s * config.batch_size, color=color, linewidth=1.1, label=config_label(config))
+        _draw_utilisation(panel, utilisation(results, config.config_id, origin_ns), right=index % n_cols == n_cols - 1
+                          or index == len(panels) - 1)
     _label_panels(panels, n_cols, bool(drawn))
     rate.set_ylim(bottom=0)
     rate.set_xlabel("time since the config's start (s)")
@@ -106,6 +108,45 @@ def latency_over_time(results: Results, ax: Axes | None = None) -> Figure:
         rate.text(0.5, 0.5, "no data: no successful inferences", transform=rate.transAxes, ha="center", va="center")
     canvas.suptitle(title("Latency over time", results), fontsize="medium")
     return figure
+
+
+#: Which telemetry series is a panel's utilisation, first found first: the device, else the copies' CPU.
+UTILISATION_SERIES: tuple[tuple[str, str, str], ...] = (
+    ("neuron", "neuroncore_util_percent", "NeuronCore util %"),
+    ("gpu", "gpu_util_percent", "GPU util %"),
+    ("process", "cpu_percent", "copy CPU % (of a core)"),
+)
+
+
+def utilisation(results: Results, config_id: int, origin_ns: int) -> tuple[str, np.ndarray, np.ndarray] | None:
+    """A config's utilisation over time from ``results.telemetry``: the first series of
+    :data:`UTILISATION_SERIES` it has, averaged over its copies at each sample time, as
+    (label, seconds since ``origin_ns``, percent); None without telemetry."""
+    rows = [r for r in results.telemetry.to_pylist() if r["config_id"] == config_id and r["copy_id"] is not None]
+    for source, metric, label in UTILISATION_SERIES:
+        by_time: dict[int, list[float]] = {}
+        for row in rows:
+            if row["source"] == source and row["metric"] == metric:
+                by_time.setdefault(row["time_ns"], []).append(row["value"])
+        if by_time:
+            times = np.array(sorted(by_time), dtype=np.int64)
+            values = np.array([np.mean(by_time[t]) for t in times])
+            return label, (times - origin_ns) / NS_PER_S, values
+    return None
+
+
+def _draw_utilisation(panel: Axes, series: tuple[str, np.ndarray, np.ndarray] | None, *, right: bool) -> None:
+    """The utilisation on a second, linear axis at the panel's right, in grey under the latencies."""
+    if series is None:
+        return
+    label, seconds, values = series
+    twin = panel.twinx()
+    twin.fill_between(seconds, values, color="0.6", alpha=0.25, linewidth=0, step="mid")
+    twin.set_ylim(0, max(100.0, float(values.max()) * 1.05))
+    twin.set_zorder(panel.get_zorder() - 1)  # behind the latency lines
+    panel.patch.set_visible(False)
+    twin.tick_params(labelsize="x-small", colors="0.4")
+    twin.set_ylabel(label if right else "", fontsize="x-small", color="0.4")
 
 
 def _label_panels(panels: list[Axes], n_cols: int, drawn: bool) -> None:

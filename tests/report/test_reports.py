@@ -6,6 +6,8 @@ definition 7; numpy's and R's default): for 1..100, p50 = 50.5, p90 = 90.1, p99 
 
 from __future__ import annotations
 
+import dataclasses
+
 import functools
 import random
 
@@ -679,8 +681,22 @@ def test_node_report_keys_follow_node_report_fields() -> None:
     assert NODE_REPORT_FIELDS == (
         "config_id", "node_id", "n_copies", "total_infs", "n_errors", "throughput_avg",
         "throughput_peak", "latency_ms_p50", "latency_ms_p99", "e2e_avg_ms",
+        "cpu_avg_percent", "copy_cpu_avg_percent", "copy_rss_max_mb", "host_saturated", "neuroncore_util_avg",
+        "gpu_util_avg",
     )  # fmt: skip
     assert [tuple(row) for row in rows] == [NODE_REPORT_FIELDS] * 2
+
+
+def test_each_nodes_row_holds_its_own_utilisation() -> None:
+    copies = tuple(dataclasses.replace(c, cpu_percent=cpu, copy_cpu_avg_percent=own, host_cpus=2, copy_rss_max_mb=rss)
+                   for c, cpu, own, rss in zip(TWO_NODE_COPIES, [(40.0,), (95.0, 97.0), (50.0,)], [60.0, 20.0, 80.0],
+                                               [200.0, 100.0, 300.0]))  # copies 0 and 2 on node-b, 1 on node-a
+    rows = compute_node_reports(make_config(), make_outcome(copies=copies), two_node_timers())
+    by_node = {r["node_id"]: r for r in rows}
+    # node-a: host at 96 % while its one copy used 20 % of one of 2 CPUs: saturated by something else.
+    assert (by_node["node-a"]["cpu_avg_percent"], by_node["node-a"]["host_saturated"]) == (approx(96.0), True)
+    assert (by_node["node-b"]["cpu_avg_percent"], by_node["node-b"]["host_saturated"]) == (approx(45.0), False)
+    assert by_node["node-b"]["copy_cpu_avg_percent"] == approx(70.0) and by_node["node-b"]["copy_rss_max_mb"] == 300.0
 
 
 def test_node_reports_split_latency_by_node() -> None:

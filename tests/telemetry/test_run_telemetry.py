@@ -96,3 +96,19 @@ def test_neuron_monitor_series_join_the_table_through_the_nodes_monitor(monkeypa
     assert report["neuroncore_util_avg"] == pytest.approx(np.mean([r["value"] for r in util]))
     assert report["device_latency_ms_p50"] is not None and report["device_latency_ms_p50"] > 0
     assert results.metadata["neuron_hardware"]
+
+
+def test_latency_over_time_shows_the_copies_utilisation_on_a_second_axis(in_process) -> None:
+    pytest.importorskip("matplotlib")
+    figure = raybench.plot.latency_over_time(in_process)
+    twins = [ax for ax in figure.axes if ax.get_ylabel() == "copy CPU % (of a core)"]
+    assert twins  # the right-hand panel labels it; every config panel has its twin
+    assert sum(len(ax.collections) for ax in figure.axes if ax.get_ylim()[1] >= 100) >= len(in_process.configs)
+
+
+def test_the_html_page_summarises_the_telemetry(in_process, tmp_path) -> None:
+    pytest.importorskip("matplotlib")
+    page = (tmp_path / "r.html")
+    raybench.write_html(in_process, page)
+    text = page.read_text()
+    assert 'id="telemetry"' in text and "rss_mb" in text and "copy CPU (% of a core)" in text
