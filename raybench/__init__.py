@@ -6,8 +6,6 @@ actor (bound to its NeuronCores, GPU or CPU), worker threads inside it call the 
 collector actor turns the streamed Arrow timers into percentile reports.
 """
 
-import functools
-
 from raybench import compare, cpu, llm, model_index, mxnet, plot, tensorflow, testing, torch
 from raybench.core.errors import (
     ClusterError,
@@ -31,14 +29,12 @@ from raybench.report.results import (
     read_results,
     write_results,
 )
-from raybench.report.html import write_html as _write_html
 from raybench.run.api import benchmark
 from raybench.run.compile import compile  # noqa: A004 - NeuronPerf's name
+from raybench.plot import write_html
 from raybench.testing import DummyModel
 
-#: report/ may not import the root's plot module, so the root hands it in: write_html draws
-#: raybench.plot's figures into the page.
-write_html = functools.update_wrapper(functools.partial(_write_html, plots=plot), _write_html)
+
 
 __all__ = [
     "CSV_COLS",

@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import math
 import os
+import sys
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
@@ -39,6 +40,7 @@ from raybench.core.errors import ConfigError
 from raybench.report import latency_figures
 from raybench.report.capacity_figures import capacity_curve, pareto
 from raybench.report.figures import figure_class as _figure_class
+from raybench.report.html import write_html as render_page
 from raybench.report.latency_figures import latency_cdf
 from raybench.report.pairing import check_match
 from raybench.report.results import Results
@@ -51,7 +53,7 @@ if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
 __all__ = ["capacity_curve", "compare_cdf", "latency_cdf", "latency_over_time", "latency_vs_throughput", "pareto",
-           "plots_for", "save_plots", "scaling", "token_latency_cdf", "tokens_vs_concurrency"]
+           "plots_for", "save_plots", "scaling", "token_latency_cdf", "tokens_vs_concurrency", "write_html"]
 
 
 def compare_cdf(base: Results, new: Results, *, match: Sequence[str] | str | None = None,
@@ -99,6 +101,17 @@ _SEARCH_PLOTS: tuple[tuple[str, Callable[..., Figure]], ...] = (
     ("capacity_curve.png", capacity_curve),
     ("pareto.png", pareto),
 )
+
+
+def write_html(results: Results, filename: str | os.PathLike[str], *, overwrite: bool = False,
+               dpi: float = 100) -> str:
+    """Write a run as one self-contained HTML page (atomically) and return its path: warnings,
+    the reports, the run's metadata, these figures embedded as PNG data URIs, and the per-node,
+    per-copy and telemetry breakdown (:mod:`raybench.report.html`). ``overwrite`` replaces an
+    existing file (else it is refused before anything is drawn); ``dpi`` sets the figures'
+    resolution. Also ``raybench.write_html``.
+    """
+    return render_page(results, filename, overwrite=overwrite, plots=sys.modules[__name__], dpi=dpi)
 
 
 def plots_for(results: Results) -> list[tuple[str, Callable[..., Figure]]]:

@@ -23,7 +23,6 @@ import raybench.cli.index as _cli_index
 import raybench.cli.run as _cli_run
 import raybench.compare as compare
 import raybench.plot as plot
-from raybench.report.html import write_html
 from raybench.cli.config_file import read_run_config
 from raybench.cli.demo import run_demo
 from raybench.cli.flags import as_flags
@@ -57,7 +56,7 @@ def _report(args: argparse.Namespace) -> int:
         if not args.out:
             raise ConfigError("--format html writes a file: name it with --out FILE")
         results = read_results_file(args.results, "RESULTS")
-        print(write_html(results, args.out, overwrite=args.overwrite, plots=plot))
+        print(plot.write_html(results, args.out, overwrite=args.overwrite))
         return EXIT_OK
     if args.out:
         raise ConfigError("--out applies to --format html (the other formats print to stdout)")

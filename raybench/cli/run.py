@@ -17,7 +17,6 @@ from raybench.cli.history import make_run_folder, point_latest
 from raybench.cli.model import build_inputs, resolve_model
 from raybench.core.errors import ConfigError
 from raybench.core.schema import STATUS_FINISHED
-from raybench.report.html import write_html
 from raybench.report.output import json_ready, write_csv, write_json
 from raybench.report.results import get_capacity_reports, get_reports, write_results
 
@@ -256,7 +255,7 @@ def _write_run(args: argparse.Namespace, paths: dict[str, str], results: Any, re
         written["capacity csv"] = write_csv(capacity, paths["capacity csv"])
         written["capacity json"] = write_json(capacity, paths["capacity json"])
     if args.html:
-        written["html"] = write_html(results, paths["html"], plots=plot)
+        written["html"] = plot.write_html(results, paths["html"])
     if args.plots:
         written["plots"] = os.path.dirname(plot.save_plots(results, os.path.join(folder, "plots"))[0])
     written["latest"] = point_latest(folder)

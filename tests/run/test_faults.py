@@ -407,7 +407,7 @@ def test_a_second_ctrl_c_still_writes_what_finished(tmp_path):
     assert proc.returncode == 130, err
     assert "saving what finished" in err
     assert "Traceback" not in err, err
-    results = raybench.read_results(tmp_path / "out" / "SimulatedDevice.results.parquet")
+    results = raybench.read_results(tmp_path / "out" / "latest" / "SimulatedDevice.results.parquet")
     assert [o.status for o in results.outcomes] == ["finished"]
     assert "parquet:" in out
 
