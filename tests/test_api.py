@@ -11,7 +11,8 @@ NEURONPERF_NAMES = {"benchmark", "set_verbosity", "cpu", "torch", "DummyModel", 
 def test_all_matches_the_public_namespace():
     public = {name for name in vars(raybench) if not name.startswith("_")} | {"__version__"}
     # The rooms are attributes once imported, but not the API: the public names come from them.
-    submodules_only_imported = {"cli", "core", "backends", "engine", "report", "run", "telemetry"} & public
+    submodules_only_imported = {"cli", "core", "backends", "engine", "report", "run", "telemetry",
+                                "testing_neuron_monitor"} & public  # the stand-in, once a test imported it
     assert set(raybench.__all__) == public - submodules_only_imported
     assert sorted(raybench.__all__) == raybench.__all__
 

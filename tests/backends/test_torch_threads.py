@@ -15,8 +15,8 @@ pytest.importorskip("torch")
 
 # torch.set_num_threads(1) in the calling thread (as a setup_fn would do in a copy), then a model
 # whose calls use intra-op parallelism. Counted while a call runs: the threads of the process
-# beyond those before the benchmark. raybench's worker thread is one; an OpenMP pool sized by the
-# worker thread's own default would add another.
+# beyond those before the benchmark. raybench's worker thread is one and the copy's telemetry
+# sampler another; an OpenMP pool sized by the worker thread's own default would add a third.
 SCRIPT = textwrap.dedent("""
     import os, torch, raybench
     torch.set_num_threads(1)
@@ -40,4 +40,4 @@ def test_set_num_threads_in_the_calling_thread_holds_in_the_worker_thread(tmp_pa
     done = subprocess.run([sys.executable, "-c", SCRIPT], capture_output=True, text=True, timeout=300, cwd=tmp_path,
                           env=env, check=False)
     assert done.returncode == 0, done.stderr[-2000:]
-    assert done.stdout.strip().splitlines()[-1] == "1"  # the worker thread, and no OpenMP thread beside it
+    assert done.stdout.strip().splitlines()[-1] == "2"  # worker and sampler, and no OpenMP thread beside them
