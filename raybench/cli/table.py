@@ -50,6 +50,12 @@ _HEADERS: dict[str, tuple[str, str]] = {
     "total_s": ("measured", "s"),
     "cost_per_1m_inf": ("cost/1M inf", "USD"),
     "cost_per_1m_tokens": ("cost/1M tok", "USD"),
+    "copy_cpu_avg_percent": ("copy cpu", "% of core"),
+    "copy_rss_max_mb": ("copy rss max", "MB"),
+    "neuroncore_util_avg": ("neuroncore", "util %"),
+    "gpu_util_avg": ("gpu", "util %"),
+    "gpu_mem_max_mb": ("gpu mem max", "MB"),
+    "energy_j_per_1k_inf": ("energy/1k inf", "J"),
 }
 #: Columns where a larger value is the better config; ``_ms`` columns and costs are better smaller.
 _HIGHER_IS_BETTER = re.compile(r"^(throughput_|capacity_rate$|capacity_throughput$|goodput$|slo_met_pct$|.*_per_s$)")
@@ -69,8 +75,10 @@ def header(col: str) -> tuple[str, str]:
     if col in _HEADERS:
         return _HEADERS[col]
     match = re.fullmatch(r"(\w+?)_ms(?:_(\w+))?", col)
-    if match:
-        return " ".join(part.replace("_", " ") for part in match.groups() if part), "ms"
+    if match:  # latency_ms_p99_9 is "latency p99.9": a percentile's decimals were joined by "_"
+        name, percentile = match.groups()
+        percentile = re.sub(r"^(p\d+)_(\d+)$", r"\1.\2", percentile) if percentile else None
+        return " ".join(part.replace("_", " ") for part in (name, percentile) if part), "ms"
     if col.endswith("_percent"):
         return col[: -len("_percent")].replace("_", " "), "%"
     return col, ""

@@ -51,6 +51,7 @@ def test_headers_are_short_with_units_under_them() -> None:
         "throughput", "latency p50", "latency p99", "copies", "pipeline", "workers", "batch", "model"]
     assert lines[1].split() == ["samples/s", "ms", "ms"]
     assert header("ttft_ms_p99") == ("ttft p99", "ms")
+    assert header("latency_ms_p99_9") == ("latency p99.9", "ms")
     assert header("cpu_avg_percent") == ("cpu avg", "%")
     assert header("status") == ("status", "")
 
