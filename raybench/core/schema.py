@@ -208,6 +208,7 @@ class CopyOutcome:
             one core (its threads summed), from its telemetry.
         copy_rss_max_mb: The copy process's largest resident memory sampled, in MB (10^6 B).
         host_cpus: CPUs of the copy's node (what 100 % of ``cpu_percent`` means).
+        pid: The copy's process (copies run in the calling process share one, and its CPU).
         device_info: The node's Neuron hardware as neuron-monitor reported it, from the copy that
             ran the node's monitor (None elsewhere).
         telemetry: The copy's raw telemetry samples (``raybench.telemetry.Sample``), moved into
@@ -239,6 +240,7 @@ class CopyOutcome:
     copy_cpu_avg_percent: float | None = None
     copy_rss_max_mb: float | None = None
     host_cpus: int | None = None
+    pid: int | None = None
     device_info: dict[str, Any] | None = None
     telemetry: tuple[Any, ...] = field(default=(), repr=False, compare=False)
 

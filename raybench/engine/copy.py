@@ -387,5 +387,6 @@ def _telemetry_fields(samples: list[Sample]) -> dict[str, Any]:
         "copy_cpu_avg_percent": mean(samples, "process", "cpu_percent"),
         "copy_rss_max_mb": peak(samples, "process", "rss_mb"),
         "host_cpus": os.cpu_count(),
+        "pid": os.getpid(),
         "telemetry": tuple(samples),
     }

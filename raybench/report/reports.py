@@ -329,7 +329,9 @@ def copy_fields(copies: Sequence[CopyOutcome]) -> dict[str, Any]:
     for node in {c.node_id for c in copies}:
         here = [c for c in copies if c.node_id == node]
         host = [x for c in here for x in c.cpu_percent]
-        own = [c.copy_cpu_avg_percent for c in here if c.copy_cpu_avg_percent is not None]
+        # One figure per process: copies in the calling process (multiprocess=False) share one.
+        own = list({c.pid if c.pid is not None else -c.copy_id - 1: c.copy_cpu_avg_percent for c in here
+                    if c.copy_cpu_avg_percent is not None}.values())
         cpus = next((c.host_cpus for c in here if c.host_cpus), None)
         if host and own and cpus:
             hot = float(np.mean(host)) > SATURATED_PERCENT and sum(own) / cpus < SATURATED_PERCENT

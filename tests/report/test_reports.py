@@ -700,6 +700,16 @@ def test_each_nodes_row_holds_its_own_utilisation() -> None:
     assert (by_node["node-a"]["cpu_avg_percent"], by_node["node-a"]["host_saturated"]) == (approx(96.0), True)
     assert (by_node["node-b"]["cpu_avg_percent"], by_node["node-b"]["host_saturated"]) == (approx(45.0), False)
     assert by_node["node-b"]["copy_cpu_avg_percent"] == approx(70.0) and by_node["node-b"]["copy_rss_max_mb"] == 300.0
+    # Copies sharing one process (in-process copies) count its CPU once: one process at 100 % of a
+    # core is half of 2 CPUs, so a 95 % host had something else running. Counted per copy (files
+    # from before pids were recorded) it would look like the copies' own load.
+    shared = tuple(dataclasses.replace(c, node_id="node-a", cpu_percent=(95.0,), copy_cpu_avg_percent=100.0,
+                                       host_cpus=2, pid=4242) for c in TWO_NODE_COPIES[:2])
+    rows = compute_node_reports(make_config(), make_outcome(copies=shared), two_node_timers())
+    assert {r["node_id"]: r["host_saturated"] for r in rows}["node-a"] is True
+    alone = tuple(dataclasses.replace(c, pid=None) for c in shared)
+    rows = compute_node_reports(make_config(), make_outcome(copies=alone), two_node_timers())
+    assert {r["node_id"]: r["host_saturated"] for r in rows}["node-a"] is False
 
 
 def test_node_reports_split_latency_by_node() -> None:
