@@ -224,13 +224,8 @@ def _options(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def out_paths(run_folder: str, model_name: str, *, search: bool = False) -> dict[str, str]:
-    """The files a run writes into its run folder (:func:`raybench.cli.history.make_run_folder`).
-
-    Raises:
-        ConfigError: ``model_name`` holds a path separator.
-    """
-    if os.sep in model_name or (os.altsep and os.altsep in model_name):
-        raise ConfigError(f"--model-name must not contain a path separator (got {model_name!r})")
+    """The files a run writes into its run folder (:func:`raybench.cli.history.make_run_folder`,
+    which refuses a model name that could leave it)."""
     paths = {kind: os.path.join(run_folder, f"{model_name}.results{suffix}") for kind, suffix in OUT_SUFFIXES.items()}
     paths["html"] = os.path.join(run_folder, f"{model_name}.report.html")
     if search:  # a capacity search's answers, one row per config, beside its probes
@@ -282,7 +277,6 @@ def run_command(args: argparse.Namespace) -> int:
         if target.entry != "llm":
             raise ConfigError("--max-new-tokens applies to a transformers model directory")
         options["max_new_tokens"] = args.max_new_tokens
-    out_paths("", model_name)  # a bad --model-name fails before a folder is made
     paths = out_paths(make_run_folder(args.out, model_name), model_name,
                       search=args.search is not None) if args.out else {}
     try:  # return_timers: the Parquet file (raw timers) is what report/compare/plot read.

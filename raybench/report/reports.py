@@ -28,6 +28,7 @@ from raybench.core.schema import STATUS_FINISHED, ConfigOutcome, CopyOutcome, Ru
 from raybench.core.units import NS_PER_MS, NS_PER_S
 from raybench.core.slo import LATENCY_PERCENTILES, percentile_field, thresholds_of
 from raybench.report.capacity import slo_decided
+from raybench.report.pairing import SATURATED_CPU_PERCENT
 from raybench.report.stats import linear_percentiles
 from raybench.report.streams import SLO_FIELDS, STREAM_FIELDS, Requests, ok_requests, slo_fields, stream_fields
 from raybench.report.timer_fields import PERCENTILES, timer_fields
@@ -314,10 +315,6 @@ def _sample_fields(prefix: str, samples: list[float]) -> dict[str, float | None]
     return fields
 
 
-#: Host CPU above this (percent of all its CPUs) while its copies use less of it: saturated.
-SATURATED_PERCENT = 90.0
-
-
 def copy_fields(copies: Sequence[CopyOutcome]) -> dict[str, Any]:
     """The copies' own figures from their telemetry: ``copy_cpu_avg_percent`` (mean over copies,
     percent of one core), ``copy_rss_max_mb`` (the largest copy), and ``host_saturated``: on some
@@ -334,7 +331,7 @@ def copy_fields(copies: Sequence[CopyOutcome]) -> dict[str, Any]:
                     if c.copy_cpu_avg_percent is not None}.values())
         cpus = next((c.host_cpus for c in here if c.host_cpus), None)
         if host and own and cpus:
-            hot = float(np.mean(host)) > SATURATED_PERCENT and sum(own) / cpus < SATURATED_PERCENT
+            hot = float(np.mean(host)) > SATURATED_CPU_PERCENT and sum(own) / cpus < SATURATED_CPU_PERCENT
             saturated = bool(saturated) or hot
     return {"copy_cpu_avg_percent": float(np.mean(cpu)) if cpu else None,
             "copy_rss_max_mb": max(rss) if rss else None, "host_saturated": saturated}

@@ -35,9 +35,7 @@ def telemetry_table(outcomes: Sequence[ConfigOutcome]) -> pa.Table:
     series is one series however many copies the node runs."""
     columns: dict[str, list] = {name: [] for name in TELEMETRY_SCHEMA.names}
     for outcome in outcomes:
-        leads: dict[str, int] = {}
-        for copy in outcome.copies:
-            leads[copy.node_id] = min(leads.get(copy.node_id, copy.copy_id), copy.copy_id)
+        leads = _lead_copies(outcome)
         for copy in outcome.copies:
             for sample in copy.telemetry:
                 if sample.source == "host" and copy.copy_id != leads[copy.node_id]:
@@ -68,9 +66,7 @@ def attach_samples(outcomes: Sequence[ConfigOutcome], table: pa.Table) -> list[C
             Sample(row["time_ns"], row["copy_id"], row["source"], row["metric"], row["value"]))
     attached = []
     for outcome in outcomes:
-        leads: dict[str, int] = {}
-        for copy in outcome.copies:
-            leads[copy.node_id] = min(leads.get(copy.node_id, copy.copy_id), copy.copy_id)
+        leads = _lead_copies(outcome)
         copies = []
         for copy in outcome.copies:
             samples = [s for (config_id, node, copy_id), rows in by_copy.items() for s in rows
@@ -79,6 +75,14 @@ def attach_samples(outcomes: Sequence[ConfigOutcome], table: pa.Table) -> list[C
             copies.append(dataclasses.replace(copy, telemetry=tuple(samples)))
         attached.append(dataclasses.replace(outcome, copies=tuple(copies)))
     return attached
+
+
+def _lead_copies(outcome: ConfigOutcome) -> dict[str, int]:
+    """Each node's lowest copy id: the copy whose host series stands for its node."""
+    leads: dict[str, int] = {}
+    for copy in outcome.copies:
+        leads[copy.node_id] = min(leads.get(copy.node_id, copy.copy_id), copy.copy_id)
+    return leads
 
 
 def without_samples(outcomes: Sequence[ConfigOutcome]) -> list[ConfigOutcome]:
