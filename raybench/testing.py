@@ -6,8 +6,8 @@ Every model here is a top-level class that builds with no arguments and is calle
 
 - ``SimulatedDevice`` sleeps a known service time per call: the measured latency must land on it,
   which makes it the ground truth for raybench's own numbers.
-- ``LockedDevice`` sleeps under a per-copy lock, so the workers of one copy queue as they do on a
-  real NeuronCore.
+- ``LockedDevice`` sleeps under a per-copy first-come-first-served lock, so the workers of one copy
+  queue as they do on a real NeuronCore.
 - ``make_simulated_device`` builds either with another service time.
 - ``NoopModel`` and ``DummyModel`` measure harness overhead and smoke-test the flow.
 - ``FailingModel``, ``FlakyModel`` and ``BrokenConstructorModel`` exercise the error paths.
@@ -62,20 +62,47 @@ class SimulatedDevice:
         return inputs[0] if inputs else None
 
 
-class LockedDevice(SimulatedDevice):
-    """A device that serves one inference at a time per model copy.
+class _FirstComeFirstServed:
+    """A lock that is granted in the order it was asked for, as a device's request queue is.
 
-    The lock belongs to the instance, not the class: raybench builds one instance per model copy,
-    and a copy stands for its own NeuronCores. Extra workers of one copy therefore queue behind
-    each other (throughput ``1 / service_time_s`` per copy whatever ``workers_per_model`` is),
-    while separate copies - separate instances, possibly in one process when
-    ``multiprocess=False`` - still run in parallel. A class-level lock would wrongly serialise
-    copies that share a process.
+    ``threading.Lock`` is not fair: the thread that releases it usually takes it straight back
+    while the others sleep, so w workers of a ``LockedDevice`` saw 10 ms, 10 ms, ... and then one
+    long wait, and a median said less about w than luck did. Tickets make every call wait for
+    exactly the calls asked for before it: w workers take w service times a call.
     """
 
     def __init__(self) -> None:
-        """Create the copy's own lock."""
-        self._lock = threading.Lock()
+        self._turn = threading.Condition()
+        self._next_ticket = 0
+        self._now_serving = 0
+
+    def __enter__(self) -> None:
+        with self._turn:
+            ticket = self._next_ticket
+            self._next_ticket += 1
+            while ticket != self._now_serving:
+                self._turn.wait()
+
+    def __exit__(self, *exc_info: object) -> None:
+        with self._turn:
+            self._now_serving += 1
+            self._turn.notify_all()
+
+
+class LockedDevice(SimulatedDevice):
+    """A device that serves one inference at a time per model copy, first come first served.
+
+    The lock belongs to the instance, not the class: raybench builds one instance per model copy,
+    and a copy stands for its own NeuronCores. Extra workers of one copy therefore queue behind
+    each other (throughput ``1 / service_time_s`` per copy whatever ``workers_per_model`` is, and
+    with ``w`` workers each call takes ``w`` service times), while separate copies - separate
+    instances, possibly in one process when ``multiprocess=False`` - still run in parallel. A
+    class-level lock would wrongly serialise copies that share a process.
+    """
+
+    def __init__(self) -> None:
+        """Create the copy's own request queue."""
+        self._lock = _FirstComeFirstServed()
 
     def __call__(self, *inputs: object) -> object:
         """Wait for this copy's device, sleep ``service_time_s`` and echo the first input.

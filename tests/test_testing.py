@@ -93,6 +93,27 @@ def test_locked_device_instances_run_in_parallel() -> None:
     assert _run_threads([cls(), cls()], calls_per_thread=3) < 0.120
 
 
+def test_locked_device_serves_a_waiting_caller_before_a_returning_one() -> None:
+    """A calls twice in a row while B waits from A's first call on: B goes second, not third (a
+    plain threading.Lock lets A take it straight back, and a median of w workers then lies)."""
+    device = make_simulated_device(0.050, locked=True)()
+    finished: list[str] = []
+
+    def call(name: str, times: int) -> None:
+        for _ in range(times):
+            device()
+            finished.append(name)
+
+    first = threading.Thread(target=call, args=("A", 2))
+    second = threading.Thread(target=call, args=("B", 1))
+    first.start()
+    time.sleep(0.015)  # A is inside its first call when B asks
+    second.start()
+    first.join()
+    second.join()
+    assert finished == ["A", "B", "A"]
+
+
 def test_locked_device_lock_is_per_instance() -> None:
     assert LockedDevice()._lock is not LockedDevice()._lock
 
