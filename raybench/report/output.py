@@ -9,12 +9,12 @@ otherwise break sorting (NaN compares false with everything) and strict JSON rea
 from __future__ import annotations
 
 import csv
+import datetime
 import difflib
 import json
 import math
 import os
 import sys
-import time
 from collections.abc import Mapping, Sequence
 from typing import Any, TextIO
 
@@ -202,9 +202,13 @@ def print_reports(
 
 def _default_filename(reports: Sequence[Mapping[str, Any]], extension: str) -> str:
     """NeuronPerf's ``{model_name}.results-%Y%m%d-%H%M%S.{extension}``, in local time, from the
-    model name made safe as a file name (:func:`safe_file_stem`)."""
+    model name made safe as a file name (:func:`safe_file_stem`).
+
+    The time is ``datetime.now()``'s, not ``time.strftime()``'s: the latter reads glibc's coarse
+    ``time(NULL)``, which can still say the last second a few milliseconds into the next, so a
+    name could predate the clock readings around it."""
     model_name = safe_file_stem(reports[0].get("model_name") if reports else None)
-    return f"{model_name}.results-{time.strftime('%Y%m%d-%H%M%S')}.{extension}"
+    return f"{model_name}.results-{datetime.datetime.now().strftime('%Y%m%d-%H%M%S')}.{extension}"
 
 
 def write_csv(
