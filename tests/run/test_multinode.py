@@ -78,13 +78,12 @@ _CONNECT = (
     ' logging_level="WARNING")\n'
 )
 
-#: One head-only run (the single-node reference), then the explicit and the default sweep on
-#: two nodes.
+#: One head-only run (the single-node reference), then the default sweep on two nodes: with one
+#: worker per copy that is n_models [1, max], and max is the 4 copies the two nodes hold.
 _SWEEPS = (
     _CONNECT
-    + 'run(OUT + "/single.parquet", n_models=[1])\n'
+    + 'run(OUT + "/single.parquet", n_models=[1], duration=0.5)\n'
     + _ADD_WORKER
-    + 'run(OUT + "/explicit.parquet", n_models=[1, 4])\n'
     + 'run(OUT + "/default.parquet")\n'
 )
 
@@ -138,12 +137,12 @@ def run_driver(tmp_path: Path, body: str, timeout_s: float) -> subprocess.Comple
 
 @pytest.fixture(scope="module")
 def sweeps(tmp_path_factory: pytest.TempPathFactory) -> dict[str, raybench.Results]:
-    """The single-node, explicit [1, 4] and default sweeps, run once for the module."""
+    """The single-node run and the two-node default sweep, run once for the module."""
     out = tmp_path_factory.mktemp("multinode")
     done = run_driver(out, _SWEEPS, timeout_s=120)
     if done.returncode != 0:
         pytest.fail(f"two-node driver failed (rc {done.returncode}):\n{done.stderr[-4000:]}")
-    return {name: raybench.read_results(out / f"{name}.parquet") for name in ("single", "explicit", "default")}
+    return {name: raybench.read_results(out / f"{name}.parquet") for name in ("single", "default")}
 
 
 def four_copy(results: raybench.Results) -> tuple[dict, dict]:
@@ -152,7 +151,7 @@ def four_copy(results: raybench.Results) -> tuple[dict, dict]:
 
 
 def test_four_copies_spread_two_per_node(sweeps: dict[str, raybench.Results]) -> None:
-    _, result = four_copy(sweeps["explicit"])
+    _, result = four_copy(sweeps["default"])
 
     per_node: dict[str, int] = {}
     for copy in result["copies"]:
@@ -163,7 +162,7 @@ def test_four_copies_spread_two_per_node(sweeps: dict[str, raybench.Results]) ->
 
 
 def test_four_copy_timers_hold_two_node_ids(sweeps: dict[str, raybench.Results]) -> None:
-    _, result = four_copy(sweeps["explicit"])
+    _, result = four_copy(sweeps["default"])
 
     nodes = pc.unique(result["timers"].column("node_id").cast(pa.string())).to_pylist()
 
@@ -172,7 +171,7 @@ def test_four_copy_timers_hold_two_node_ids(sweeps: dict[str, raybench.Results])
 
 
 def test_telemetry_from_both_nodes_lands_in_one_table(sweeps: dict[str, raybench.Results]) -> None:
-    results = sweeps["explicit"]
+    results = sweeps["default"]
     (config,) = [c for c in results.configs if c.n_models == 4]
     rows = [r for r in results.telemetry.to_pylist() if r["config_id"] == config.config_id]
     host_nodes = {r["node_id"] for r in rows if r["source"] == "host" and r["metric"] == "cpu_percent"}
@@ -182,7 +181,7 @@ def test_telemetry_from_both_nodes_lands_in_one_table(sweeps: dict[str, raybench
 
 
 def test_report_counts_two_nodes(sweeps: dict[str, raybench.Results]) -> None:
-    reports = raybench.get_reports(sweeps["explicit"])
+    reports = raybench.get_reports(sweeps["default"])
 
     assert [(r["n_models"], r["n_nodes"], r["status"]) for r in reports] == [
         (1, 1, STATUS_FINISHED), (4, 2, STATUS_FINISHED),
@@ -190,7 +189,7 @@ def test_report_counts_two_nodes(sweeps: dict[str, raybench.Results]) -> None:
 
 
 def test_node_totals_add_up_to_the_config_total(sweeps: dict[str, raybench.Results]) -> None:
-    results = sweeps["explicit"]
+    results = sweeps["default"]
     (report,) = [r for r in raybench.get_reports(results) if r["n_models"] == 4]
     _, result = four_copy(results)
 
@@ -203,7 +202,7 @@ def test_node_totals_add_up_to_the_config_total(sweeps: dict[str, raybench.Resul
 
 
 def test_two_node_results_have_the_single_node_shape(sweeps: dict[str, raybench.Results]) -> None:
-    single, multi = sweeps["single"], sweeps["explicit"]
+    single, multi = sweeps["single"], sweeps["default"]
 
     assert single.timers.schema == multi.timers.schema == timer_schema()
     assert single.reports.schema == multi.reports.schema
