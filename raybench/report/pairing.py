@@ -75,9 +75,12 @@ def run_line(label: str, metadata: Mapping[str, Any], reports: Sequence[Mapping[
 
 
 def saturation_warning(label: str, reports: Sequence[Mapping[str, Any]]) -> str | None:
-    """Say so when a run's host CPU averaged above ``SATURATED_CPU_PERCENT`` during configs."""
+    """Say so when a run's host CPU averaged above ``SATURATED_CPU_PERCENT`` during configs that
+    do not need it: a config whose telemetry says the copies' own work explains the load
+    (``host_saturated`` False: say ``n_models="max"`` on CPU) is not warned about; without
+    telemetry (``host_saturated`` missing or None) the host's average alone decides."""
     hot = [r for r in reports if isinstance(r.get("cpu_avg_percent"), (int, float))
-           and r["cpu_avg_percent"] > SATURATED_CPU_PERCENT]
+           and r["cpu_avg_percent"] > SATURATED_CPU_PERCENT and r.get("host_saturated") is not False]
     if not hot:
         return None
     which = ", ".join(f"#{r['config_id']} ({r['cpu_avg_percent']:.0f} %)" for r in hot)

@@ -381,3 +381,14 @@ def test_a_saturated_host_is_warned_about() -> None:
                                          {"config_id": 3, "cpu_avg_percent": 97.0}])
     assert warning.startswith("warning: new's host CPU averaged above 90 % during config #3 (97 %)")
     assert saturation_warning("base", [{"config_id": 0, "cpu_avg_percent": 40.0}]) is None
+
+
+def test_a_host_busy_with_the_runs_own_copies_is_not_warned_about() -> None:
+    from raybench.report.pairing import saturation_warning
+
+    # host_saturated False: the copies' own CPU explains the 97 % (n_models="max" on CPU).
+    own_work = {"config_id": 1, "cpu_avg_percent": 97.0, "host_saturated": False}
+    competed = {"config_id": 2, "cpu_avg_percent": 95.0, "host_saturated": True}
+    assert saturation_warning("new", [own_work]) is None
+    warning = saturation_warning("new", [own_work, competed])
+    assert warning is not None and "during config #2 (95 %)" in warning and "#1" not in warning
