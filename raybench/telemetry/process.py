@@ -49,6 +49,10 @@ BYTES_PER_MB = 1_000_000
 _PROCESS, _HOST = "process", "host"
 
 
+#: The shortest span a rate is taken over: a clock tick of CPU time (10 ms) is then at most a
+#: quarter of a core's worth, not a spike of thousands of percent.
+MIN_RATE_SPAN_NS = 40_000_000
+
 class ProcessSampler:
     """Samples one process (a model copy's actor) through ``psutil.Process``.
 
@@ -114,11 +118,12 @@ class ProcessSampler:
     def _rates(self, current: tuple[int, float, int, int]) -> dict[str, float]:
         """The rates since the previous reading, and keep ``current`` as the next one's start.
 
-        Calls closer together than the clock's resolution give no rates and keep the previous
-        reading, so the next call covers the whole span.
+        Calls closer together than ``MIN_RATE_SPAN_NS`` give no rates and keep the previous
+        reading, so the next call covers the whole span: CPU time counts in clock ticks (10 ms),
+        and one tick over the 0.4 ms left before a config's last sample read as 2500 % of a core.
         """
         previous = self._previous
-        if previous is not None and current[0] <= previous[0]:
+        if previous is not None and current[0] - previous[0] < MIN_RATE_SPAN_NS:
             return {}
         self._previous = current
         if previous is None:
