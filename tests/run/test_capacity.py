@@ -64,7 +64,9 @@ def test_two_copies_have_twice_the_capacity(ray_session):
     """2 s probes: at about 200 requests/s they hold the ~380 requests a p99 needs to be decided."""
     (two,) = raybench.cpu.benchmark(SimulatedDevice, np.zeros(1), batch_sizes=1, n_models=2, workers_per_model=1,
                                     duration=2, search="rate", slo=SLO, verbosity=0)
-    assert 170 <= two["capacity_rate"] <= 202, two
+    # 192-196 on a quiet host; CI saw 167. One copy can never pass 101, so 130 still fails a sweep
+    # whose second copy takes no share of the sends.
+    assert 130 <= two["capacity_rate"] <= 202, two
     assert two["capacity_steps"] <= 12
 
 

@@ -79,8 +79,10 @@ def test_stream_figures_match_the_sleeps(known_run):
     whole_run = report["output_tokens_avg"] * report["total_infs"] / report["total_s"]
     assert whole_run == pytest.approx((GAPS + 1) / per_call_s, rel=0.03)
     assert report["output_tokens_per_s"] == pytest.approx(whole_run, abs=GAPS + 1)
-    # One copy, one worker: every call follows the last, so tokens/s = 16 x calls/s.
-    assert report["output_tokens_per_s"] == pytest.approx(16 * report["throughput_avg"], rel=0.03)
+    # One copy, one worker: every call follows the last, so tokens/s = 16 x calls/s, to within one
+    # call: a bucket counts the calls that ended in it but the tokens that arrived in it, so a call
+    # ending just after the bucket's edge has most of its tokens in it (CI saw 92 against 16 x 6).
+    assert report["output_tokens_per_s"] == pytest.approx(16 * report["throughput_avg"], abs=GAPS + 1)
 
 
 def test_a_loose_slo_gives_goodput_equal_to_throughput(known_run):
