@@ -208,8 +208,11 @@ def test_a_streaming_run_gets_its_token_plots(known_run, tmp_path):
     figure = raybench.plot.token_latency_cdf(known_run)
     ttft_ax, itl_ax = figure.axes
     (ttft_line,) = ttft_ax.get_lines()
-    assert np.median(ttft_line.get_xdata()) == pytest.approx(FIRST_S * 1e3, rel=0.05)
-    assert np.median(itl_ax.get_lines()[0].get_xdata()) == pytest.approx(GAP_S * 1e3, rel=0.05)
+    # The curves draw the report's samples (the body subsampled), so their medians are the report's;
+    # against the sleeps themselves a busy host's late wake-ups would decide.
+    (report,) = raybench.get_reports(known_run)
+    assert np.median(ttft_line.get_xdata()) == pytest.approx(report["ttft_ms_p50"], rel=0.02)
+    assert np.median(itl_ax.get_lines()[0].get_xdata()) == pytest.approx(report["itl_ms_p50"], rel=0.02)
 
 
 def test_copies_in_this_process_run_inside_a_running_event_loop():
