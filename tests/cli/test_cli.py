@@ -363,20 +363,23 @@ def test_run_exits_1_when_a_config_fails(tmp_path):
 # -- report, compare, plot: on results made in this process ---------------------------------------
 
 
-def simulated_results(service_time_s: float) -> raybench.Results:
+def simulated_results(service_time_s: float, model_name: str = "sim") -> raybench.Results:
     return raybench.cpu.benchmark(
         make_simulated_device(service_time_s), np.zeros(1), batch_sizes=[1], n_models=[1, 2],
-        workers_per_model=[1], duration=1, multiprocess=False, return_timers=True, verbosity=0, model_name="sim",
+        workers_per_model=[1], duration=1, multiprocess=False, return_timers=True, verbosity=0,
+        model_name=model_name,
     )
 
 
 @pytest.fixture(scope="module")
 def results_files(tmp_path_factory):
-    """base: a 2 ms simulated device; slow: the same at 4 ms; base.json: base's reports."""
+    """base: a 2 ms simulated device; slow: the same at 4 ms; big: a 4 ms device named sim_big;
+    base.json: base's reports."""
     folder = tmp_path_factory.mktemp("results")
     base = simulated_results(0.002)
     raybench.write_results(base, folder / "base.parquet")
     raybench.write_results(simulated_results(0.004), folder / "slow.parquet")
+    raybench.write_results(simulated_results(0.004, "sim_big"), folder / "big.parquet")
     raybench.write_json(raybench.get_reports(base), folder / "base.json")
     return folder
 
@@ -436,6 +439,23 @@ def test_compare_fails_on_a_2x_slower_model(results_files):
     failures = [line for line in result.stderr.splitlines() if line.startswith("raybench compare: ")]
     assert len(failures) == 2  # both configs
     assert all("p50 rose" in line and "(rule p50:+5%)" in line for line in failures)
+
+
+def test_compare_of_two_models_hints_at_match_and_pairs_with_it(results_files):
+    apart = run_cli("compare", "base.parquet", "big.parquet", cwd=str(results_files))
+    assert ("no config paired: the runs share no model_name (model_name: base sim, new sim_big); pair on the "
+            "rest with --match batch_size,n_models,workers_per_model,pipeline_size") in apart.stdout
+    paired = run_cli("compare", "base.parquet", "big.parquet", "--match",
+                     "batch_size,n_models,workers_per_model,pipeline_size", "--fail-on", "p50:5%",
+                     cwd=str(results_files))
+    assert "sim vs sim_big" in paired.stdout, paired.stdout
+    assert "no config paired" not in paired.stdout
+    # Paired, the 2x slower model breaks the p50 rule in both configs.
+    assert paired.returncode == 1, paired.stderr
+    assert sum(line.startswith("raybench compare: ") and "p50 rose" in line
+               for line in paired.stderr.splitlines()) == 2
+    unknown = run_cli("compare", "base.parquet", "big.parquet", "--match", "batch_sise", cwd=str(results_files))
+    assert unknown.returncode == 2 and "--match" in unknown.stderr, unknown.stderr
 
 
 def test_compare_refuses_a_bad_fail_on_spec(results_files):
