@@ -1,13 +1,17 @@
-"""SweepProgress on a fake terminal driven by a fake clock, so every drawn line is exact."""
+"""SweepProgress on a fake terminal driven by a fake clock, so every drawn line is exact; and a sweep
+in this process drawing it on a fake terminal, or not when quiet."""
 
 from __future__ import annotations
 
 import io
 import sys
 
+import numpy as np
 import pytest
 
+import raybench
 from raybench.run.progress import MIN_REDRAW_S, SweepProgress
+from raybench.testing import make_simulated_device
 
 REDRAW = "\r\x1b[K"
 LABEL = "n_models=2 workers=1 batch=8 pipeline=1"
@@ -288,3 +292,22 @@ def test_a_broken_pipe_disables_the_display_without_raising() -> None:
     progress = SweepProgress(1, stream=BrokenPipe(), clock=FakeClock())
     assert not progress.enabled
     drive(progress)
+
+
+# --- the sweep draws it, unless quiet ---------------------------------------------------------
+
+
+@pytest.mark.integration  # a half-second benchmark in this process
+@pytest.mark.parametrize("verbosity", [0, 1])
+def test_a_sweep_on_a_terminal_draws_progress_unless_quiet(monkeypatch: pytest.MonkeyPatch, verbosity: int) -> None:
+    """verbosity=0 (the CLI's --quiet) leaves a terminal's stderr without the progress line."""
+    terminal = FakeTerminal()
+    monkeypatch.setattr(sys, "stderr", terminal)
+    (report,) = raybench.cpu.benchmark(make_simulated_device(0.001), np.zeros(1), batch_sizes=1, n_models=1,
+                                       workers_per_model=1, duration=0.5, multiprocess=False, verbosity=verbosity)
+    assert report["status"] == "finished", report["error"]
+    drawn = terminal.getvalue()
+    if verbosity:
+        assert REDRAW in drawn and "config 1/1" in drawn, drawn
+    else:
+        assert drawn == ""
