@@ -48,10 +48,10 @@ BYTES_PER_MB = 1_000_000
 
 _PROCESS, _HOST = "process", "host"
 
-
 #: The shortest span a rate is taken over: a clock tick of CPU time (10 ms) is then at most a
 #: quarter of a core's worth, not a spike of thousands of percent.
 MIN_RATE_SPAN_NS = 40_000_000
+
 
 class ProcessSampler:
     """Samples one process (a model copy's actor) through ``psutil.Process``.

@@ -49,7 +49,6 @@ def test_own_process_reports_every_metric_from_the_second_call() -> None:
     assert rows["ctx_switches_voluntary"].value >= 0 and rows["ctx_switches_involuntary"].value >= 0
 
 
-
 def test_a_call_right_after_the_last_gives_no_rate_and_the_next_covers_the_span(busy_child) -> None:
     # A config's last sample can come a fraction of a millisecond after the one before; one
     # 10 ms clock tick of CPU time over that read as thousands of percent of a core.
@@ -63,6 +62,7 @@ def test_a_call_right_after_the_last_gives_no_rate_and_the_next_covers_the_span(
     now[0] = 300_000_000  # the spinning child's 0.3 s since the first call, over 0.3 s
     busy = _by_metric(sampler.sample(time.time_ns()))["cpu_percent"].value
     assert 0 < busy <= 110, busy  # one spinning thread: at most a core, and a tick is 3 % of 0.3 s
+
 
 def test_busy_child_uses_about_one_core(busy_child) -> None:
     sampler = ProcessSampler(busy_child.pid, copy_id=1)
